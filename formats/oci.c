@@ -1,0 +1,288 @@
+/*
+ * oci.c - OCI image layouts (directories) and OCI archives (a tar of one).
+ *
+ * Reading: index.json names the images.  Tools name them differently, and
+ * all of these are read:
+ *   - Docker, containerd: the tag in org.opencontainers.image.ref.name and the
+ *     full reference in io.containerd.image.name;
+ *   - crane: a full reference in org.opencontainers.image.ref.name;
+ *   - skopeo: whatever the user typed, usually a bare tag;
+ *   - nothing at all.
+ * Writing: both annotations on every entry, one entry per name.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "util.h"
+
+#define OCI_LAYOUT_FILE "oci-layout"
+#define OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
+
+/* The names an index.json entry gives its image. */
+static int names_of(const ferry_descriptor *d, ferry_entry *e, ferry_error *err)
+{
+	const char *full = ferry_descriptor_annotation(d, FERRY_ANN_CONTAINERD_NAME);
+	const char *refname = ferry_descriptor_annotation(d, FERRY_ANN_REF_NAME);
+	ferry_name n = {0};
+	if (full) {
+		if (ferry_ref_parse(&n.ref, full, err) < 0) {
+			ferry_error_prefix(err, "index.json: %s", FERRY_ANN_CONTAINERD_NAME);
+			return -1;
+		}
+		ferry_ref_default_tag(&n.ref);
+		n.has_ref = true;
+		ferry_entry_add_name(e, &n);
+		return 0;
+	}
+	if (!refname)
+		return 0;
+	/* A plain tag (skopeo, or docker without the containerd name) has no repository. */
+	if (ferry_tag_valid(refname) && !strchr(refname, '/')) {
+		n.bare_tag = ferry_xstrdup(refname);
+		ferry_entry_add_name(e, &n);
+		return 0;
+	}
+	if (ferry_ref_parse(&n.ref, refname, err) < 0) {
+		ferry_error_prefix(err, "index.json: %s", FERRY_ANN_REF_NAME);
+		return -1;
+	}
+	ferry_ref_default_tag(&n.ref);
+	n.has_ref = true;
+	ferry_entry_add_name(e, &n);
+	return 0;
+}
+
+int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error *err)
+{
+	unsigned char *buf;
+	size_t len;
+	if (ferry_tree_read_all(src->tree, index_path, FERRY_JSON_MAX, &buf, &len, err) < 0)
+		return -1;
+	ferry_index ix;
+	int rc = ferry_index_parse(&ix, buf, len, err);
+	free(buf);
+	if (rc < 0) {
+		ferry_error_prefix(err, "%s: %s", src->display, index_path);
+		return -1;
+	}
+	size_t n_images = 0;
+	for (size_t i = 0; i < ix.n_manifests && rc == 0; i++) {
+		const ferry_descriptor *d = &ix.manifests[i];
+		if (d->media_type && !ferry_media_type_is_index(d->media_type) &&
+		    !ferry_media_type_is_manifest(d->media_type))
+			continue; /* not an image: skipped, as the spec asks */
+		/* The same document under several names is one entry with several names. */
+		ferry_entry *e = NULL;
+		for (size_t j = 0; j < src->n_entries; j++) {
+			if (ferry_digest_eq(&src->entries[j].img.desc.digest, &d->digest))
+				e = &src->entries[j];
+		}
+		if (!e) {
+			e = FERRY_PUSH(src->entries, src->n_entries, src->cap_entries);
+			memset(e, 0, sizeof(*e));
+			if (ferry_image_load(src->tree, d, &e->img, 0, &n_images, err) < 0) {
+				ferry_error_prefix(err, "%s", src->display);
+				rc = -1;
+				break;
+			}
+			/* index.json annotations name the entry, not the image itself. */
+			json_decref(e->img.desc.annotations);
+			e->img.desc.annotations = NULL;
+		}
+		if (names_of(d, e, err) < 0) {
+			ferry_error_prefix(err, "%s", src->display);
+			rc = -1;
+		}
+	}
+	ferry_index_free(&ix);
+	return rc;
+}
+
+static int oci_read(ferry_source *src, ferry_error *err)
+{
+	unsigned char *buf;
+	size_t len;
+	if (ferry_tree_read_all(src->tree, OCI_LAYOUT_FILE, 4096, &buf, &len, err) < 0) {
+		ferry_error_prefix(err, "not an OCI layout");
+		return -1;
+	}
+	json_t *doc;
+	int rc = ferry_json_parse(buf, len, OCI_LAYOUT_FILE, &doc, err);
+	free(buf);
+	if (rc < 0)
+		return -1;
+	const char *v = ferry_json_str(doc, "imageLayoutVersion");
+	if (!v || strcmp(v, "1.0.0") != 0) {
+		ferry_error_set(err, FERRY_E_FORMAT, "%s: unsupported imageLayoutVersion %s", src->display,
+				v ? v : "(none)");
+		json_decref(doc);
+		return -1;
+	}
+	json_decref(doc);
+	return ferry_oci_read_index(src, "index.json", err);
+}
+
+/* An index.json entry for one name of an output entry. */
+static json_t *index_entry(const ferry_out_entry *e, const ferry_name *n)
+{
+	ferry_descriptor d;
+	ferry_descriptor_copy(&d, &e->desc);
+	json_decref(d.annotations);
+	d.annotations = NULL;
+	if (d.platform) {
+		/* Platforms belong in multi-platform indexes, not on named top-level entries. */
+		ferry_platform_free(d.platform);
+		free(d.platform);
+		d.platform = NULL;
+	}
+	if (n) {
+		d.annotations = json_object();
+		if (n->has_ref) {
+			char *full = ferry_ref_string(&n->ref);
+			json_object_set_new(d.annotations, FERRY_ANN_CONTAINERD_NAME, json_string(full));
+			free(full);
+			if (n->ref.tag)
+				json_object_set_new(d.annotations, FERRY_ANN_REF_NAME, json_string(n->ref.tag));
+		} else {
+			json_object_set_new(d.annotations, FERRY_ANN_REF_NAME, json_string(n->bare_tag));
+		}
+	}
+	json_t *j = ferry_descriptor_to_json(&d);
+	ferry_descriptor_free(&d);
+	return j;
+}
+
+/* Does an existing index.json entry carry one of the names being written? */
+static bool entry_renamed(json_t *old, const ferry_out_entry *entries, size_t n)
+{
+	json_t *ann = json_object_get(old, "annotations");
+	const char *full = ferry_json_str(ann, FERRY_ANN_CONTAINERD_NAME);
+	const char *tag = ferry_json_str(ann, FERRY_ANN_REF_NAME);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < entries[i].n_names; j++) {
+			const ferry_name *nm = &entries[i].names[j];
+			if (nm->has_ref && full) {
+				char *s = ferry_ref_string(&nm->ref);
+				bool same = strcmp(s, full) == 0;
+				free(s);
+				if (same)
+					return true;
+			} else if (!nm->has_ref && !full && tag && strcmp(tag, nm->bare_tag) == 0) {
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+int ferry_oci_write_index(ferry_store *store, const ferry_out_entry *entries, size_t n, bool merge,
+			  ferry_error *err)
+{
+	json_t *ms = json_array();
+	if (merge) {
+		unsigned char *buf;
+		size_t len;
+		ferry_error e2 = FERRY_ERROR_INIT;
+		if (store->ops->read_existing(store, "index.json", &buf, &len, &e2) == 0) {
+			json_t *old;
+			int rc = ferry_json_parse(buf, len, "existing index.json", &old, err);
+			free(buf);
+			if (rc < 0) {
+				json_decref(ms);
+				return -1;
+			}
+			json_t *om = json_object_get(old, "manifests");
+			size_t i;
+			json_t *v;
+			json_array_foreach(om, i, v)
+			{
+				if (!entry_renamed(v, entries, n))
+					json_array_append(ms, v);
+			}
+			json_decref(old);
+		} else if (e2.code != FERRY_E_NOTFOUND) {
+			*err = e2;
+			json_decref(ms);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (entries[i].n_names == 0)
+			json_array_append_new(ms, index_entry(&entries[i], NULL));
+		for (size_t j = 0; j < entries[i].n_names; j++)
+			json_array_append_new(ms, index_entry(&entries[i], &entries[i].names[j]));
+	}
+	json_t *ix = json_object();
+	json_object_set_new(ix, "schemaVersion", json_integer(2));
+	json_object_set_new(ix, "mediaType", json_string(FERRY_MT_OCI_INDEX));
+	json_object_set_new(ix, "manifests", ms);
+	size_t len;
+	char *s = ferry_json_dump(ix, &len);
+	json_decref(ix);
+	int rc = store->ops->put_file(store, OCI_LAYOUT_FILE, OCI_LAYOUT_JSON, strlen(OCI_LAYOUT_JSON), err);
+	if (rc == 0)
+		rc = store->ops->put_file(store, "index.json", s, len, err);
+	free(s);
+	return rc;
+}
+
+static int oci_write_meta(ferry_store *store, const ferry_out_entry *entries, size_t n, ferry_error *err)
+{
+	return ferry_oci_write_index(store, entries, n, true, err);
+}
+
+const ferry_format ferry_format_oci = {
+	.id = FERRY_FMT_OCI,
+	.name = "oci",
+	.is_tar = false,
+	.read = oci_read,
+	.write_meta = oci_write_meta,
+};
+
+const ferry_format ferry_format_oci_archive = {
+	.id = FERRY_FMT_OCI_ARCHIVE,
+	.name = "oci-archive",
+	.is_tar = true,
+	.read = oci_read,
+	.write_meta = oci_write_meta,
+};
+
+void ferry_out_entry_free(ferry_out_entry *e)
+{
+	ferry_descriptor_free(&e->desc);
+	for (size_t i = 0; i < e->n_names; i++)
+		ferry_name_free(&e->names[i]);
+	free(e->names);
+	for (size_t i = 0; i < e->n_images; i++) {
+		ferry_descriptor_free(&e->images[i].manifest);
+		free(e->images[i].layers);
+	}
+	free(e->images);
+	memset(e, 0, sizeof(*e));
+}
+
+const ferry_format *ferry_format_by_id(ferry_fmt id)
+{
+	switch (id) {
+	case FERRY_FMT_DOCKER_ARCHIVE:
+		return &ferry_format_docker_archive;
+	case FERRY_FMT_OCI:
+		return &ferry_format_oci;
+	case FERRY_FMT_OCI_ARCHIVE:
+		return &ferry_format_oci_archive;
+	default:
+		return NULL;
+	}
+}
+
+const ferry_format *ferry_format_by_name(const char *name)
+{
+	static const ferry_format *const all[] = {&ferry_format_docker_archive, &ferry_format_oci,
+						  &ferry_format_oci_archive};
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (strcmp(all[i]->name, name) == 0)
+			return all[i];
+	}
+	return NULL;
+}

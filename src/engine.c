@@ -1,0 +1,897 @@
+/*
+ * engine.c - the digesting layer engine behind convert, tag and untag.
+ *
+ * A conversion reads the source's metadata, decides which images go out and
+ * under which names, then streams every distinct layer exactly once through
+ * a chain of stages:
+ *
+ *   source -> hash(source digest) -> [decode -> hash(diff_id) -> encode -> hash(out)] -> store
+ *
+ * The bracketed part only exists when the destination needs the layer in
+ * another compression; otherwise the bytes go through untouched and one hash
+ * serves as both the source check and the output digest.  Every digest, size
+ * and diff_id is checked against what names it before the blob is kept.
+ * Layers are taken in whatever order the source can give them cheapest
+ * (archive order for a one-pass read), and a layer shared by several images,
+ * or already present in the destination, is written once or not at all.
+ * Manifests are copied byte for byte when their layers are, and rebuilt with
+ * correct digests otherwise; config bytes are never changed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "format.h"
+#include "location.h"
+#include "strmap.h"
+#include "util.h"
+
+/* A decompressed layer may be at most this many times its compressed size (and at least 1 GiB). */
+#define FERRY_INFLATE_RATIO 1100u
+#define FERRY_INFLATE_MIN (1ull << 30)
+
+typedef struct layer_job {
+	ferry_blob *blob; /* the first image's blob at this path (borrowed) */
+	bool done;
+	bool transformed;
+	ferry_comp comp; /* compression of the bytes written */
+	ferry_descriptor out;
+} layer_job;
+
+typedef struct work {
+	ferry_image *img; /* borrowed from the source */
+	ferry_name *names;
+	size_t n_names;
+	const char *label; /* for messages */
+	char *label_owned;
+} work;
+
+typedef struct engine {
+	const ferry_convert_opts *o;
+	ferry_source *src;
+	ferry_store *store;
+	const ferry_format *dfmt;
+	bool keep; /* keep each layer's compression as it is */
+	ferry_comp target;
+	layer_job *jobs;
+	size_t n_jobs, cap_jobs;
+	ferry_strmap job_by_path; /* path -> job index + 1 */
+	ferry_convert_stats *st;
+	ferry_strmap written; /* digests of the layers this run wrote */
+	unsigned char *buf;
+} engine;
+
+static void emit(engine *E, ferry_event_kind kind, const char *name, const ferry_digest *d, uint64_t bytes,
+		 uint64_t total, const char *msg)
+{
+	if (!E->o->on_event)
+		return;
+	ferry_event ev = {kind, name, d, bytes, total, msg};
+	E->o->on_event(&ev, E->o->event_ud);
+}
+
+static const char *layer_mt(ferry_comp c, bool docker)
+{
+	switch (c) {
+	case FERRY_COMP_GZIP:
+		return docker ? FERRY_MT_DOCKER_LAYER_GZIP : FERRY_MT_OCI_LAYER_GZIP;
+	case FERRY_COMP_ZSTD:
+		return FERRY_MT_OCI_LAYER_ZSTD;
+	default:
+		return docker ? FERRY_MT_DOCKER_LAYER : FERRY_MT_OCI_LAYER;
+	}
+}
+
+static ferry_comp comp_of_mt(const char *mt)
+{
+	if (!mt)
+		return FERRY_COMP_NONE;
+	if (ferry_str_endswith(mt, "gzip"))
+		return FERRY_COMP_GZIP;
+	if (ferry_str_endswith(mt, "zstd"))
+		return FERRY_COMP_ZSTD;
+	return FERRY_COMP_NONE;
+}
+
+/* ---- names: selection and retagging ---- */
+
+static int parse_name(const char *s, ferry_name *n, ferry_error *err)
+{
+	memset(n, 0, sizeof(*n));
+	if (ferry_ref_parse(&n->ref, s, err) < 0)
+		return -1;
+	ferry_ref_default_tag(&n->ref);
+	n->has_ref = true;
+	return 0;
+}
+
+static bool names_have(const ferry_name *names, size_t n, const ferry_name *want)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ferry_name_eq(&names[i], want))
+			return true;
+	}
+	return false;
+}
+
+static void push_name(ferry_name **names, size_t *n, ferry_name *nm)
+{
+	if (names_have(*names, *n, nm)) {
+		ferry_name_free(nm);
+		return;
+	}
+	*names = ferry_xrealloc(*names, (*n + 1) * sizeof(**names));
+	(*names)[(*n)++] = *nm;
+	memset(nm, 0, sizeof(*nm));
+}
+
+static void free_names(ferry_name *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ferry_name_free(&names[i]);
+	free(names);
+}
+
+static bool entry_selected(const ferry_entry *e, const ferry_convert_opts *o, bool *matched, ferry_error *err)
+{
+	if (o->n_images == 0)
+		return true;
+	bool sel = false;
+	for (size_t i = 0; i < o->n_images; i++) {
+		if (ferry_str_startswith(o->images[i], "sha256:") || ferry_str_startswith(o->images[i], "sha512:")) {
+			if (ferry_str_startswith(e->img.desc.digest.str, o->images[i]) ||
+			    (e->img.config.desc.digest.str[0] &&
+			     ferry_str_startswith(e->img.config.desc.digest.str, o->images[i]))) {
+				matched[i] = true;
+				sel = true;
+			}
+			continue;
+		}
+		ferry_name want;
+		ferry_error e2 = FERRY_ERROR_INIT;
+		if (parse_name(o->images[i], &want, &e2) < 0) {
+			if (err)
+				*err = e2;
+			return false;
+		}
+		if (names_have(e->names, e->n_names, &want)) {
+			matched[i] = true;
+			sel = true;
+		}
+		ferry_name_free(&want);
+	}
+	return sel;
+}
+
+/* Apply --repository, untag, --tag/--add-tag, --registry/--prefix to one entry's names. */
+static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_used, ferry_name **out,
+		 size_t *n_out, bool *lost_all, ferry_error *err)
+{
+	ferry_name *names = NULL;
+	size_t n = 0;
+	*lost_all = false;
+	for (size_t i = 0; i < e->n_names; i++) {
+		ferry_name nm;
+		ferry_name_copy(&nm, &e->names[i]);
+		if (!nm.has_ref && o->repository) {
+			char *s = ferry_xasprintf("%s:%s", o->repository, nm.bare_tag);
+			ferry_name full;
+			int rc = parse_name(s, &full, err);
+			free(s);
+			ferry_name_free(&nm);
+			if (rc < 0) {
+				ferry_error_prefix(err, "--repository");
+				free_names(names, n);
+				return -1;
+			}
+			nm = full;
+		}
+		push_name(&names, &n, &nm);
+	}
+	size_t before = n;
+	for (size_t r = 0; r < o->n_remove_names; r++) {
+		ferry_name rm;
+		if (parse_name(o->remove_names[r], &rm, err) < 0) {
+			free_names(names, n);
+			return -1;
+		}
+		for (size_t i = 0; i < n;) {
+			if (ferry_name_eq(&names[i], &rm)) {
+				ferry_name_free(&names[i]);
+				memmove(&names[i], &names[i + 1], (n - i - 1) * sizeof(*names));
+				n--;
+				rule_used[r] = true;
+			} else {
+				i++;
+			}
+		}
+		ferry_name_free(&rm);
+	}
+	if (before > 0 && n == 0)
+		*lost_all = true;
+	for (size_t r = 0; r < o->n_tag_rules; r++) {
+		ferry_name from, to;
+		if (parse_name(o->tag_rules[r].from, &from, err) < 0) {
+			free_names(names, n);
+			return -1;
+		}
+		if (parse_name(o->tag_rules[r].to, &to, err) < 0) {
+			ferry_name_free(&from);
+			free_names(names, n);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (!ferry_name_eq(&names[i], &from))
+				continue;
+			rule_used[o->n_remove_names + r] = true;
+			if (!o->tag_rules[r].add) {
+				ferry_name_free(&names[i]);
+				memmove(&names[i], &names[i + 1], (n - i - 1) * sizeof(*names));
+				n--;
+			}
+			ferry_name t2;
+			ferry_name_copy(&t2, &to);
+			push_name(&names, &n, &t2);
+			break;
+		}
+		ferry_name_free(&from);
+		ferry_name_free(&to);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!names[i].has_ref)
+			continue;
+		if (o->registry && ferry_ref_set_domain(&names[i].ref, o->registry, err) < 0) {
+			ferry_error_prefix(err, "--registry");
+			free_names(names, n);
+			return -1;
+		}
+		if (o->prefix && ferry_ref_set_prefix(&names[i].ref, o->prefix, err) < 0) {
+			ferry_error_prefix(err, "--prefix");
+			free_names(names, n);
+			return -1;
+		}
+	}
+	*out = names;
+	*n_out = n;
+	return 0;
+}
+
+static ferry_image *pick_platform(ferry_image *img, const ferry_platform *want)
+{
+	if (!img->is_index) {
+		const ferry_platform *p = ferry_image_platform(img);
+		return p && ferry_platform_match(p, want) ? img : NULL;
+	}
+	for (size_t i = 0; i < img->n_children; i++) {
+		ferry_image *c = pick_platform(&img->children[i], want);
+		if (c)
+			return c;
+	}
+	return NULL;
+}
+
+static void free_works(work *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free_names(w[i].names, w[i].n_names);
+		free(w[i].label_owned);
+	}
+	free(w);
+}
+
+static int plan_works(engine *E, work **out, size_t *n_out, ferry_error *err)
+{
+	const ferry_convert_opts *o = E->o;
+	ferry_platform want = {0};
+	if (o->platform && ferry_platform_parse(&want, o->platform, err) < 0)
+		return -1;
+	bool *img_matched = ferry_xcalloc(o->n_images + 1, sizeof(bool));
+	bool *rule_used = ferry_xcalloc(o->n_remove_names + o->n_tag_rules + 1, sizeof(bool));
+	work *w = NULL;
+	size_t n = 0, cap = 0;
+	int rc = -1;
+	ferry_error_clear(err);
+	for (size_t i = 0; i < E->src->n_entries; i++) {
+		ferry_entry *e = &E->src->entries[i];
+		if (!entry_selected(e, o, img_matched, err)) {
+			if (err && err->code)
+				goto out;
+			continue;
+		}
+		ferry_name *names;
+		size_t nn;
+		bool lost_all;
+		if (retag(e, o, rule_used, &names, &nn, &lost_all, err) < 0)
+			goto out;
+		if (lost_all) { /* untagged completely: the image leaves the index */
+			free_names(names, nn);
+			continue;
+		}
+		ferry_image *img = &e->img;
+		char *label = e->n_names ? ferry_name_string(&e->names[0])
+					 : ferry_xasprintf("image %s", e->img.desc.digest.str[0]
+									       ? e->img.desc.digest.str
+									       : e->img.config.desc.digest.str);
+		if (o->platform) {
+			img = pick_platform(img, &want);
+			if (!img) {
+				char *ps = ferry_platform_string(&want);
+				char msg[512];
+				snprintf(msg, sizeof(msg), "%s has no %s image: left out", label, ps);
+				emit(E, FERRY_EV_WARNING, label, NULL, 0, 0, msg);
+				free(ps);
+				free(label);
+				free_names(names, nn);
+				continue;
+			}
+		}
+		work *wk = FERRY_PUSH(w, n, cap);
+		wk->img = img;
+		wk->names = names;
+		wk->n_names = nn;
+		wk->label_owned = label;
+		wk->label = label;
+	}
+	for (size_t i = 0; i < o->n_images; i++) {
+		if (!img_matched[i]) {
+			ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image named %s", E->src->display, o->images[i]);
+			goto out;
+		}
+	}
+	for (size_t r = 0; r < o->n_remove_names; r++) {
+		if (!rule_used[r]) {
+			ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image named %s", E->src->display,
+					o->remove_names[r]);
+			goto out;
+		}
+	}
+	for (size_t r = 0; r < o->n_tag_rules; r++) {
+		if (!rule_used[o->n_remove_names + r]) {
+			ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image named %s", E->src->display,
+					o->tag_rules[r].from);
+			goto out;
+		}
+	}
+	/* Two different images must not end up with one name. */
+	for (size_t a = 0; a < n; a++) {
+		for (size_t b = a + 1; b < n; b++) {
+			for (size_t i = 0; i < w[a].n_names; i++) {
+				if (names_have(w[b].names, w[b].n_names, &w[a].names[i]) &&
+				    !ferry_digest_eq(&w[a].img->desc.digest, &w[b].img->desc.digest)) {
+					char *s = ferry_name_string(&w[a].names[i]);
+					ferry_error_set(err, FERRY_E_USAGE, "two different images would both be named %s", s);
+					free(s);
+					goto out;
+				}
+			}
+		}
+	}
+	if (n == 0 && E->src->n_entries > 0 && o->platform) {
+		ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image for platform %s", E->src->display, o->platform);
+		goto out;
+	}
+	rc = 0;
+out:
+	ferry_platform_free(&want);
+	free(img_matched);
+	free(rule_used);
+	if (rc < 0) {
+		free_works(w, n);
+		return -1;
+	}
+	*out = w;
+	*n_out = n;
+	return 0;
+}
+
+/* ---- layers ---- */
+
+static void add_jobs(engine *E, ferry_image *img)
+{
+	if (img->is_index) {
+		for (size_t i = 0; i < img->n_children; i++)
+			add_jobs(E, &img->children[i]);
+		return;
+	}
+	for (size_t i = 0; i < img->n_layers; i++) {
+		ferry_blob *b = &img->layers[i];
+		if (ferry_strmap_has(&E->job_by_path, b->path))
+			continue;
+		layer_job *j = FERRY_PUSH(E->jobs, E->n_jobs, E->cap_jobs);
+		memset(j, 0, sizeof(*j));
+		j->blob = b;
+		ferry_strmap_put(&E->job_by_path, b->path, (void *)(uintptr_t)E->n_jobs);
+	}
+}
+
+static layer_job *job_of(engine *E, const ferry_blob *b)
+{
+	uintptr_t v = (uintptr_t)ferry_strmap_get(&E->job_by_path, b->path);
+	return v ? &E->jobs[v - 1] : NULL;
+}
+
+/* Fill the first buffer: enough bytes to sniff the compression. */
+static ssize_t read_head(ferry_istream *in, unsigned char *buf, size_t cap, ferry_error *err)
+{
+	size_t got = 0;
+	while (got < 8) {
+		ssize_t n = ferry_read(in, buf + got, cap - got, err);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size, ferry_error *err)
+{
+	ferry_blob *b = j->blob;
+	const ferry_descriptor *d = &b->desc;
+	bool have_digest = ferry_digest_is_set(&d->digest);
+	if (b->size_known && in_size != d->size)
+		return ferry_error_set(err, FERRY_E_INTEGRITY, "layer %s: %s is %llu bytes, its descriptor says %llu",
+				       have_digest ? d->digest.str : b->path, b->path, (unsigned long long)in_size,
+				       (unsigned long long)d->size);
+	ssize_t head = read_head(in, E->buf, FERRY_IO_CHUNK, err);
+	if (head < 0)
+		return -1;
+	ferry_comp sniffed = ferry_comp_sniff(E->buf, (size_t)head);
+	ferry_comp want = E->keep ? sniffed : E->target;
+	bool transform = want != sniffed;
+	ferry_digest expect = {0};
+	int64_t expect_size = -1;
+	if (!transform) {
+		if (have_digest)
+			expect = d->digest;
+		else if (sniffed == FERRY_COMP_NONE && ferry_digest_is_set(&b->diff_id))
+			expect = b->diff_id; /* an uncompressed layer's digest is its diff_id */
+		expect_size = (int64_t)in_size;
+	} else if (want == FERRY_COMP_NONE && ferry_digest_is_set(&b->diff_id)) {
+		expect = b->diff_id;
+	}
+	ferry_ostream *store_out;
+	emit(E, FERRY_EV_BLOB_START, NULL, have_digest ? &d->digest : NULL, 0, in_size, b->path);
+	if (E->store->ops->blob_begin(E->store, ferry_digest_is_set(&expect) ? &expect : NULL, expect_size,
+				      &store_out, err) < 0)
+		return -1;
+	ferry_alg out_alg = !transform && have_digest ? d->digest.alg : FERRY_ALG_SHA256;
+	ferry_ostream *out_hash = ferry_ostream_hash(out_alg, store_out);
+	ferry_ostream *encode = NULL, *diff_hash = NULL, *decode = NULL, *src_hash = NULL;
+	ferry_ostream *head_stage = out_hash;
+	if (transform) {
+		ferry_ostream *after_diff = out_hash;
+		if (want != FERRY_COMP_NONE)
+			after_diff = encode = ferry_ostream_encode(want, E->o->level, out_hash);
+		diff_hash = ferry_ostream_hash(FERRY_ALG_SHA256, after_diff);
+		uint64_t cap = in_size * FERRY_INFLATE_RATIO;
+		if (cap < FERRY_INFLATE_MIN)
+			cap = FERRY_INFLATE_MIN;
+		decode = ferry_ostream_decode(diff_hash, cap);
+		src_hash = ferry_ostream_hash(have_digest ? d->digest.alg : FERRY_ALG_SHA256, decode);
+		head_stage = src_hash;
+	}
+	int rc = ferry_write(head_stage, E->buf, (size_t)head, err);
+	if (rc == 0)
+		rc = ferry_pump(in, head_stage, err);
+	if (rc == 0)
+		rc = ferry_finish(head_stage, err);
+	ferry_digest src_d, out_d, diff_d = {0};
+	uint64_t src_n, out_n, diff_n = 0;
+	ferry_hash_result(out_hash, &out_d, &out_n);
+	if (transform) {
+		ferry_hash_result(src_hash, &src_d, &src_n);
+		ferry_hash_result(diff_hash, &diff_d, &diff_n);
+	} else {
+		src_d = out_d;
+		src_n = out_n;
+		if (sniffed == FERRY_COMP_NONE && out_alg == FERRY_ALG_SHA256)
+			diff_d = out_d;
+	}
+	const char *what = have_digest ? d->digest.str : b->path;
+	if (rc == 0 && have_digest && !ferry_digest_eq(&src_d, &d->digest))
+		rc = ferry_error_set(err, FERRY_E_INTEGRITY, "layer %s: content hashes to %s", what, src_d.str);
+	if (rc == 0 && src_n != in_size)
+		rc = ferry_error_set(err, FERRY_E_INTEGRITY, "layer %s: read %llu bytes, expected %llu", what,
+				     (unsigned long long)src_n, (unsigned long long)in_size);
+	if (rc == 0 && ferry_digest_is_set(&diff_d) && ferry_digest_is_set(&b->diff_id) &&
+	    !ferry_digest_eq(&diff_d, &b->diff_id))
+		rc = ferry_error_set(err, FERRY_E_INTEGRITY,
+				     "layer %s: uncompressed content hashes to %s, the config's diff_id is %s", what,
+				     diff_d.str, b->diff_id.str);
+	if (rc == 0 && ferry_digest_is_set(&expect) && !ferry_digest_eq(&expect, &out_d))
+		rc = ferry_error_set(err, FERRY_E_INTEGRITY, "layer %s: content hashes to %s, expected %s", what,
+				     out_d.str, expect.str);
+	ferry_ostream_free(src_hash);
+	ferry_ostream_free(decode);
+	ferry_ostream_free(diff_hash);
+	ferry_ostream_free(encode);
+	ferry_ostream_free(out_hash);
+	bool existed = rc == 0 && E->store->ops->has_blob(E->store, &out_d);
+	int rc2 = E->store->ops->blob_end(E->store, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
+	if (rc < 0 || rc2 < 0)
+		return -1;
+	E->st->bytes_read += src_n;
+	ferry_event_kind ev = FERRY_EV_BLOB_WRITTEN;
+	if (existed) {
+		/* Another path of this run (a symlinked copy, another image) wrote these bytes, or the destination had them. */
+		bool ours = ferry_strmap_has(&E->written, out_d.str);
+		ev = ours ? FERRY_EV_BLOB_DEDUP : FERRY_EV_BLOB_EXISTS;
+		if (ours)
+			E->st->blobs_dedup++;
+		else
+			E->st->blobs_existing++;
+	} else {
+		ferry_strmap_put(&E->written, out_d.str, (void *)1);
+		E->st->bytes_written += out_n;
+		E->st->blobs_written++;
+	}
+	j->done = true;
+	j->transformed = transform;
+	j->comp = want;
+	ferry_descriptor_copy(&j->out, d);
+	j->out.digest = out_d;
+	j->out.size = out_n;
+	if (transform || !j->out.media_type) {
+		free(j->out.media_type);
+		j->out.media_type = ferry_xstrdup(layer_mt(want, E->o->docker_manifests));
+	}
+	emit(E, ev, NULL, &out_d, out_n, out_n, b->path);
+	return 0;
+}
+
+static int run_jobs(engine *E, ferry_error *err)
+{
+	ferry_tree *tree = E->src->tree;
+	const char **paths = ferry_xcalloc(E->n_jobs + 1, sizeof(char *));
+	size_t *idx = ferry_xcalloc(E->n_jobs + 1, sizeof(size_t));
+	int rc = 0;
+	/* A layer kept as it is and already in the destination is not read at all. */
+	for (size_t i = 0; i < E->n_jobs; i++) {
+		layer_job *j = &E->jobs[i];
+		const ferry_descriptor *d = &j->blob->desc;
+		if (E->keep && ferry_digest_is_set(&d->digest) && d->media_type &&
+		    E->store->ops->has_blob(E->store, &d->digest)) {
+			j->done = true;
+			j->comp = comp_of_mt(d->media_type);
+			ferry_descriptor_copy(&j->out, d);
+			E->st->blobs_existing++;
+			emit(E, FERRY_EV_BLOB_EXISTS, NULL, &d->digest, 0, d->size, j->blob->path);
+		}
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < E->n_jobs; i++) {
+		if (!E->jobs[i].done) {
+			paths[n] = E->jobs[i].blob->path;
+			idx[n++] = i;
+		}
+	}
+	tree->ops->want(tree, paths, n);
+	while (n > 0 && rc == 0) {
+		size_t which;
+		ferry_istream *in;
+		uint64_t size;
+		if (tree->ops->open_any(tree, paths, n, &which, &in, &size, err) < 0) {
+			rc = -1;
+			break;
+		}
+		layer_job *j = &E->jobs[idx[which]];
+		rc = run_job(E, j, in, size, err);
+		ferry_istream_close(in);
+		if (rc < 0) {
+			ferry_error_prefix(err, "%s", E->src->display);
+			break;
+		}
+		paths[which] = paths[n - 1];
+		idx[which] = idx[n - 1];
+		n--;
+	}
+	free(paths);
+	free(idx);
+	return rc;
+}
+
+/* ---- manifests ---- */
+
+static int put_bytes_blob(engine *E, const ferry_digest *d, const void *buf, size_t len, ferry_error *err)
+{
+	if (E->store->ops->has_blob(E->store, d))
+		return 0;
+	ferry_ostream *out;
+	if (E->store->ops->blob_begin(E->store, d, (int64_t)len, &out, err) < 0)
+		return -1;
+	int rc = ferry_write(out, buf, len, err);
+	if (rc == 0)
+		rc = ferry_finish(out, err);
+	if (E->store->ops->blob_end(E->store, rc == 0, d, len, rc == 0 ? err : NULL) < 0)
+		return -1;
+	if (rc == 0)
+		E->st->blobs_written++;
+	return rc;
+}
+
+static void add_out_image(ferry_out_entry *oe, const ferry_descriptor *mdesc, const ferry_image *img,
+			  const ferry_descriptor *layers)
+{
+	oe->images = ferry_xrealloc(oe->images, (oe->n_images + 1) * sizeof(*oe->images));
+	ferry_out_image *oi = &oe->images[oe->n_images++];
+	memset(oi, 0, sizeof(*oi));
+	ferry_descriptor_copy(&oi->manifest, mdesc);
+	oi->config = img->config.desc.digest;
+	oi->n_layers = img->n_layers;
+	oi->layers = ferry_xcalloc(img->n_layers ? img->n_layers : 1, sizeof(ferry_digest));
+	for (size_t i = 0; i < img->n_layers; i++)
+		oi->layers[i] = layers[i].digest;
+}
+
+static int write_doc(engine *E, const char *label, const ferry_descriptor *src_desc, const unsigned char *bytes,
+		     size_t len, const char *mt, ferry_descriptor *out, ferry_error *err)
+{
+	ferry_descriptor_copy(out, src_desc);
+	free(out->media_type);
+	out->media_type = ferry_xstrdup(mt);
+	ferry_digest_buffer(FERRY_ALG_SHA256, bytes, len, &out->digest);
+	out->size = len;
+	if (put_bytes_blob(E, &out->digest, bytes, len, err) < 0) {
+		ferry_error_prefix(err, "%s: writing manifest", label);
+		return -1;
+	}
+	return 0;
+}
+
+static int write_image(engine *E, const char *label, ferry_image *img, ferry_out_entry *oe, ferry_descriptor *out,
+		       ferry_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (img->is_index) {
+		ferry_index ix = {0};
+		ix.media_type = ferry_xstrdup(E->o->docker_manifests ? FERRY_MT_DOCKER_LIST : FERRY_MT_OCI_INDEX);
+		ix.n_manifests = img->n_children;
+		ix.manifests = ferry_xcalloc(img->n_children ? img->n_children : 1, sizeof(ferry_descriptor));
+		ix.annotations = img->index.annotations ? json_incref(img->index.annotations) : NULL;
+		bool same = img->bytes != NULL;
+		for (size_t i = 0; i < img->n_children; i++) {
+			if (write_image(E, label, &img->children[i], oe, &ix.manifests[i], err) < 0) {
+				ferry_index_free(&ix);
+				return -1;
+			}
+			same = same && ferry_digest_eq(&ix.manifests[i].digest, &img->children[i].desc.digest);
+		}
+		/* A full index whose children are unchanged and that skipped nothing keeps its bytes. */
+		same = same && img->n_children == img->index.n_manifests;
+		int rc;
+		if (same) {
+			rc = write_doc(E, label, &img->desc, img->bytes, img->len,
+				       img->desc.media_type ? img->desc.media_type : img->index.media_type, out, err);
+		} else {
+			char *s;
+			size_t len;
+			ferry_index_serialize(&ix, &s, &len, err);
+			rc = write_doc(E, label, &img->desc, (unsigned char *)s, len, ix.media_type, out, err);
+			free(s);
+		}
+		ferry_index_free(&ix);
+		return rc;
+	}
+	/* The config: bytes never change, so the image ID stays the same. */
+	if (put_bytes_blob(E, &img->config.desc.digest, img->config_bytes, img->config_len, err) < 0) {
+		ferry_error_prefix(err, "%s: writing config", label);
+		return -1;
+	}
+	ferry_descriptor *layers = ferry_xcalloc(img->n_layers ? img->n_layers : 1, sizeof(*layers));
+	bool keep = img->bytes != NULL && !(E->o->docker_manifests &&
+					     strcmp(img->manifest.media_type, FERRY_MT_DOCKER_MANIFEST) != 0);
+	for (size_t i = 0; i < img->n_layers; i++) {
+		layer_job *j = job_of(E, &img->layers[i]);
+		ferry_descriptor_copy(&layers[i], &j->out);
+		if (j->transformed || !ferry_digest_eq(&j->out.digest, &img->layers[i].desc.digest))
+			keep = false;
+	}
+	int rc;
+	if (keep) {
+		rc = write_doc(E, label, &img->desc, img->bytes, img->len, img->manifest.media_type, out, err);
+	} else {
+		bool docker = E->o->docker_manifests;
+		ferry_manifest m = {0};
+		m.media_type = ferry_xstrdup(docker ? FERRY_MT_DOCKER_MANIFEST : FERRY_MT_OCI_MANIFEST);
+		ferry_descriptor_copy(&m.config, &img->config.desc);
+		free(m.config.media_type);
+		m.config.media_type = ferry_xstrdup(docker ? FERRY_MT_DOCKER_CONFIG : FERRY_MT_OCI_CONFIG);
+		m.n_layers = img->n_layers;
+		m.layers = layers;
+		m.annotations = img->manifest.annotations ? json_incref(img->manifest.annotations) : NULL;
+		rc = 0;
+		for (size_t i = 0; i < img->n_layers && rc == 0; i++) {
+			layer_job *j = job_of(E, &img->layers[i]);
+			if (docker && j->comp == FERRY_COMP_ZSTD)
+				rc = ferry_error_set(err, FERRY_E_USAGE,
+						     "%s: Docker schema 2 manifests cannot describe zstd layers", label);
+			free(layers[i].media_type);
+			layers[i].media_type = ferry_xstrdup(layer_mt(j->comp, docker));
+		}
+		if (rc == 0) {
+			char *s;
+			size_t len;
+			ferry_manifest_serialize(&m, &s, &len, err);
+			rc = write_doc(E, label, &img->desc, (unsigned char *)s, len, m.media_type, out, err);
+			free(s);
+		}
+		m.layers = NULL; /* borrowed from layers[], freed below */
+		m.n_layers = 0;
+		ferry_manifest_free(&m);
+	}
+	if (rc == 0) {
+		/* Carry the platform, so index and docker writers can use it. */
+		const ferry_platform *p = ferry_image_platform(img);
+		if (p && !out->platform) {
+			out->platform = ferry_xcalloc(1, sizeof(*out->platform));
+			ferry_platform_copy(out->platform, p);
+		}
+		add_out_image(oe, out, img, layers);
+		E->st->images++;
+		emit(E, FERRY_EV_IMAGE_DONE, label, &out->digest, 0, 0, NULL);
+	}
+	for (size_t i = 0; i < img->n_layers; i++)
+		ferry_descriptor_free(&layers[i]);
+	free(layers);
+	return rc;
+}
+
+/* ---- the whole conversion ---- */
+
+static int open_store(const ferry_location *dl, ferry_store **out, ferry_error *err)
+{
+	if (dl->fmt == FERRY_FMT_OCI)
+		return ferry_store_open_dir(dl->path, out, err);
+	return ferry_store_open_tar(dl->path, dl->comp, out, err);
+}
+
+int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
+		     ferry_convert_stats *stats, ferry_error *err)
+{
+	ferry_convert_stats dummy;
+	if (!stats)
+		stats = &dummy;
+	memset(stats, 0, sizeof(*stats));
+	engine E = {0};
+	E.o = o;
+	E.src = src;
+	E.st = stats;
+	E.dfmt = ferry_format_by_id(dl->fmt);
+	if (E.dfmt->uncompressed_layers) {
+		E.keep = false;
+		E.target = FERRY_COMP_NONE;
+	} else {
+		E.keep = !o->compress_set;
+		E.target = o->compress;
+	}
+	work *works = NULL;
+	size_t n_works = 0;
+	ferry_out_entry *oes = NULL;
+	size_t n_oes = 0;
+	int rc = -1;
+	if (plan_works(&E, &works, &n_works, err) < 0)
+		goto out;
+	if (open_store(dl, &E.store, err) < 0)
+		goto out;
+	E.buf = ferry_xmalloc(FERRY_IO_CHUNK);
+	for (size_t i = 0; i < n_works; i++)
+		add_jobs(&E, works[i].img);
+	if (run_jobs(&E, err) < 0)
+		goto out;
+	oes = ferry_xcalloc(n_works ? n_works : 1, sizeof(*oes));
+	for (size_t i = 0; i < n_works; i++) {
+		work *w = &works[i];
+		ferry_out_entry *oe = &oes[n_oes++];
+		if (write_image(&E, w->label, w->img, oe, &oe->desc, err) < 0)
+			goto out;
+		for (size_t k = 0; k < w->n_names; k++) {
+			ferry_name nm;
+			ferry_name_copy(&nm, &w->names[k]);
+			if (E.dfmt->needs_repository && !nm.has_ref) {
+				char msg[512];
+				snprintf(msg, sizeof(msg),
+					 "%s is named only by the tag \"%s\" and has no repository: written untagged "
+					 "(give it one with --repository NAME)",
+					 w->label, nm.bare_tag);
+				emit(&E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
+			}
+			oe->names = ferry_xrealloc(oe->names, (oe->n_names + 1) * sizeof(*oe->names));
+			oe->names[oe->n_names++] = nm;
+		}
+	}
+	if (replace_index ? ferry_oci_write_index(E.store, oes, n_oes, false, err) < 0
+			  : E.dfmt->write_meta(E.store, oes, n_oes, err) < 0)
+		goto out;
+	/* Read a one-pass source to its end: a damaged tail must fail the run, not pass unseen. */
+	if (src->tree->ops->finish(src->tree, err) < 0)
+		goto out;
+	if (E.store->ops->commit(E.store, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	for (size_t i = 0; i < n_oes; i++)
+		ferry_out_entry_free(&oes[i]);
+	free(oes);
+	free_works(works, n_works);
+	for (size_t i = 0; i < E.n_jobs; i++)
+		ferry_descriptor_free(&E.jobs[i].out);
+	free(E.jobs);
+	ferry_strmap_free(&E.job_by_path);
+	ferry_strmap_free(&E.written);
+	free(E.buf);
+	ferry_store_free(E.store);
+	return rc;
+}
+
+int ferry_convert(const char *src_s, const char *dst_s, const ferry_convert_opts *o, ferry_convert_stats *stats,
+		  ferry_error *err)
+{
+	ferry_location sl, dl;
+	if (ferry_location_parse_dest(dst_s, o->format, &dl, err) < 0)
+		return -1;
+	if (ferry_location_parse_source(src_s, &sl, err) < 0) {
+		ferry_location_free(&dl);
+		return -1;
+	}
+	char *spool_parent = strcmp(dl.path, "-") == 0 ? NULL : ferry_dest_parent(dl.path);
+	ferry_source *src = NULL;
+	int rc = ferry_source_open_at(&sl, src_s, spool_parent, &src, err);
+	if (rc == 0)
+		rc = ferry_convert_in(src, &dl, o, false, stats, err);
+	ferry_source_free(src);
+	free(spool_parent);
+	ferry_location_free(&sl);
+	ferry_location_free(&dl);
+	return rc;
+}
+
+/* ---- tags in place ---- */
+
+static int retag_in_place(const char *location, const ferry_convert_opts *o, ferry_error *err)
+{
+	ferry_location sl;
+	if (ferry_location_parse_source(location, &sl, err) < 0)
+		return -1;
+	ferry_source *src = NULL;
+	char *parent = strcmp(sl.path, "-") == 0 ? NULL : ferry_dest_parent(sl.path);
+	int rc = -1;
+	if (strcmp(sl.path, "-") == 0) {
+		ferry_error_set(err, FERRY_E_USAGE, "tag and untag change a file in place: stdin cannot be used");
+		goto out;
+	}
+	if (ferry_source_open_at(&sl, location, parent, &src, err) < 0)
+		goto out;
+	if (src->tree->one_pass) {
+		ferry_error_set(err, FERRY_E_USAGE,
+				"%s is compressed as a whole: convert it to retag it (tag rewrites it in place)",
+				location);
+		goto out;
+	}
+	ferry_location dl = {.fmt = src->format->id, .path = sl.path, .comp = FERRY_COMP_NONE};
+	/* An OCI layout keeps exactly the entries that remain; archives are rewritten whole. */
+	rc = ferry_convert_in(src, &dl, o, src->format->id == FERRY_FMT_OCI, NULL, err);
+out:
+	ferry_source_free(src);
+	free(parent);
+	ferry_location_free(&sl);
+	return rc;
+}
+
+int ferry_tag(const char *location, const char *ref, const char *const *new_refs, size_t n, ferry_error *err)
+{
+	ferry_tag_rule *rules = ferry_xcalloc(n ? n : 1, sizeof(*rules));
+	for (size_t i = 0; i < n; i++)
+		rules[i] = (ferry_tag_rule){.from = ref, .to = new_refs[i], .add = true};
+	ferry_convert_opts o = {.tag_rules = rules, .n_tag_rules = n};
+	int rc = retag_in_place(location, &o, err);
+	free(rules);
+	return rc;
+}
+
+int ferry_untag(const char *location, const char *const *refs, size_t n, ferry_error *err)
+{
+	ferry_convert_opts o = {.remove_names = refs, .n_remove_names = n};
+	return retag_in_place(location, &o, err);
+}

@@ -1,0 +1,18 @@
+/*
+ * engine.h - internal entry points of the conversion engine.
+ */
+#ifndef FERRY_ENGINE_H
+#define FERRY_ENGINE_H
+
+#include "ferry.h"
+#include "location.h"
+
+/*
+ * Convert an open source into the destination dl.  replace_index writes the
+ * destination's index.json from scratch (in-place retagging of an OCI layout)
+ * instead of adding to it.
+ */
+int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
+		     ferry_convert_stats *stats, ferry_error *err);
+
+#endif

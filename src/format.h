@@ -1,0 +1,63 @@
+/*
+ * format.h - the on-disk formats, each a reader/writer pair behind one small
+ * vtable (as libarchive registers its formats).  A reader fills a
+ * ferry_source from a tree; a writer lays out the metadata of a finished
+ * conversion in a store (the engine has already put every blob there).
+ */
+#ifndef FERRY_FORMAT_H
+#define FERRY_FORMAT_H
+
+#include <stdbool.h>
+
+#include "image.h"
+#include "store.h"
+
+/* One image manifest as written. */
+typedef struct ferry_out_image {
+	ferry_descriptor manifest; /* with platform when known */
+	ferry_digest config;
+	ferry_digest *layers;
+	size_t n_layers;
+} ferry_out_image;
+
+/* One named top-level document (a manifest or an index) as written. */
+typedef struct ferry_out_entry {
+	ferry_descriptor desc;
+	ferry_name *names;
+	size_t n_names;
+	ferry_out_image *images; /* every manifest under desc (one for a plain image) */
+	size_t n_images;
+} ferry_out_entry;
+
+typedef enum {
+	FERRY_FMT_AUTO = 0,
+	FERRY_FMT_DOCKER_ARCHIVE,
+	FERRY_FMT_OCI,
+	FERRY_FMT_OCI_ARCHIVE,
+} ferry_fmt;
+
+typedef struct ferry_format {
+	ferry_fmt id;
+	const char *name; /* "docker-archive", "oci", "oci-archive" */
+	bool is_tar;      /* stored in a tar file (else a directory) */
+	bool uncompressed_layers; /* its consumers need layers uncompressed */
+	bool needs_repository;    /* names must be full references */
+	int (*read)(ferry_source *src, ferry_error *err);
+	int (*write_meta)(ferry_store *store, const ferry_out_entry *entries, size_t n, ferry_error *err);
+} ferry_format;
+
+extern const ferry_format ferry_format_docker_archive;
+extern const ferry_format ferry_format_oci;
+extern const ferry_format ferry_format_oci_archive;
+
+const ferry_format *ferry_format_by_id(ferry_fmt id);
+const ferry_format *ferry_format_by_name(const char *name);
+
+/* Shared by the OCI and docker-archive formats. */
+int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error *err);
+int ferry_oci_write_index(ferry_store *store, const ferry_out_entry *entries, size_t n, bool merge,
+			  ferry_error *err);
+
+void ferry_out_entry_free(ferry_out_entry *e);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * image.h - images as ferry holds them between a reader and a writer.
+ *
+ * A source (ferry_source) is a tree plus the images its format reader found
+ * in it: a list of named entries, each either one image (a manifest with its
+ * config and layers) or a multi-platform index of images.  Manifests and
+ * configs are small and held in memory with their exact bytes; layers are
+ * only described (where they are in the tree, what they should hash to) and
+ * are streamed later by the engine.
+ */
+#ifndef FERRY_IMAGE_H
+#define FERRY_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "model.h"
+#include "ref.h"
+#include "tree.h"
+
+/* How deep indexes may nest (index -> index -> ... -> manifest). */
+#define FERRY_INDEX_DEPTH 8
+/* Most images (manifests) one source may hold. */
+#define FERRY_IMAGES_MAX 100000
+
+/* A name an image carries: a full reference, or (skopeo's habit) only a tag. */
+typedef struct ferry_name {
+	bool has_ref;
+	ferry_ref ref;  /* when has_ref */
+	char *bare_tag; /* when !has_ref */
+} ferry_name;
+
+typedef struct ferry_blob {
+	ferry_descriptor desc; /* digest unset when the source does not say (legacy docker layers) */
+	bool size_known;       /* desc.size is meaningful */
+	char *path;            /* the entry in the source tree (owned) */
+	ferry_digest diff_id;  /* layers: the config's diff_id; unset otherwise */
+} ferry_blob;
+
+typedef struct ferry_image ferry_image;
+struct ferry_image {
+	bool is_index;
+	/* The document: exact bytes, or NULL when the source has none (legacy docker). */
+	unsigned char *bytes;
+	size_t len;
+	ferry_descriptor desc; /* digest/size/mediaType of bytes (+ platform/annotations for index children) */
+
+	/* An image manifest */
+	ferry_manifest manifest; /* parsed bytes (zeroed when bytes is NULL) */
+	ferry_blob config;
+	unsigned char *config_bytes;
+	size_t config_len;
+	ferry_config cfg;
+	ferry_blob *layers;
+	size_t n_layers;
+
+	/* An index */
+	ferry_index index; /* parsed bytes */
+	ferry_image *children;
+	size_t n_children;
+};
+
+typedef struct ferry_entry {
+	ferry_image img;
+	ferry_name *names;
+	size_t n_names;
+} ferry_entry;
+
+struct ferry_format;
+
+typedef struct ferry_source {
+	ferry_tree *tree;
+	const struct ferry_format *format;
+	char *display; /* the location as the user wrote it */
+	ferry_entry *entries;
+	size_t n_entries, cap_entries;
+} ferry_source;
+
+void ferry_name_free(ferry_name *n);
+void ferry_name_copy(ferry_name *dst, const ferry_name *src);
+/* "docker.io/library/nginx:1.25", or ":1.25" for a bare tag; caller frees. */
+char *ferry_name_string(const ferry_name *n);
+bool ferry_name_eq(const ferry_name *a, const ferry_name *b);
+/* Add a name to an entry unless it is already there (takes ownership of *n). */
+void ferry_entry_add_name(ferry_entry *e, ferry_name *n);
+
+void ferry_blob_free(ferry_blob *b);
+void ferry_image_free(ferry_image *img);
+void ferry_entry_free(ferry_entry *e);
+
+/* The platform of an image: its index descriptor's, else its config's. NULL if unknown. */
+const ferry_platform *ferry_image_platform(const ferry_image *img);
+
+/*
+ * Load a document blob (manifest or index) from tree at path, verifying it
+ * against desc (size, digest) and recursing into indexes up to
+ * FERRY_INDEX_DEPTH, configs included.  Used by every reader whose images
+ * are stored as OCI blobs.  Unknown media types inside an index are skipped
+ * (*skipped counts them).
+ */
+int ferry_image_load(ferry_tree *tree, const ferry_descriptor *desc, ferry_image *out, int depth,
+		     size_t *n_images, ferry_error *err);
+
+/* The path of a blob in an OCI layout: "blobs/<alg>/<hex>" (caller frees). */
+char *ferry_blob_path(const ferry_digest *d);
+
+/* Read a small blob at path fully, check size (if known) and digest (if set). */
+int ferry_read_verified(ferry_tree *tree, const char *path, const ferry_descriptor *desc, bool size_known,
+			unsigned char **buf, size_t *len, ferry_digest *actual, ferry_error *err);
+
+/* Free everything a source holds, the tree included. NULL-safe. */
+void ferry_source_free(ferry_source *src);
+
+#endif

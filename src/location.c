@@ -1,0 +1,196 @@
+#include "location.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ferry.h"
+#include "util.h"
+
+static const struct {
+	const char *prefix;
+	ferry_fmt fmt;
+} prefixes[] = {
+	{"docker-archive:", FERRY_FMT_DOCKER_ARCHIVE},
+	{"oci-archive:", FERRY_FMT_OCI_ARCHIVE},
+	{"oci:", FERRY_FMT_OCI},
+};
+
+static bool strip_prefix(const char *s, ferry_fmt *fmt, const char **rest)
+{
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		if (ferry_str_startswith(s, prefixes[i].prefix)) {
+			*fmt = prefixes[i].fmt;
+			*rest = s + strlen(prefixes[i].prefix);
+			return true;
+		}
+	}
+	return false;
+}
+
+static ferry_comp comp_from_name(const char *p)
+{
+	if (ferry_str_endswith(p, ".tar.gz") || ferry_str_endswith(p, ".tgz"))
+		return FERRY_COMP_GZIP;
+	if (ferry_str_endswith(p, ".tar.zst") || ferry_str_endswith(p, ".tzst"))
+		return FERRY_COMP_ZSTD;
+	return FERRY_COMP_NONE;
+}
+
+static int check_unsupported(const char *s, ferry_error *err)
+{
+	if (ferry_str_startswith(s, "docker://") || ferry_str_startswith(s, "docker-daemon:"))
+		return ferry_error_set(err, FERRY_E_USAGE, "%s: registries are not supported yet", s);
+	return 0;
+}
+
+int ferry_location_parse_dest(const char *s, const char *format, ferry_location *out, ferry_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (check_unsupported(s, err) < 0)
+		return -1;
+	const char *path = s;
+	ferry_fmt fmt = FERRY_FMT_AUTO;
+	bool prefixed = strip_prefix(s, &fmt, &path);
+	if (!*path)
+		return ferry_error_set(err, FERRY_E_USAGE, "destination \"%s\" has no path", s);
+	if (!prefixed && format) {
+		const ferry_format *f = ferry_format_by_name(format);
+		if (!f)
+			return ferry_error_set(err, FERRY_E_USAGE,
+					       "unknown format \"%s\" (use docker-archive, oci or oci-archive)", format);
+		fmt = f->id;
+	}
+	if (fmt == FERRY_FMT_AUTO) {
+		struct stat st;
+		if (strcmp(path, "-") == 0)
+			fmt = FERRY_FMT_DOCKER_ARCHIVE;
+		else if (ferry_str_endswith(path, "/") || (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+			fmt = FERRY_FMT_OCI;
+		else if (ferry_str_endswith(path, ".tar") || comp_from_name(path) != FERRY_COMP_NONE)
+			fmt = FERRY_FMT_DOCKER_ARCHIVE;
+		else
+			return ferry_error_set(err, FERRY_E_USAGE,
+					       "cannot tell what format to write to \"%s\": end it with / (OCI layout) "
+					       "or .tar/.tar.gz/.tar.zst (docker-archive), or use --format or a "
+					       "prefix like oci:",
+					       s);
+	}
+	out->fmt = fmt;
+	out->path = ferry_xstrdup(path);
+	if (fmt != FERRY_FMT_OCI)
+		out->comp = comp_from_name(path);
+	return 0;
+}
+
+int ferry_location_parse_source(const char *s, ferry_location *out, ferry_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (check_unsupported(s, err) < 0)
+		return -1;
+	const char *path = s;
+	ferry_fmt fmt = FERRY_FMT_AUTO;
+	strip_prefix(s, &fmt, &path);
+	if (!*path)
+		return ferry_error_set(err, FERRY_E_USAGE, "source \"%s\" has no path", s);
+	out->fmt = fmt;
+	out->path = ferry_xstrdup(path);
+	return 0;
+}
+
+void ferry_location_free(ferry_location *l)
+{
+	free(l->path);
+	memset(l, 0, sizeof(*l));
+}
+
+int ferry_source_open_at(const ferry_location *loc, const char *display, const char *spool_parent,
+			 ferry_source **out, ferry_error *err)
+{
+	*out = NULL;
+	ferry_source *src = ferry_xcalloc(1, sizeof(*src));
+	src->display = ferry_xstrdup(display);
+	struct stat st;
+	bool is_stdin = strcmp(loc->path, "-") == 0;
+	if (!is_stdin && stat(loc->path, &st) < 0) {
+		int e = errno;
+		ferry_source_free(src);
+		if (e == ENOENT)
+			return ferry_error_set(err, FERRY_E_NOTFOUND, "%s does not exist", loc->path);
+		return ferry_error_errno(err, e, "cannot read %s", loc->path);
+	}
+	bool is_dir = !is_stdin && S_ISDIR(st.st_mode);
+	ferry_fmt fmt = loc->fmt;
+	if (is_dir) {
+		if (fmt != FERRY_FMT_AUTO && fmt != FERRY_FMT_OCI) {
+			ferry_source_free(src);
+			return ferry_error_set(err, FERRY_E_USAGE, "%s is a directory, not a %s file", loc->path,
+					       ferry_format_by_id(fmt)->name);
+		}
+		fmt = FERRY_FMT_OCI;
+		if (ferry_tree_open_dir(loc->path, &src->tree, err) < 0) {
+			ferry_source_free(src);
+			return -1;
+		}
+	} else {
+		if (fmt == FERRY_FMT_OCI) {
+			ferry_source_free(src);
+			return ferry_error_set(err, FERRY_E_USAGE, "%s is not a directory (an OCI layout is one)",
+					       loc->path);
+		}
+		int fd = is_stdin ? dup(STDIN_FILENO) : open(loc->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			ferry_source_free(src);
+			return ferry_error_errno(err, e, "cannot open %s", loc->path);
+		}
+		const char *tmp = getenv("TMPDIR");
+		if (ferry_tree_open_tar(fd, is_stdin ? "stdin" : loc->path,
+					spool_parent ? spool_parent : (tmp ? tmp : "/tmp"), &src->tree, err) < 0) {
+			ferry_source_free(src);
+			return -1;
+		}
+		if (fmt == FERRY_FMT_AUTO) {
+			bool has_manifest, has_layout = false;
+			uint64_t sz;
+			/* One pass: the search for manifest.json may read to the end; ask for oci-layout after. */
+			if (src->tree->ops->stat(src->tree, "manifest.json", true, &has_manifest, &sz, err) < 0 ||
+			    (!has_manifest &&
+			     src->tree->ops->stat(src->tree, "oci-layout", true, &has_layout, &sz, err) < 0)) {
+				ferry_source_free(src);
+				return -1;
+			}
+			if (has_manifest)
+				fmt = FERRY_FMT_DOCKER_ARCHIVE;
+			else if (has_layout)
+				fmt = FERRY_FMT_OCI_ARCHIVE;
+			else {
+				ferry_source_free(src);
+				return ferry_error_set(err, FERRY_E_FORMAT,
+						       "%s is a tar archive but neither a docker archive (no "
+						       "manifest.json) nor an OCI archive (no oci-layout)",
+						       display);
+			}
+		}
+	}
+	src->format = ferry_format_by_id(fmt);
+	if (src->format->read(src, err) < 0) {
+		ferry_source_free(src);
+		return -1;
+	}
+	*out = src;
+	return 0;
+}
+
+int ferry_source_open(const char *location, ferry_source **out, ferry_error *err)
+{
+	ferry_location loc;
+	if (ferry_location_parse_source(location, &loc, err) < 0)
+		return -1;
+	int rc = ferry_source_open_at(&loc, location, NULL, out, err);
+	ferry_location_free(&loc);
+	return rc;
+}

@@ -1,0 +1,28 @@
+/*
+ * location.h - turning what the user typed into a format and a path.
+ */
+#ifndef FERRY_LOCATION_H
+#define FERRY_LOCATION_H
+
+#include <stdbool.h>
+
+#include "compress.h"
+#include "error.h"
+#include "format.h"
+
+typedef struct ferry_location {
+	ferry_fmt fmt;   /* FERRY_FMT_AUTO for a source to recognise by content */
+	char *path;      /* "-" is stdin/stdout */
+	ferry_comp comp; /* destination tar compressed as a whole */
+} ferry_location;
+
+/* format (may be NULL) is --format, which wins over names but not over a prefix. */
+int ferry_location_parse_dest(const char *s, const char *format, ferry_location *out, ferry_error *err);
+int ferry_location_parse_source(const char *s, ferry_location *out, ferry_error *err);
+void ferry_location_free(ferry_location *l);
+
+/* Open the source; spool_parent is where a one-pass read may spool (NULL: $TMPDIR). */
+int ferry_source_open_at(const ferry_location *loc, const char *display, const char *spool_parent,
+			 ferry_source **out, ferry_error *err);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * store.h - where a conversion writes: blobs by digest plus a few named
+ * metadata files, published atomically at commit.
+ *
+ * Two stores: a directory (an OCI layout) and a tar file (docker-archive or
+ * OCI archive, optionally compressed as a whole, or a stream on stdout).
+ * Until ferry_store_commit() succeeds nothing is visible at the destination;
+ * freeing an uncommitted store removes everything it wrote, so a failed run
+ * leaves the destination as it was.
+ */
+#ifndef FERRY_STORE_H
+#define FERRY_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compress.h"
+#include "digest.h"
+#include "error.h"
+#include "stream.h"
+
+typedef struct ferry_store ferry_store;
+
+typedef struct ferry_store_ops {
+	bool (*has_blob)(ferry_store *s, const ferry_digest *d);
+	/*
+	 * Start a blob.  expect (may be NULL) and size (-1 = unknown) are what the
+	 * caller expects to write; when both are known the bytes may go straight
+	 * to their final place.  Bytes go to *out (owned by the store).
+	 */
+	int (*blob_begin)(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
+			  ferry_error *err);
+	/* End the blob begun last: keep it under actual if ok, else drop it. */
+	int (*blob_end)(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err);
+	/* A metadata file (index.json, manifest.json, ...), written at commit or at once. */
+	int (*put_file)(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err);
+	/* The destination's current version of a metadata file, if it has one (else FERRY_E_NOTFOUND). */
+	int (*read_existing)(ferry_store *s, const char *name, unsigned char **buf, size_t *len, ferry_error *err);
+	int (*commit)(ferry_store *s, ferry_error *err);
+	void (*free)(ferry_store *s);
+} ferry_store_ops;
+
+struct ferry_store {
+	const ferry_store_ops *ops;
+	char *display;
+};
+
+/*
+ * An OCI layout directory.  A new directory is built under a temporary
+ * sibling name and renamed into place at commit; an existing layout is added
+ * to (blobs already present are kept, index.json is replaced atomically).
+ */
+int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err);
+
+/*
+ * A tar file at path ("-" for stdout), compressed as a whole with comp.
+ * Written to a temporary sibling and renamed over path at commit.
+ */
+int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, ferry_error *err);
+
+/* The directory temporary files for a destination should go in (caller frees). */
+char *ferry_dest_parent(const char *path);
+
+void ferry_store_free(ferry_store *s); /* NULL-safe; discards uncommitted work */
+
+#endif

@@ -1,0 +1,441 @@
+/*
+ * store_dir.c - an OCI layout directory as a destination.
+ *
+ * New layout: everything is written under a temporary sibling
+ * (".NAME.ferry-XXXXXX") and renamed to NAME at commit, so a failed or
+ * killed run leaves nothing at NAME.  Existing layout: blobs are added in
+ * place (each written to a temporary name and renamed: blobs are content
+ * addressed, so an interrupted run only leaves unreferenced blobs, never a
+ * wrong one), and index.json is replaced atomically at commit.  The layout
+ * directory is flock()ed for the whole run so that two writers take turns.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+
+typedef struct pending_file {
+	char *name;
+	char *tmp;
+} pending_file;
+
+typedef struct dir_store {
+	ferry_store base;
+	char *final;
+	char *root; /* where we write: the temporary sibling, or final itself */
+	bool existing;
+	bool committed;
+	int lock_fd;
+	/* the blob being written */
+	int blob_fd;
+	char *blob_tmp;
+	ferry_ostream *blob_out;
+	pending_file *files;
+	size_t n_files, cap_files;
+} dir_store;
+
+char *ferry_dest_parent(const char *path)
+{
+	char *copy = ferry_xstrdup(path);
+	/* "dir/" names dir itself: strip trailing slashes before dirname. */
+	size_t n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	char *d = ferry_xstrdup(dirname(copy));
+	free(copy);
+	return d;
+}
+
+static char *base_name(const char *path)
+{
+	char *copy = ferry_xstrdup(path);
+	size_t n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	char *b = ferry_xstrdup(basename(copy));
+	free(copy);
+	return b;
+}
+
+static char *join(const char *a, const char *b)
+{
+	return ferry_xasprintf("%s/%s", a, b);
+}
+
+static int mkdir_p(const char *root, const char *sub, ferry_error *err)
+{
+	char *p = join(root, sub);
+	for (char *s = p + strlen(root) + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			int e = errno;
+			ferry_error_errno(err, e, "cannot create %s", p);
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+		int e = errno;
+		ferry_error_errno(err, e, "cannot create %s", p);
+		free(p);
+		return -1;
+	}
+	free(p);
+	return 0;
+}
+
+static bool ds_has_blob(ferry_store *s, const ferry_digest *d)
+{
+	dir_store *ds = (dir_store *)s;
+	char *p = ferry_xasprintf("%s/blobs/%s/%s", ds->root, ferry_alg_name(d->alg), ferry_digest_hex(d));
+	struct stat st;
+	bool ok = stat(p, &st) == 0 && S_ISREG(st.st_mode);
+	free(p);
+	return ok;
+}
+
+static void drop_blob(dir_store *ds)
+{
+	ferry_ostream_free(ds->blob_out);
+	ds->blob_out = NULL;
+	if (ds->blob_fd >= 0)
+		close(ds->blob_fd);
+	ds->blob_fd = -1;
+	if (ds->blob_tmp)
+		unlink(ds->blob_tmp);
+	free(ds->blob_tmp);
+	ds->blob_tmp = NULL;
+}
+
+static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
+			 ferry_error *err)
+{
+	(void)expect, (void)size;
+	dir_store *ds = (dir_store *)s;
+	drop_blob(ds);
+	if (mkdir_p(ds->root, "blobs", err) < 0)
+		return -1;
+	ds->blob_tmp = ferry_xasprintf("%s/blobs/.ferry-tmp-XXXXXX", ds->root);
+	ds->blob_fd = mkostemp(ds->blob_tmp, O_CLOEXEC);
+	if (ds->blob_fd < 0) {
+		int e = errno;
+		free(ds->blob_tmp);
+		ds->blob_tmp = NULL;
+		return ferry_error_errno(err, e, "cannot create a file in %s/blobs", ds->root);
+	}
+	fchmod(ds->blob_fd, 0644);
+	ds->blob_out = ferry_ostream_fd(ds->blob_fd);
+	*out = ds->blob_out;
+	return 0;
+}
+
+static int ds_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err)
+{
+	(void)size;
+	dir_store *ds = (dir_store *)s;
+	if (!ok) {
+		drop_blob(ds);
+		return 0;
+	}
+	char *algdir = ferry_xasprintf("blobs/%s", ferry_alg_name(actual->alg));
+	int rc = mkdir_p(ds->root, algdir, err);
+	free(algdir);
+	if (rc < 0) {
+		drop_blob(ds);
+		return -1;
+	}
+	if (close(ds->blob_fd) < 0) {
+		ds->blob_fd = -1;
+		rc = ferry_error_errno(err, errno, "writing blob %s", actual->str);
+		drop_blob(ds);
+		return rc;
+	}
+	ds->blob_fd = -1;
+	char *final = ferry_xasprintf("%s/blobs/%s/%s", ds->root, ferry_alg_name(actual->alg),
+				      ferry_digest_hex(actual));
+	/* Content addressed: if it is already there, the bytes are the same. */
+	if (rename(ds->blob_tmp, final) < 0) {
+		rc = ferry_error_errno(err, errno, "cannot store blob %s as %s", actual->str, final);
+		unlink(ds->blob_tmp);
+	}
+	free(final);
+	free(ds->blob_tmp);
+	ds->blob_tmp = NULL;
+	ferry_ostream_free(ds->blob_out);
+	ds->blob_out = NULL;
+	return rc;
+}
+
+static int write_file(const char *path, const void *buf, size_t len, ferry_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return ferry_error_errno(err, errno, "cannot create %s", path);
+	if (ferry_write_all(fd, buf, len, path, err) < 0 || fsync(fd) < 0) {
+		if (!err || !err->msg[0] || err->code == FERRY_OK)
+			ferry_error_errno(err, errno, "writing %s", path);
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		unlink(path);
+		return ferry_error_errno(err, errno, "writing %s", path);
+	}
+	return 0;
+}
+
+static int ds_put_file(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err)
+{
+	dir_store *ds = (dir_store *)s;
+	char *tmp = ferry_xasprintf("%s/.ferry-tmp-%s", ds->root, name);
+	if (write_file(tmp, buf, len, err) < 0) {
+		free(tmp);
+		return -1;
+	}
+	pending_file *f = FERRY_PUSH(ds->files, ds->n_files, ds->cap_files);
+	f->name = ferry_xstrdup(name);
+	f->tmp = tmp;
+	return 0;
+}
+
+static int ds_read_existing(ferry_store *s, const char *name, unsigned char **buf, size_t *len,
+			    ferry_error *err)
+{
+	dir_store *ds = (dir_store *)s;
+	*buf = NULL;
+	*len = 0;
+	if (!ds->existing)
+		return ferry_error_set(err, FERRY_E_NOTFOUND, "no %s", name);
+	char *p = join(ds->final, name);
+	FILE *f = fopen(p, "rb");
+	if (!f) {
+		int e = errno;
+		free(p);
+		if (e == ENOENT)
+			return ferry_error_set(err, FERRY_E_NOTFOUND, "no %s", name);
+		return ferry_error_errno(err, e, "cannot read %s/%s", ds->final, name);
+	}
+	free(p);
+	size_t cap = 1 << 16, n = 0;
+	unsigned char *b = ferry_xmalloc(cap);
+	size_t r;
+	while ((r = fread(b + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n == cap) {
+			if (cap >= (4u << 20)) {
+				fclose(f);
+				free(b);
+				return ferry_error_set(err, FERRY_E_LIMIT, "%s/%s is over 4 MiB", ds->final, name);
+			}
+			cap *= 2;
+			b = ferry_xrealloc(b, cap);
+		}
+	}
+	fclose(f);
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static int ds_commit(ferry_store *s, ferry_error *err)
+{
+	dir_store *ds = (dir_store *)s;
+	/* Everything written so far reaches the disk before anything points at it. */
+	int rfd = open(ds->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd >= 0) {
+		syncfs(rfd);
+		close(rfd);
+	}
+	/* index.json last: it is what makes the rest reachable. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < ds->n_files; i++) {
+			pending_file *f = &ds->files[i];
+			if ((strcmp(f->name, "index.json") == 0) != (pass == 1))
+				continue;
+			char *dst = join(ds->root, f->name);
+			int rc = rename(f->tmp, dst);
+			int e = errno;
+			free(dst);
+			if (rc < 0)
+				return ferry_error_errno(err, e, "cannot write %s/%s", ds->final, f->name);
+			free(f->tmp);
+			f->tmp = NULL;
+		}
+	}
+	fsync_dir(ds->root);
+	if (!ds->existing) {
+		/* rename() replaces an empty directory; a non-empty one was refused at open. */
+		if (rename(ds->root, ds->final) < 0)
+			return ferry_error_errno(err, errno, "cannot move the new layout into place at %s", ds->final);
+		char *parent = ferry_dest_parent(ds->final);
+		fsync_dir(parent);
+		free(parent);
+	}
+	ds->committed = true;
+	return 0;
+}
+
+/* Remove a temporary tree we created ourselves (two levels: blobs/<alg>/file). */
+static void remove_tree(const char *path, int depth)
+{
+	DIR *d = opendir(path);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			char *p = join(path, de->d_name);
+			if (de->d_type == DT_DIR && depth < 4)
+				remove_tree(p, depth + 1);
+			else
+				unlink(p);
+			free(p);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+static void ds_free(ferry_store *s)
+{
+	dir_store *ds = (dir_store *)s;
+	drop_blob(ds);
+	for (size_t i = 0; i < ds->n_files; i++) {
+		if (ds->files[i].tmp)
+			unlink(ds->files[i].tmp);
+		free(ds->files[i].tmp);
+		free(ds->files[i].name);
+	}
+	free(ds->files);
+	if (!ds->committed && !ds->existing && ds->root)
+		remove_tree(ds->root, 0);
+	if (ds->lock_fd >= 0)
+		close(ds->lock_fd);
+	free(ds->final);
+	free(ds->root);
+	free(s->display);
+	free(ds);
+}
+
+static const ferry_store_ops dir_store_ops = {
+	.has_blob = ds_has_blob,
+	.blob_begin = ds_blob_begin,
+	.blob_end = ds_blob_end,
+	.put_file = ds_put_file,
+	.read_existing = ds_read_existing,
+	.commit = ds_commit,
+	.free = ds_free,
+};
+
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	struct dirent *de;
+	bool empty = true;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err)
+{
+	*out = NULL;
+	dir_store *ds = ferry_xcalloc(1, sizeof(*ds));
+	ds->base.ops = &dir_store_ops;
+	ds->base.display = ferry_xstrdup(dir);
+	ds->blob_fd = -1;
+	ds->lock_fd = -1;
+	ds->final = ferry_xstrdup(dir);
+	size_t n = strlen(ds->final);
+	while (n > 1 && ds->final[n - 1] == '/')
+		ds->final[--n] = '\0';
+	struct stat st;
+	if (stat(ds->final, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			ds_free(&ds->base);
+			return ferry_error_set(err, FERRY_E_USAGE, "%s exists and is not a directory", dir);
+		}
+		char *marker = join(ds->final, "oci-layout");
+		bool layout = access(marker, F_OK) == 0;
+		free(marker);
+		if (layout) {
+			ds->existing = true;
+			ds->root = ferry_xstrdup(ds->final);
+			ds->lock_fd = open(ds->final, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (ds->lock_fd < 0 || flock(ds->lock_fd, LOCK_EX) < 0) {
+				int e = errno;
+				ds_free(&ds->base);
+				return ferry_error_errno(err, e, "cannot lock %s", dir);
+			}
+			if (access(ds->final, W_OK) < 0) {
+				int e = errno;
+				ds_free(&ds->base);
+				return ferry_error_errno(err, e, "cannot write to %s", dir);
+			}
+			*out = &ds->base;
+			return 0;
+		}
+		if (!dir_is_empty(ds->final)) {
+			ds_free(&ds->base);
+			return ferry_error_set(err, FERRY_E_USAGE,
+					       "%s is a non-empty directory that is not an OCI layout; refusing to "
+					       "write into it",
+					       dir);
+		}
+	} else if (errno != ENOENT) {
+		int e = errno;
+		ds_free(&ds->base);
+		return ferry_error_errno(err, e, "cannot use %s", dir);
+	}
+	char *parent = ferry_dest_parent(ds->final);
+	char *base = base_name(ds->final);
+	ds->root = ferry_xasprintf("%s/.%s.ferry-XXXXXX", parent, base);
+	free(parent);
+	free(base);
+	if (!mkdtemp(ds->root)) {
+		int e = errno;
+		free(ds->root);
+		ds->root = NULL;
+		ds_free(&ds->base);
+		return ferry_error_errno(err, e, "cannot create the output directory next to %s", dir);
+	}
+	chmod(ds->root, 0755);
+	*out = &ds->base;
+	return 0;
+}
+
+void ferry_store_free(ferry_store *s)
+{
+	if (s)
+		s->ops->free(s);
+}

@@ -1,0 +1,370 @@
+/*
+ * store_tar.c - a tar file as a destination (docker-archive, OCI archive).
+ *
+ * The archive is written to a temporary sibling and renamed over the
+ * destination at commit (or streamed to stdout, which cannot be atomic).  A
+ * tar header needs the entry's size up front, so a blob whose size and
+ * digest are known (kept as it is) streams straight into the archive; one
+ * being transformed is spooled beside the destination first and copied in
+ * once its digest is known.  Entries are deterministic: fixed mtime, owner
+ * and mode, and a gzip wrapper without a timestamp.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "strmap.h"
+#include "util.h"
+
+typedef struct tar_store {
+	ferry_store base;
+	char *final; /* NULL when writing to stdout */
+	char *tmp;
+	int fd;
+	struct archive *a;
+	bool broken; /* an entry was left half written: the archive cannot be committed */
+	bool committed;
+	ferry_strmap written; /* entry names already in the archive */
+	/* the blob being written */
+	bool direct;
+	ferry_digest expect;
+	uint64_t direct_size, direct_done;
+	ferry_ostream direct_out;
+	int spool_fd;
+	char *spool_path;
+	ferry_ostream *spool_out;
+} tar_store;
+
+static int arch_err(tar_store *ts, const char *what, ferry_error *err)
+{
+	const char *m = archive_error_string(ts->a);
+	return ferry_error_set(err, FERRY_E_FAILED, "%s: %s: %s", ts->base.display, what, m ? m : "write failed");
+}
+
+static int write_header(tar_store *ts, const char *name, bool dir, uint64_t size, ferry_error *err)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
+	archive_entry_set_perm(e, dir ? 0755 : 0644);
+	archive_entry_set_size(e, dir ? 0 : (la_int64_t)size);
+	archive_entry_set_mtime(e, 0, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	int r = archive_write_header(ts->a, e);
+	archive_entry_free(e);
+	if (r != ARCHIVE_OK)
+		return arch_err(ts, name, err);
+	ferry_strmap_put(&ts->written, name, (void *)1);
+	return 0;
+}
+
+static int ensure_dirs(tar_store *ts, const ferry_digest *d, ferry_error *err)
+{
+	char *alg = ferry_xasprintf("blobs/%s/", ferry_alg_name(d->alg));
+	int rc = 0;
+	if (!ferry_strmap_has(&ts->written, "blobs/"))
+		rc = write_header(ts, "blobs/", true, 0, err);
+	if (rc == 0 && !ferry_strmap_has(&ts->written, alg))
+		rc = write_header(ts, alg, true, 0, err);
+	free(alg);
+	return rc;
+}
+
+static char *blob_name(const ferry_digest *d)
+{
+	return ferry_xasprintf("blobs/%s/%s", ferry_alg_name(d->alg), ferry_digest_hex(d));
+}
+
+static bool ts_has_blob(ferry_store *s, const ferry_digest *d)
+{
+	tar_store *ts = (tar_store *)s;
+	char *n = blob_name(d);
+	bool has = ferry_strmap_has(&ts->written, n);
+	free(n);
+	return has;
+}
+
+static int direct_write(ferry_ostream *o, const void *buf, size_t len, ferry_error *err)
+{
+	tar_store *ts = (tar_store *)((char *)o - offsetof(tar_store, direct_out));
+	if (ts->direct_done + len > ts->direct_size)
+		return ferry_error_set(err, FERRY_E_INTEGRITY, "blob %s is longer than its descriptor says (%llu bytes)",
+				       ts->expect.str, (unsigned long long)ts->direct_size);
+	const char *p = buf;
+	while (len) {
+		la_ssize_t n = archive_write_data(ts->a, p, len);
+		if (n <= 0)
+			return arch_err(ts, ts->expect.str, err);
+		p += n;
+		len -= (size_t)n;
+		ts->direct_done += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int direct_finish(ferry_ostream *o, ferry_error *err)
+{
+	(void)o, (void)err;
+	return 0;
+}
+
+static void direct_free(ferry_ostream *o)
+{
+	(void)o;
+}
+
+static void drop_spool(tar_store *ts)
+{
+	ferry_ostream_free(ts->spool_out);
+	ts->spool_out = NULL;
+	if (ts->spool_fd >= 0)
+		close(ts->spool_fd);
+	ts->spool_fd = -1;
+	if (ts->spool_path)
+		unlink(ts->spool_path);
+	free(ts->spool_path);
+	ts->spool_path = NULL;
+}
+
+static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
+			 ferry_error *err)
+{
+	tar_store *ts = (tar_store *)s;
+	drop_spool(ts);
+	ts->direct = false;
+	if (expect && ferry_digest_is_set(expect) && size >= 0) {
+		char *name = blob_name(expect);
+		int rc = ensure_dirs(ts, expect, err);
+		if (rc == 0)
+			rc = write_header(ts, name, false, (uint64_t)size, err);
+		free(name);
+		if (rc < 0) {
+			ts->broken = true;
+			return -1;
+		}
+		ts->direct = true;
+		ts->expect = *expect;
+		ts->direct_size = (uint64_t)size;
+		ts->direct_done = 0;
+		*out = &ts->direct_out;
+		return 0;
+	}
+	char *parent = ts->final ? ferry_dest_parent(ts->final) : ferry_xstrdup(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	ts->spool_path = ferry_xasprintf("%s/.ferry-spool-XXXXXX", parent);
+	free(parent);
+	ts->spool_fd = mkostemp(ts->spool_path, O_CLOEXEC);
+	if (ts->spool_fd < 0) {
+		int e = errno;
+		free(ts->spool_path);
+		ts->spool_path = NULL;
+		return ferry_error_errno(err, e, "cannot create a spool file for %s", ts->base.display);
+	}
+	/* The spool is private: unlink it now so nothing is left behind if we die. */
+	unlink(ts->spool_path);
+	ts->spool_out = ferry_ostream_fd(ts->spool_fd);
+	*out = ts->spool_out;
+	return 0;
+}
+
+static int copy_spool(tar_store *ts, uint64_t size, const char *name, ferry_error *err)
+{
+	unsigned char *buf = ferry_xmalloc(FERRY_IO_CHUNK);
+	uint64_t off = 0;
+	int rc = 0;
+	while (off < size && rc == 0) {
+		size_t want = size - off > FERRY_IO_CHUNK ? FERRY_IO_CHUNK : (size_t)(size - off);
+		ssize_t n = pread(ts->spool_fd, buf, want, (off_t)off);
+		if (n <= 0) {
+			rc = ferry_error_errno(err, n < 0 ? errno : EIO, "reading back the spool of %s", name);
+			break;
+		}
+		const unsigned char *p = buf;
+		size_t left = (size_t)n;
+		while (left && rc == 0) {
+			la_ssize_t w = archive_write_data(ts->a, p, left);
+			if (w <= 0)
+				rc = arch_err(ts, name, err);
+			else {
+				p += w;
+				left -= (size_t)w;
+			}
+		}
+		off += (uint64_t)n;
+	}
+	free(buf);
+	return rc;
+}
+
+static int ts_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err)
+{
+	tar_store *ts = (tar_store *)s;
+	if (ts->direct) {
+		ts->direct = false;
+		if (!ok || ts->direct_done != ts->direct_size || !ferry_digest_eq(actual, &ts->expect)) {
+			ts->broken = true;
+			if (ok)
+				return ferry_error_set(err, FERRY_E_INTEGRITY, "blob %s: wrote %llu bytes hashing to %s",
+						       ts->expect.str, (unsigned long long)ts->direct_done, actual->str);
+		}
+		return 0;
+	}
+	if (!ok) {
+		drop_spool(ts);
+		return 0;
+	}
+	char *name = blob_name(actual);
+	int rc = 0;
+	if (!ferry_strmap_has(&ts->written, name)) {
+		rc = ensure_dirs(ts, actual, err);
+		if (rc == 0)
+			rc = write_header(ts, name, false, size, err);
+		if (rc == 0)
+			rc = copy_spool(ts, size, name, err);
+		if (rc < 0)
+			ts->broken = true;
+	}
+	free(name);
+	drop_spool(ts);
+	return rc;
+}
+
+static int ts_put_file(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err)
+{
+	tar_store *ts = (tar_store *)s;
+	if (write_header(ts, name, false, len, err) < 0) {
+		ts->broken = true;
+		return -1;
+	}
+	const char *p = buf;
+	while (len) {
+		la_ssize_t n = archive_write_data(ts->a, p, len);
+		if (n <= 0) {
+			ts->broken = true;
+			return arch_err(ts, name, err);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int ts_read_existing(ferry_store *s, const char *name, unsigned char **buf, size_t *len,
+			    ferry_error *err)
+{
+	(void)s, (void)buf, (void)len;
+	return ferry_error_set(err, FERRY_E_NOTFOUND, "no %s", name);
+}
+
+static int ts_commit(ferry_store *s, ferry_error *err)
+{
+	tar_store *ts = (tar_store *)s;
+	if (ts->broken)
+		return ferry_error_set(err, FERRY_E_FAILED, "%s: the archive is incomplete", ts->base.display);
+	if (archive_write_close(ts->a) != ARCHIVE_OK)
+		return arch_err(ts, "closing the archive", err);
+	if (!ts->final) {
+		ts->committed = true;
+		return 0;
+	}
+	if (fsync(ts->fd) < 0)
+		return ferry_error_errno(err, errno, "writing %s", ts->final);
+	if (rename(ts->tmp, ts->final) < 0)
+		return ferry_error_errno(err, errno, "cannot move the new archive into place at %s", ts->final);
+	char *parent = ferry_dest_parent(ts->final);
+	int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(parent);
+	ts->committed = true;
+	return 0;
+}
+
+static void ts_free(ferry_store *s)
+{
+	tar_store *ts = (tar_store *)s;
+	drop_spool(ts);
+	if (ts->a)
+		archive_write_free(ts->a); /* closes the archive if still open */
+	if (ts->final && ts->fd >= 0)
+		close(ts->fd);
+	if (!ts->committed && ts->tmp)
+		unlink(ts->tmp);
+	ferry_strmap_free(&ts->written);
+	free(ts->tmp);
+	free(ts->final);
+	free(s->display);
+	free(ts);
+}
+
+static const ferry_store_ops tar_store_ops = {
+	.has_blob = ts_has_blob,
+	.blob_begin = ts_blob_begin,
+	.blob_end = ts_blob_end,
+	.put_file = ts_put_file,
+	.read_existing = ts_read_existing,
+	.commit = ts_commit,
+	.free = ts_free,
+};
+
+int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, ferry_error *err)
+{
+	*out = NULL;
+	tar_store *ts = ferry_xcalloc(1, sizeof(*ts));
+	ts->base.ops = &tar_store_ops;
+	ts->base.display = ferry_xstrdup(strcmp(path, "-") == 0 ? "stdout" : path);
+	ts->fd = -1;
+	ts->spool_fd = -1;
+	ts->direct_out.write = direct_write;
+	ts->direct_out.finish = direct_finish;
+	ts->direct_out.free = direct_free;
+	if (strcmp(path, "-") == 0) {
+		ts->fd = STDOUT_FILENO;
+	} else {
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			ts_free(&ts->base);
+			return ferry_error_set(err, FERRY_E_USAGE, "%s is a directory, not an archive file", path);
+		}
+		ts->final = ferry_xstrdup(path);
+		char *parent = ferry_dest_parent(path);
+		const char *b = strrchr(path, '/');
+		ts->tmp = ferry_xasprintf("%s/.%s.ferry-XXXXXX", parent, b ? b + 1 : path);
+		free(parent);
+		ts->fd = mkostemp(ts->tmp, O_CLOEXEC);
+		if (ts->fd < 0) {
+			int e = errno;
+			free(ts->tmp);
+			ts->tmp = NULL;
+			ts_free(&ts->base);
+			return ferry_error_errno(err, e, "cannot create %s", path);
+		}
+		fchmod(ts->fd, 0644);
+	}
+	ts->a = archive_write_new();
+	archive_write_set_format_pax_restricted(ts->a);
+	int r = ARCHIVE_OK;
+	if (comp == FERRY_COMP_GZIP) {
+		r = archive_write_add_filter_gzip(ts->a);
+		if (r == ARCHIVE_OK)
+			archive_write_set_filter_option(ts->a, "gzip", "timestamp", NULL);
+	} else if (comp == FERRY_COMP_ZSTD) {
+		r = archive_write_add_filter_zstd(ts->a);
+	}
+	if (r != ARCHIVE_OK || archive_write_open_fd(ts->a, ts->fd) != ARCHIVE_OK) {
+		arch_err(ts, "cannot start the archive", err);
+		ts_free(&ts->base);
+		return -1;
+	}
+	*out = &ts->base;
+	return 0;
+}

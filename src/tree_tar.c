@@ -1,0 +1,613 @@
+/*
+ * tree_tar.c - a tar archive as a tree.
+ *
+ * Two ways to read, chosen by what the input allows:
+ *
+ *  - indexed: a plain tar in a regular file.  One pass over the headers
+ *    (libarchive skips the data with lseek) records where each entry's data
+ *    lies; entries are then read in place with pread, in any order, as often
+ *    as needed.  Nothing is copied.
+ *
+ *  - one pass: a pipe, or a tar compressed as a whole.  Entries can only be
+ *    read in archive order, so the tree reads ahead on demand.  An entry
+ *    passed over that may be needed later is retained (small ones in memory,
+ *    others spooled into a private directory under spool_parent); once the
+ *    reader has said which entries it wants (ferry_tree_ops.want) the others
+ *    are skipped, and open_any hands out the next wanted entry straight from
+ *    the archive, so blobs that come after the metadata are never spooled.
+ *
+ * Links: a symlink or hardlink entry is an alias for another entry of the
+ * same archive, resolved lexically and never through the filesystem.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "strmap.h"
+#include "tree.h"
+#include "util.h"
+
+#define MEM_ENTRY_MAX (256u << 10) /* retained in memory when at most this big... */
+#define MEM_TOTAL_MAX (16u << 20)  /* ...and while the total stays under this */
+
+typedef enum { ENT_REG, ENT_SYMLINK, ENT_HARDLINK, ENT_OTHER } ent_type;
+typedef enum { ST_UNREAD, ST_INDEXED, ST_MEM, ST_SPOOLED, ST_SKIPPED, ST_CONSUMED } ent_state;
+
+typedef struct tar_entry {
+	char *name;
+	ent_type type;
+	char *target; /* normalised target, for links */
+	uint64_t size;
+	uint64_t offset; /* indexed: where the data starts */
+	ent_state state;
+	unsigned char *mem; /* ST_MEM */
+	char *spool;        /* ST_SPOOLED: path of the spool file */
+} tar_entry;
+
+typedef struct tar_tree {
+	ferry_tree base;
+	int fd;
+	struct archive *a; /* one pass: the live reader */
+	bool eof;
+	bool live_open; /* an istream over the live archive is open */
+	tar_entry *ents;
+	size_t n, cap;
+	ferry_strmap byname; /* name -> (index + 1) as a pointer-sized integer */
+	bool want_set;
+	ferry_strmap wanted;
+	char *spool_parent;
+	char *spool_dir;
+	unsigned spool_seq;
+	size_t mem_kept;
+} tar_tree;
+
+static tar_entry *find(tar_tree *t, const char *name)
+{
+	uintptr_t v = (uintptr_t)ferry_strmap_get(&t->byname, name);
+	return v ? &t->ents[v - 1] : NULL;
+}
+
+static const char *archive_msg(struct archive *a)
+{
+	const char *s = archive_error_string(a);
+	return s ? s : "unknown error";
+}
+
+/* Record the header libarchive just read. Returns the new entry's index, or -1. */
+static int add_entry(tar_tree *t, struct archive_entry *ae, size_t *idx, bool *is_dir, ferry_error *err)
+{
+	*is_dir = false;
+	const char *raw = archive_entry_pathname(ae);
+	if (!raw)
+		return ferry_error_set(err, FERRY_E_FORMAT, "%s: entry without a name", t->base.display);
+	mode_t type = archive_entry_filetype(ae);
+	const char *hard = archive_entry_hardlink(ae);
+	if (type == AE_IFDIR && !hard) {
+		*is_dir = true;
+		return 0;
+	}
+	char *name;
+	if (ferry_path_normalize(raw, &name, err) < 0) {
+		ferry_error_prefix(err, "%s", t->base.display);
+		return -1;
+	}
+	if (find(t, name)) {
+		ferry_error_set(err, FERRY_E_FORMAT, "%s: entry \"%.200s\" appears twice", t->base.display, name);
+		free(name);
+		return -1;
+	}
+	if (t->n >= FERRY_ENTRIES_MAX) {
+		free(name);
+		return ferry_error_set(err, FERRY_E_LIMIT, "%s: more than %d entries", t->base.display,
+				       FERRY_ENTRIES_MAX);
+	}
+	tar_entry *e = FERRY_PUSH(t->ents, t->n, t->cap);
+	memset(e, 0, sizeof(*e));
+	e->name = name;
+	if (hard) {
+		e->type = ENT_HARDLINK;
+		if (ferry_path_normalize(hard, &e->target, err) < 0) {
+			ferry_error_prefix(err, "%s: hardlink %s", t->base.display, name);
+			return -1;
+		}
+	} else if (type == AE_IFLNK) {
+		e->type = ENT_SYMLINK;
+		const char *target = archive_entry_symlink(ae);
+		if (!target || ferry_path_resolve_link(name, target, &e->target, err) < 0) {
+			if (!target)
+				ferry_error_set(err, FERRY_E_FORMAT, "symlink without a target");
+			ferry_error_prefix(err, "%s", t->base.display);
+			return -1;
+		}
+	} else if (type == AE_IFREG) {
+		if (archive_entry_sparse_count(ae) > 0)
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: entry %s is a sparse file",
+					       t->base.display, name);
+		e->type = ENT_REG;
+		e->size = archive_entry_size(ae) < 0 ? 0 : (uint64_t)archive_entry_size(ae);
+	} else {
+		e->type = ENT_OTHER;
+	}
+	*idx = t->n - 1;
+	ferry_strmap_put(&t->byname, name, (void *)(uintptr_t)t->n);
+	return 0;
+}
+
+/* ---- reading from the live archive (one pass) ---- */
+
+typedef struct live_stream {
+	ferry_istream base;
+	tar_tree *t;
+	size_t idx;
+	uint64_t left;
+} live_stream;
+
+static ssize_t live_read(ferry_istream *s, void *buf, size_t len, ferry_error *err)
+{
+	live_stream *l = (live_stream *)s;
+	if (l->left == 0)
+		return 0;
+	if (len > l->left)
+		len = (size_t)l->left;
+	la_ssize_t n = archive_read_data(l->t->a, buf, len);
+	if (n < 0)
+		return ferry_error_set(err, FERRY_E_FORMAT, "%s: reading %s: %s", l->t->base.display,
+				       l->t->ents[l->idx].name, archive_msg(l->t->a));
+	if (n == 0)
+		return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s is truncated", l->t->base.display,
+				       l->t->ents[l->idx].name);
+	l->left -= (uint64_t)n;
+	return n;
+}
+
+static void live_close(ferry_istream *s)
+{
+	live_stream *l = (live_stream *)s;
+	l->t->live_open = false;
+	free(l);
+}
+
+static int spool_dir(tar_tree *t, ferry_error *err)
+{
+	if (t->spool_dir)
+		return 0;
+	char *tmpl = ferry_xasprintf("%s/.ferry-spool-XXXXXX", t->spool_parent ? t->spool_parent : "/tmp");
+	if (!mkdtemp(tmpl)) {
+		int e = errno;
+		free(tmpl);
+		return ferry_error_errno(err, e, "cannot create a spool directory in %s",
+					 t->spool_parent ? t->spool_parent : "/tmp");
+	}
+	t->spool_dir = tmpl;
+	return 0;
+}
+
+static int read_exact(tar_tree *t, tar_entry *e, void *buf, size_t len, ferry_error *err)
+{
+	size_t got = 0;
+	while (got < len) {
+		la_ssize_t n = archive_read_data(t->a, (char *)buf + got, len - got);
+		if (n < 0)
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: reading %s: %s", t->base.display, e->name,
+					       archive_msg(t->a));
+		if (n == 0)
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s is truncated", t->base.display, e->name);
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Keep the data of entry e (just read from the archive) for later. */
+static int retain(tar_tree *t, tar_entry *e, ferry_error *err)
+{
+	if (e->size <= MEM_ENTRY_MAX && t->mem_kept + e->size <= MEM_TOTAL_MAX) {
+		e->mem = ferry_xmalloc(e->size ? (size_t)e->size : 1);
+		if (read_exact(t, e, e->mem, (size_t)e->size, err) < 0)
+			return -1;
+		t->mem_kept += (size_t)e->size;
+		e->state = ST_MEM;
+		return 0;
+	}
+	if (spool_dir(t, err) < 0)
+		return -1;
+	char *path = ferry_xasprintf("%s/%u", t->spool_dir, t->spool_seq++);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int en = errno;
+		free(path);
+		return ferry_error_errno(err, en, "cannot create spool file in %s", t->spool_dir);
+	}
+	e->spool = path;
+	unsigned char *buf = ferry_xmalloc(FERRY_IO_CHUNK);
+	uint64_t left = e->size;
+	int rc = 0;
+	while (left && rc == 0) {
+		size_t want = left > FERRY_IO_CHUNK ? FERRY_IO_CHUNK : (size_t)left;
+		la_ssize_t n = archive_read_data(t->a, buf, want);
+		if (n <= 0) {
+			rc = ferry_error_set(err, FERRY_E_FORMAT, "%s: reading %s: %s", t->base.display, e->name,
+					     n == 0 ? "entry is truncated" : archive_msg(t->a));
+			break;
+		}
+		rc = ferry_write_all(fd, buf, (size_t)n, path, err);
+		left -= (uint64_t)n;
+	}
+	free(buf);
+	if (close(fd) < 0 && rc == 0)
+		rc = ferry_error_errno(err, errno, "writing spool file %s", path);
+	if (rc == 0)
+		e->state = ST_SPOOLED;
+	return rc;
+}
+
+static bool is_wanted(tar_tree *t, const char *name)
+{
+	return !t->want_set || ferry_strmap_has(&t->wanted, name);
+}
+
+/*
+ * Read the next header.  The entry becomes the caller's when its index is
+ * returned in *taken (then its data is still unread in the archive);
+ * otherwise it has been retained or skipped.  take_names lists the names the
+ * caller would take.
+ */
+static int advance(tar_tree *t, const char *const *take_names, size_t n_take, size_t *taken, bool *got,
+		   ferry_error *err)
+{
+	*got = false;
+	if (t->live_open)
+		return ferry_error_set(err, FERRY_E_FAILED, "internal: %s read ahead while an entry is open",
+				       t->base.display);
+	for (;;) {
+		struct archive_entry *ae;
+		int r = archive_read_next_header(t->a, &ae);
+		if (r == ARCHIVE_EOF) {
+			t->eof = true;
+			return 0;
+		}
+		if (r < ARCHIVE_WARN)
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s", t->base.display, archive_msg(t->a));
+		size_t idx = 0;
+		bool is_dir;
+		if (add_entry(t, ae, &idx, &is_dir, err) < 0)
+			return -1;
+		if (is_dir)
+			continue;
+		tar_entry *e = &t->ents[idx];
+		if (e->type != ENT_REG)
+			return 0;
+		for (size_t i = 0; i < n_take; i++) {
+			if (strcmp(take_names[i], e->name) == 0) {
+				*taken = idx;
+				*got = true;
+				return 0;
+			}
+		}
+		if (is_wanted(t, e->name))
+			return retain(t, e, err);
+		e->state = ST_SKIPPED;
+		return 0;
+	}
+}
+
+/* ---- opening entries ---- */
+
+typedef enum { RES_FOUND, RES_UNSEEN } res_kind;
+
+/* Follow links from name. On RES_UNSEEN, *final is the first name not seen yet. */
+static int resolve(tar_tree *t, const char *name, tar_entry **out, const char **final, res_kind *kind,
+		   ferry_error *err)
+{
+	const char *cur = name;
+	for (int depth = 0; depth <= FERRY_LINK_DEPTH; depth++) {
+		tar_entry *e = find(t, cur);
+		if (!e) {
+			*final = cur;
+			*kind = RES_UNSEEN;
+			return 0;
+		}
+		if (e->type == ENT_SYMLINK || e->type == ENT_HARDLINK) {
+			cur = e->target;
+			continue;
+		}
+		if (e->type != ENT_REG)
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s is not a regular file",
+					       t->base.display, name);
+		*out = e;
+		*kind = RES_FOUND;
+		return 0;
+	}
+	return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s: more than %d links in a row (a loop?)",
+			       t->base.display, name, FERRY_LINK_DEPTH);
+}
+
+static int open_retained(tar_tree *t, tar_entry *e, const char *asked, ferry_istream **out, uint64_t *size,
+			 ferry_error *err)
+{
+	*size = e->size;
+	switch (e->state) {
+	case ST_INDEXED: {
+		int fd = dup(t->fd);
+		if (fd < 0)
+			return ferry_error_errno(err, errno, "%s", t->base.display);
+		*out = ferry_istream_fd_range(fd, e->offset, e->size, true);
+		return 0;
+	}
+	case ST_MEM:
+		*out = ferry_istream_mem(e->mem, (size_t)e->size);
+		return 0;
+	case ST_SPOOLED: {
+		int fd = open(e->spool, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return ferry_error_errno(err, errno, "cannot reopen spool file %s", e->spool);
+		*out = ferry_istream_fd_range(fd, 0, e->size, true);
+		return 0;
+	}
+	default:
+		return ferry_error_set(err, FERRY_E_FAILED,
+				       "%s: %s was already passed while reading the archive in one pass "
+				       "(read it from a seekable, uncompressed file instead)",
+				       t->base.display, asked);
+	}
+}
+
+static int tar_open_any(ferry_tree *tr, const char *const *paths, size_t n, size_t *which, ferry_istream **out,
+			uint64_t *size, ferry_error *err)
+{
+	tar_tree *t = (tar_tree *)tr;
+	const char **pending = ferry_xcalloc(n ? n : 1, sizeof(char *));
+	int rc = -1;
+	for (;;) {
+		size_t n_pending = 0;
+		size_t pending_of[64];
+		for (size_t i = 0; i < n; i++) {
+			tar_entry *e = NULL;
+			const char *final = NULL;
+			res_kind kind;
+			if (resolve(t, paths[i], &e, &final, &kind, err) < 0)
+				goto out;
+			if (kind == RES_FOUND && e->state != ST_UNREAD) {
+				*which = i;
+				rc = open_retained(t, e, paths[i], out, size, err);
+				goto out;
+			}
+			if (kind == RES_UNSEEN && n_pending < 64) {
+				pending_of[n_pending] = i;
+				pending[n_pending++] = final;
+			}
+		}
+		if (t->eof || !t->a || n_pending == 0) {
+			rc = ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no entry %s in the archive", t->base.display,
+					     n ? paths[0] : "?");
+			goto out;
+		}
+		size_t idx;
+		bool got;
+		if (advance(t, pending, n_pending, &idx, &got, err) < 0)
+			goto out;
+		if (!got)
+			continue;
+		for (size_t k = 0; k < n_pending; k++) {
+			if (strcmp(pending[k], t->ents[idx].name) == 0) {
+				*which = pending_of[k];
+				break;
+			}
+		}
+		tar_entry *e = &t->ents[idx];
+		e->state = ST_CONSUMED;
+		live_stream *l = ferry_xcalloc(1, sizeof(*l));
+		l->base.read = live_read;
+		l->base.close = live_close;
+		l->t = t;
+		l->idx = idx;
+		l->left = e->size;
+		t->live_open = true;
+		*out = &l->base;
+		*size = e->size;
+		rc = 0;
+		goto out;
+	}
+out:
+	free(pending);
+	return rc;
+}
+
+static int tar_open(ferry_tree *tr, const char *path, ferry_istream **out, uint64_t *size, ferry_error *err)
+{
+	size_t which;
+	return tar_open_any(tr, &path, 1, &which, out, size, err);
+}
+
+static int tar_stat(ferry_tree *tr, const char *path, bool read_ahead, bool *exists, uint64_t *size,
+		    ferry_error *err)
+{
+	tar_tree *t = (tar_tree *)tr;
+	*exists = false;
+	*size = 0;
+	for (;;) {
+		tar_entry *e = NULL;
+		const char *final = NULL;
+		res_kind kind;
+		if (resolve(t, path, &e, &final, &kind, err) < 0)
+			return -1;
+		if (kind == RES_FOUND) {
+			*exists = true;
+			*size = e->size;
+			return 0;
+		}
+		if (t->eof || !t->a || !read_ahead)
+			return 0;
+		size_t idx;
+		bool got;
+		if (advance(t, NULL, 0, &idx, &got, err) < 0)
+			return -1;
+	}
+}
+
+static void tar_want(ferry_tree *tr, const char *const *paths, size_t n)
+{
+	tar_tree *t = (tar_tree *)tr;
+	t->want_set = true;
+	for (size_t i = 0; i < n; i++) {
+		/* Want the name and every link target along its chain that is known. */
+		const char *cur = paths[i];
+		for (int d = 0; d <= FERRY_LINK_DEPTH && cur; d++) {
+			ferry_strmap_put(&t->wanted, cur, (void *)1);
+			tar_entry *e = find(t, cur);
+			cur = (e && (e->type == ENT_SYMLINK || e->type == ENT_HARDLINK)) ? e->target : NULL;
+		}
+	}
+}
+
+static int tar_finish(ferry_tree *tr, ferry_error *err)
+{
+	tar_tree *t = (tar_tree *)tr;
+	t->want_set = true; /* keep nothing more */
+	ferry_strmap_free(&t->wanted);
+	while (t->a && !t->eof) {
+		size_t idx;
+		bool got;
+		if (advance(t, NULL, 0, &idx, &got, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void remove_spool(tar_tree *t)
+{
+	if (!t->spool_dir)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->ents[i].spool)
+			unlink(t->ents[i].spool);
+	}
+	rmdir(t->spool_dir);
+}
+
+static void tar_free(ferry_tree *tr)
+{
+	tar_tree *t = (tar_tree *)tr;
+	remove_spool(t);
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->ents[i].name);
+		free(t->ents[i].target);
+		free(t->ents[i].mem);
+		free(t->ents[i].spool);
+	}
+	free(t->ents);
+	ferry_strmap_free(&t->byname);
+	ferry_strmap_free(&t->wanted);
+	if (t->a)
+		archive_read_free(t->a);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->spool_parent);
+	free(t->spool_dir);
+	free(t->base.display);
+	free(t);
+}
+
+static const ferry_tree_ops tar_ops = {
+	.open = tar_open,
+	.stat = tar_stat,
+	.open_any = tar_open_any,
+	.want = tar_want,
+	.finish = tar_finish,
+	.free = tar_free,
+};
+
+/* A regular file that starts like a plain tar (not a compressed stream)? */
+static bool indexable(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	unsigned char m[6] = {0};
+	ssize_t n = pread(fd, m, sizeof(m), 0);
+	if (n < 6)
+		return true; /* too short to be compressed; the tar reader will judge it */
+	if (m[0] == 0x1f && m[1] == 0x8b)
+		return false; /* gzip */
+	if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
+		return false; /* zstd */
+	if (m[0] == 0xfd && memcmp(m + 1, "7zXZ", 4) == 0)
+		return false; /* xz */
+	if (m[0] == 'B' && m[1] == 'Z' && m[2] == 'h')
+		return false; /* bzip2 */
+	return true;
+}
+
+static int build_index(tar_tree *t, ferry_error *err)
+{
+	struct stat st;
+	if (fstat(t->fd, &st) < 0)
+		return ferry_error_errno(err, errno, "%s", t->base.display);
+	for (;;) {
+		struct archive_entry *ae;
+		int r = archive_read_next_header(t->a, &ae);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s", t->base.display, archive_msg(t->a));
+		size_t idx;
+		bool is_dir;
+		if (add_entry(t, ae, &idx, &is_dir, err) < 0)
+			return -1;
+		if (is_dir)
+			continue;
+		tar_entry *e = &t->ents[idx];
+		/* After the header, the format reader's position is where the data starts. */
+		e->offset = (uint64_t)archive_filter_bytes(t->a, 0);
+		e->state = e->type == ENT_REG ? ST_INDEXED : ST_SKIPPED;
+		if (e->type == ENT_REG && e->offset + e->size > (uint64_t)st.st_size)
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s is truncated (archive ends early)",
+					       t->base.display, e->name);
+		if (archive_read_data_skip(t->a) < ARCHIVE_WARN)
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s", t->base.display, archive_msg(t->a));
+	}
+	archive_read_free(t->a);
+	t->a = NULL;
+	t->eof = true;
+	return 0;
+}
+
+int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, ferry_tree **out,
+			ferry_error *err)
+{
+	*out = NULL;
+	tar_tree *t = ferry_xcalloc(1, sizeof(*t));
+	t->base.ops = &tar_ops;
+	t->base.display = ferry_xstrdup(display);
+	t->fd = fd;
+	t->spool_parent = ferry_xstrdup(spool_parent);
+	bool indexed = indexable(fd);
+	t->base.one_pass = !indexed;
+	t->a = archive_read_new();
+	archive_read_support_format_tar(t->a);
+	archive_read_support_format_gnutar(t->a);
+	if (indexed)
+		archive_read_support_filter_none(t->a);
+	else
+		archive_read_support_filter_all(t->a);
+	int r;
+	/* Indexing reads only headers: a small block size keeps its reads short. */
+	r = archive_read_open_fd(t->a, fd, indexed ? (1 << 16) : FERRY_IO_CHUNK);
+	if (r != ARCHIVE_OK) {
+		ferry_error_set(err, FERRY_E_FORMAT, "%s: %s", display, archive_msg(t->a));
+		tar_free(&t->base);
+		return -1;
+	}
+	if (indexed && build_index(t, err) < 0) {
+		tar_free(&t->base);
+		return -1;
+	}
+	*out = &t->base;
+	return 0;
+}

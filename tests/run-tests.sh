@@ -1,0 +1,192 @@
+#!/bin/bash
+# Runs every test program and adds up their TAP results.
+#
+#   tests/run-tests.sh BUILD_DIR
+#
+# Unit tests: every executable BUILD_DIR/test_* (cmocka, TAP output).
+# End-to-end: every tests/e2e/*.sh (TAP via tests/lib/tap.sh), run with one
+# private dockerd for the whole run (DOCKER_HOST points at it).
+# Exported to all programs: FERRY, FERRY_FIXTURES, FERRY_TEST_TMP.
+#
+# A program that crashes, times out, exits non-zero without reporting a
+# failure, or runs a different number of tests than it planned counts as one
+# extra failure. The last line is "N passed, N failed, N skipped"; the exit
+# status is 1 if anything failed.
+#
+# Knobs: FERRY_TEST_TIMEOUT (seconds per program, default 600),
+# VALGRIND=1 (run unit tests under valgrind, leaks are failures).
+set -uo pipefail
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 BUILD_DIR" >&2
+	exit 2
+fi
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$1" 2>/dev/null && pwd) || {
+	echo "run-tests: build directory '$1' does not exist" >&2
+	exit 2
+}
+timeout_s=${FERRY_TEST_TIMEOUT:-600}
+
+# shellcheck source=tests/lib/dockerd.sh
+. "$repo/tests/lib/dockerd.sh"
+
+FERRY_TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-test.XXXXXX")
+export FERRY_TEST_TMP
+export FERRY=$build/ferry
+export FERRY_FIXTURES=$repo/fixtures
+export CMOCKA_MESSAGE_OUTPUT=TAP
+
+dockerd_dir=
+cleanup() {
+	if [ -n "$dockerd_dir" ]; then
+		dockerd_stop "$dockerd_dir" || echo "run-tests: could not stop dockerd in $dockerd_dir" >&2
+	fi
+	rm -rf "$FERRY_TEST_TMP"
+}
+trap cleanup EXIT
+trap 'echo "run-tests: interrupted" >&2; exit 130' INT
+trap 'echo "run-tests: terminated" >&2; exit 143' TERM
+
+total_pass=0
+total_fail=0
+total_skip=0
+broken=()	# programs that counted an extra failure, with the reason
+
+# Add up the TAP lines of one program's output (top-level lines only).
+# Sets: n_pass n_fail n_skip n_plan (-1 if there was no plan).
+count_tap() {
+	local line
+	n_pass=0 n_fail=0 n_skip=0 n_plan=-1
+	# Directive: an unescaped '#' followed by SKIP or TODO.
+	local re_skip='(^|[^\\])#[[:space:]]*[Ss][Kk][Ii][Pp]'
+	local re_todo='(^|[^\\])#[[:space:]]*[Tt][Oo][Dd][Oo]'
+	while IFS= read -r line; do
+		case $line in
+		"not ok" | "not ok "*)
+			if [[ $line =~ $re_skip || $line =~ $re_todo ]]; then
+				n_skip=$((n_skip + 1))
+			else
+				n_fail=$((n_fail + 1))
+			fi
+			;;
+		"ok" | "ok "*)
+			if [[ $line =~ $re_skip ]]; then
+				n_skip=$((n_skip + 1))
+			else
+				n_pass=$((n_pass + 1))
+			fi
+			;;
+		1..*)
+			if [[ $line =~ ^1\.\.([0-9]+) ]]; then
+				n_plan=${BASH_REMATCH[1]}
+			fi
+			;;
+		esac
+	done <"$1"
+}
+
+# run_prog LABEL cmd...
+run_prog() {
+	local label=$1 log rc reason=
+	shift
+	log=$FERRY_TEST_TMP/.log.$$
+	echo "== $label"
+	# (No stdbuf for nicer interleaving: its LD_PRELOAD breaks ASan builds.)
+	# The extra "exit" keeps bash from exec'ing timeout, so a crash report
+	# ("Aborted") lands in the program's log, not in the middle of ours.
+	(cd "$repo" && timeout --kill-after=10 "$timeout_s" "$@"; exit $?) \
+		</dev/null >"$log" 2>&1
+	rc=$?
+	sed 's/^/    /' "$log"
+	count_tap "$log"
+
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		reason="timed out after ${timeout_s}s or was killed (status $rc)"
+	elif [ $rc -gt 128 ]; then
+		reason="killed by signal $((rc - 128))"
+	elif [ $rc -eq 99 ] && [ "${VALGRIND:-0}" = 1 ] && [[ $label == unit/* ]]; then
+		reason="valgrind reported memory errors or leaks (status 99)"
+	elif [ $rc -ne 0 ] && [ $n_fail -eq 0 ]; then
+		reason="exit status $rc without reporting a failed test"
+	elif [ "$n_plan" -lt 0 ]; then
+		reason="no TAP plan (1..N): did it stop early?"
+	elif [ "$n_plan" -eq 0 ] && [ $((n_pass + n_fail + n_skip)) -eq 0 ]; then
+		# "1..0 # SKIP reason": the whole program was skipped.
+		n_skip=1
+	elif [ "$n_plan" -ne $((n_pass + n_fail + n_skip)) ]; then
+		reason="planned $n_plan tests but reported $((n_pass + n_fail + n_skip))"
+	fi
+	if [ -n "$reason" ]; then
+		n_fail=$((n_fail + 1))
+		broken+=("$label: $reason")
+		echo "-- $label: BROKEN: $reason"
+	fi
+	echo "-- $label: $n_pass ok, $n_fail failing, $n_skip skipped"
+	total_pass=$((total_pass + n_pass))
+	total_fail=$((total_fail + n_fail))
+	total_skip=$((total_skip + n_skip))
+	rm -f "$log"
+}
+
+# A failure that belongs to no program (missing tests, bad setup).
+harness_fail() {
+	echo "-- harness: $1"
+	broken+=("harness: $1")
+	total_fail=$((total_fail + 1))
+}
+
+# ---- unit tests ---------------------------------------------------------
+wrapper=()
+if [ "${VALGRIND:-0}" = 1 ]; then
+	# shellcheck disable=SC2054 # the commas belong to the option values
+	wrapper=(valgrind --quiet --error-exitcode=99 --leak-check=full
+		--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
+fi
+n_unit=0
+for t in "$build"/test_*; do
+	if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
+	n_unit=$((n_unit + 1))
+	run_prog "unit/$(basename "$t")" "${wrapper[@]}" "$t"
+done
+[ $n_unit -gt 0 ] || harness_fail "no unit test programs (test_*) in $build"
+
+# ---- end-to-end tests ---------------------------------------------------
+e2e=()
+for t in "$repo"/tests/e2e/*.sh; do
+	[ -e "$t" ] || continue
+	if [ -x "$t" ]; then
+		e2e+=("$t")
+	else
+		harness_fail "tests/e2e/$(basename "$t") is not executable (chmod +x)"
+	fi
+done
+
+if [ ${#e2e[@]} -gt 0 ]; then
+	dockerd_dir=$FERRY_TEST_TMP/dockerd
+	echo "== starting private dockerd in $dockerd_dir"
+	# Even if it does not come up, DOCKER_HOST points at the private socket
+	# so that docker tests fail instead of using some other daemon.
+	export DOCKER_HOST=unix://$dockerd_dir/docker.sock
+	if dockerd_start "$dockerd_dir"; then
+		echo "   dockerd up, DOCKER_HOST=$DOCKER_HOST"
+	else
+		echo "   dockerd did not start; tests that need docker will fail"
+		# (dockerd_start's clean-up unset it)
+		export DOCKER_HOST=unix://$dockerd_dir/docker.sock
+	fi
+	for t in "${e2e[@]}"; do
+		run_prog "e2e/$(basename "$t")" "$t"
+	done
+fi
+
+# ---- summary ------------------------------------------------------------
+if [ ${#broken[@]} -gt 0 ]; then
+	echo
+	echo "Programs that failed outside their own test count:"
+	printf '  %s\n' "${broken[@]}"
+fi
+echo
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ $total_fail -eq 0 ]
