@@ -453,8 +453,15 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	}
 	ferry_ostream *store_out;
 	emit(E, FERRY_EV_BLOB_START, NULL, have_digest ? &d->digest : NULL, 0, in_size, b->path);
-	if (E->store->ops->blob_begin(E->store, ferry_digest_is_set(&expect) ? &expect : NULL, expect_size,
-				      &store_out, err) < 0)
+	/*
+	 * Bytes the destination already has (another path to the same layer) are
+	 * still read and checked, but into a spool the store then drops: a tar
+	 * store must not get a second header for them.
+	 */
+	bool pre = ferry_digest_is_set(&expect) && E->store->ops->has_blob(E->store, &expect);
+	bool passed_expect = !pre && ferry_digest_is_set(&expect) && expect_size >= 0;
+	if (E->store->ops->blob_begin(E->store, pre || !ferry_digest_is_set(&expect) ? NULL : &expect,
+				      pre ? -1 : expect_size, &store_out, err) < 0)
 		return -1;
 	ferry_alg out_alg = !transform && have_digest ? d->digest.alg : FERRY_ALG_SHA256;
 	ferry_ostream *out_hash = ferry_ostream_hash(out_alg, store_out);
@@ -508,7 +515,7 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	ferry_ostream_free(diff_hash);
 	ferry_ostream_free(encode);
 	ferry_ostream_free(out_hash);
-	bool existed = rc == 0 && E->store->ops->has_blob(E->store, &out_d);
+	bool existed = rc == 0 && (pre || (!passed_expect && E->store->ops->has_blob(E->store, &out_d)));
 	int rc2 = E->store->ops->blob_end(E->store, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
 	if (rc < 0 || rc2 < 0)
 		return -1;
