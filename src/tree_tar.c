@@ -363,10 +363,10 @@ static int tar_open_any(ferry_tree *tr, const char *const *paths, size_t n, size
 {
 	tar_tree *t = (tar_tree *)tr;
 	const char **pending = ferry_xcalloc(n ? n : 1, sizeof(char *));
+	size_t *pending_of = ferry_xcalloc(n ? n : 1, sizeof(size_t));
 	int rc = -1;
 	for (;;) {
 		size_t n_pending = 0;
-		size_t pending_of[64];
 		for (size_t i = 0; i < n; i++) {
 			tar_entry *e = NULL;
 			const char *final = NULL;
@@ -378,7 +378,7 @@ static int tar_open_any(ferry_tree *tr, const char *const *paths, size_t n, size
 				rc = open_retained(t, e, paths[i], out, size, err);
 				goto out;
 			}
-			if (kind == RES_UNSEEN && n_pending < 64) {
+			if (kind == RES_UNSEEN) {
 				pending_of[n_pending] = i;
 				pending[n_pending++] = final;
 			}
@@ -416,6 +416,7 @@ static int tar_open_any(ferry_tree *tr, const char *const *paths, size_t n, size
 	}
 out:
 	free(pending);
+	free(pending_of);
 	return rc;
 }
 
