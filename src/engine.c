@@ -769,6 +769,10 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 	if (E.dfmt->uncompressed_layers) {
 		E.keep = false;
 		E.target = FERRY_COMP_NONE;
+		if (o->compress_set && o->compress != FERRY_COMP_NONE)
+			emit(&E, FERRY_EV_WARNING, NULL, NULL, 0, 0,
+			     "--compress does not apply to docker-archive: its layers are stored uncompressed "
+			     "(name the file .tar.gz or .tar.zst to compress the whole archive)");
 	} else {
 		E.keep = !o->compress_set;
 		E.target = o->compress;

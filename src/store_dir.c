@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "tmpname.h"
 #include "util.h"
 
 typedef struct pending_file {
@@ -127,7 +128,9 @@ static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 	drop_blob(ds);
 	if (mkdir_p(ds->root, "blobs", err) < 0)
 		return -1;
-	ds->blob_tmp = ferry_xasprintf("%s/blobs/.ferry-tmp-XXXXXX", ds->root);
+	char *blobs = join(ds->root, "blobs");
+	ds->blob_tmp = ferry_tmp_template(blobs, "blob");
+	free(blobs);
 	ds->blob_fd = mkostemp(ds->blob_tmp, O_CLOEXEC);
 	if (ds->blob_fd < 0) {
 		int e = errno;
@@ -397,6 +400,10 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err)
 				ds_free(&ds->base);
 				return ferry_error_errno(err, e, "cannot lock %s", dir);
 			}
+			/* Under the lock: what a killed writer left in blobs/ can go. */
+			char *blobs = join(ds->final, "blobs");
+			ferry_tmp_sweep(blobs, "blob");
+			free(blobs);
 			if (access(ds->final, W_OK) < 0) {
 				int e = errno;
 				ds_free(&ds->base);
@@ -419,7 +426,8 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err)
 	}
 	char *parent = ferry_dest_parent(ds->final);
 	char *base = base_name(ds->final);
-	ds->root = ferry_xasprintf("%s/.%s.ferry-XXXXXX", parent, base);
+	ferry_tmp_sweep(parent, base);
+	ds->root = ferry_tmp_template(parent, base);
 	free(parent);
 	free(base);
 	if (!mkdtemp(ds->root)) {

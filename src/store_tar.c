@@ -21,6 +21,7 @@
 
 #include "store.h"
 #include "strmap.h"
+#include "tmpname.h"
 #include "util.h"
 
 typedef struct tar_store {
@@ -158,7 +159,7 @@ static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 		return 0;
 	}
 	char *parent = ts->final ? ferry_dest_parent(ts->final) : ferry_xstrdup(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	ts->spool_path = ferry_xasprintf("%s/.ferry-spool-XXXXXX", parent);
+	ts->spool_path = ferry_tmp_template(parent, "spool");
 	free(parent);
 	ts->spool_fd = mkostemp(ts->spool_path, O_CLOEXEC);
 	if (ts->spool_fd < 0) {
@@ -338,7 +339,8 @@ int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, f
 		ts->final = ferry_xstrdup(path);
 		char *parent = ferry_dest_parent(path);
 		const char *b = strrchr(path, '/');
-		ts->tmp = ferry_xasprintf("%s/.%s.ferry-XXXXXX", parent, b ? b + 1 : path);
+		ferry_tmp_sweep(parent, b ? b + 1 : path);
+		ts->tmp = ferry_tmp_template(parent, b ? b + 1 : path);
 		free(parent);
 		ts->fd = mkostemp(ts->tmp, O_CLOEXEC);
 		if (ts->fd < 0) {

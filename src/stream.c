@@ -52,7 +52,7 @@ static ssize_t fd_range_read(ferry_istream *s, void *buf, size_t len, ferry_erro
 	for (;;) {
 		ssize_t n = pread(r->fd, buf, len, (off_t)r->off);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR && !ferry_interrupted)
 				continue;
 			return ferry_error_errno(err, errno, "cannot read at offset %" PRIu64, r->off);
 		}
@@ -105,7 +105,7 @@ static ssize_t fd_read(ferry_istream *s, void *buf, size_t len, ferry_error *err
 		ssize_t n = read(r->fd, buf, len);
 		if (n >= 0)
 			return n;
-		if (errno != EINTR)
+		if (errno != EINTR || ferry_interrupted)
 			return ferry_error_errno(err, errno, "cannot read");
 	}
 }
@@ -338,12 +338,18 @@ const unsigned char *ferry_membuf_data(ferry_ostream *membuf_stage, size_t *len)
 
 /* ---- glue ---- */
 
+volatile sig_atomic_t ferry_interrupted;
+
 int ferry_pump(ferry_istream *in, ferry_ostream *out, ferry_error *err)
 {
 	/* On the heap: 1 MiB would be unkind to small thread stacks. */
 	unsigned char *buf = ferry_xmalloc(FERRY_IO_CHUNK);
 	int rc = 0;
 	for (;;) {
+		if (ferry_interrupted) {
+			rc = ferry_error_set(err, FERRY_E_FAILED, "interrupted");
+			break;
+		}
 		ssize_t n = ferry_read(in, buf, FERRY_IO_CHUNK, err);
 		if (n < 0) {
 			rc = -1;
@@ -367,7 +373,7 @@ int ferry_write_all(int fd, const void *buf, size_t len, const char *what, ferry
 		size_t want = len > MAX_SYSCALL_IO ? MAX_SYSCALL_IO : len;
 		ssize_t n = write(fd, p, want);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR && !ferry_interrupted)
 				continue;
 			return ferry_error_errno(err, errno, "cannot write %s", what);
 		}

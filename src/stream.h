@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "digest.h"
@@ -77,6 +78,13 @@ ferry_ostream *ferry_ostream_fd(int fd);
 ferry_ostream *ferry_ostream_membuf(size_t max);
 /* The collected bytes; valid until the stage is freed. */
 const unsigned char *ferry_membuf_data(ferry_ostream *membuf_stage, size_t *len);
+
+/*
+ * Set (from a signal handler) to make every running copy stop at its next
+ * chunk with an "interrupted" error, so the normal error path removes the
+ * temporary output: an interrupted run leaves the destination as it was.
+ */
+extern volatile sig_atomic_t ferry_interrupted;
 
 /* Pull everything from in and write it to out (does not finish out). */
 int ferry_pump(ferry_istream *in, ferry_ostream *out, ferry_error *err);

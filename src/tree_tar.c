@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "strmap.h"
+#include "tmpname.h"
 #include "tree.h"
 #include "util.h"
 
@@ -178,7 +179,9 @@ static int spool_dir(tar_tree *t, ferry_error *err)
 {
 	if (t->spool_dir)
 		return 0;
-	char *tmpl = ferry_xasprintf("%s/.ferry-spool-XXXXXX", t->spool_parent ? t->spool_parent : "/tmp");
+	const char *parent = t->spool_parent ? t->spool_parent : "/tmp";
+	ferry_tmp_sweep(parent, "spool");
+	char *tmpl = ferry_tmp_template(parent, "spool");
 	if (!mkdtemp(tmpl)) {
 		int e = errno;
 		free(tmpl);
@@ -229,6 +232,10 @@ static int retain(tar_tree *t, tar_entry *e, ferry_error *err)
 	uint64_t left = e->size;
 	int rc = 0;
 	while (left && rc == 0) {
+		if (ferry_interrupted) {
+			rc = ferry_error_set(err, FERRY_E_FAILED, "interrupted");
+			break;
+		}
 		size_t want = left > FERRY_IO_CHUNK ? FERRY_IO_CHUNK : (size_t)left;
 		la_ssize_t n = archive_read_data(t->a, buf, want);
 		if (n <= 0) {

@@ -3,6 +3,7 @@
  * Everything it does is a library call (see ferry.h).
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,8 +474,32 @@ static const char main_usage[] =
 	"Exit codes: 0 ok, 1 failure, 2 usage, 3 integrity (digest/size mismatch), 4 bad\n"
 	"input format, 5 not found, 6 over a safety limit.\n";
 
+static void on_signal(int sig)
+{
+	(void)sig;
+	ferry_interrupted = 1;
+}
+
+/*
+ * SIGINT/SIGTERM/SIGHUP stop the work at the next chunk and take the normal
+ * error path, which removes temporary output. No SA_RESTART: a blocked read
+ * returns EINTR and the loop sees the flag.
+ */
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a closed stdout is an EPIPE error, not a silent death */
+}
+
 int main(int argc, char **argv)
 {
+	install_signals();
 	if (argc < 2) {
 		fputs(main_usage, stderr);
 		return FERRY_E_USAGE;
@@ -506,5 +531,6 @@ int main(int argc, char **argv)
 		return FERRY_E_USAGE;
 	}
 	optind = 1;
-	return c->run(argc - 1, argv + 1);
+	int rc = c->run(argc - 1, argv + 1);
+	return ferry_interrupted && rc ? 128 + SIGINT : rc;
 }

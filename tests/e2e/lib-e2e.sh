@@ -136,6 +136,12 @@ image_facts() {
 	fi 2>&1 | LC_ALL=C sort -u
 }
 
+# facts_sane FACTS: non-empty, and every line a good "CONFIG DIFF_IDS" one.
+facts_sane() {
+	[ -n "$1" ] &&
+		! grep -Evq '^sha256:[0-9a-f]{64} sha256:[0-9a-f]{64}(,sha256:[0-9a-f]{64})*$' <<<"$1"
+}
+
 # oci_refs DIR: every org.opencontainers.image.ref.name in index.json.
 oci_refs() {
 	jq -r '.manifests[].annotations["org.opencontainers.image.ref.name"] // empty' \
@@ -181,10 +187,10 @@ check_oci_tools() {
 # has to bring its layers itself.
 docker_reset() {
 	local ids
-	ids=$(docker images -aq 2>/dev/null | sort -u)
+	ids=$(docker images -aq | sort -u) || return 1
 	# shellcheck disable=SC2086
 	[ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
-	[ -z "$(docker images -aq 2>/dev/null)" ]
+	ids=$(docker images -aq) && [ -z "$ids" ]
 }
 
 # docker_id REF: the image ID docker has for REF (empty if none).
@@ -201,14 +207,17 @@ docker_tags() {
 # check_docker_load LABEL ARCHIVE TAG=ID...: empty the daemon, docker load
 # ARCHIVE, then docker must have exactly these tags with these IDs.
 check_docker_load() {
-	local label=$1 archive=$2 pair tags=()
+	local label=$1 archive=$2 pair want tags=()
 	shift 2
 	tap_ok "$label: docker daemon emptied first" docker_reset
 	tap_ok "$label: docker load" docker load -i "$archive"
 	for pair in "$@"; do
 		tags+=("${pair%%=*}")
-		tap_is "$(docker_id "${pair%%=*}")" "${pair#*=}" \
-			"$label: docker has ${pair%%=*} with image ID ${pair#*=}"
+		want=${pair#*=}
+		# An empty expectation is a broken test, never a match.
+		[[ $want == sha256:* ]] || want="(not a digest: '$want')"
+		tap_is "$(docker_id "${pair%%=*}")" "$want" \
+			"$label: docker has ${pair%%=*} with image ID $want"
 	done
 	tap_is "$(docker_tags)" "$(printf '%s\n' "${tags[@]}" | LC_ALL=C sort | xargs)" \
 		"$label: docker has exactly the expected tags"
@@ -248,3 +257,27 @@ ferry_temp_files() {
 	find "$1" -maxdepth 1 \( -name '.*ferry-*' -o -name '*.ferry-tmp*' \) -printf '%f\n' 2>/dev/null |
 		LC_ALL=C sort | xargs
 }
+
+# ---- run directly: check the helpers themselves -----------------------------
+# (tests/run-tests.sh runs every tests/e2e/*.sh, this file included; run as a
+# program it checks that the constants above and the fact extraction agree
+# with fixtures/sample.tar and with skopeo, without using ferry.)
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	tap_is "$(image_facts "$SAMPLE")" "$SAMPLE_FACTS" \
+		"lib: image IDs and diff_ids of sample.tar are the ones the tests expect"
+	tap_is "$(tar xOf "$SAMPLE" manifest.json | jq -r '.[].RepoTags[]' | LC_ALL=C sort | xargs)" \
+		"$SAMPLE_TAGS" "lib: sample.tar has the tags the tests expect"
+	skopeo copy -q "docker-archive:$SAMPLE:example/app:13" oci:lib-oci:app >/dev/null 2>&1
+	skopeo copy -q "docker-archive:$SAMPLE:example/base:1.0" oci:lib-oci:base >/dev/null 2>&1
+	tap_is "$(image_facts lib-oci | cut -d' ' -f2 | LC_ALL=C sort | xargs)" "$L_BASE $L_BASE,$L_APP" \
+		"lib: image_facts reads the diff_ids of a skopeo-made OCI layout"
+	tap_is "$(oci_refs lib-oci)" "app base" "lib: oci_refs lists ref.name annotations"
+	tap_is "$(blob_count lib-oci)" 6 "lib: blob_count: 2 manifests, 2 configs, 2 layers (base shared)"
+	cp -r lib-oci lib-bad
+	cfg=$(jq -r .config.digest "lib-bad/blobs/sha256/$(oci_digest_of lib-bad app | cut -d: -f2)")
+	echo ' ' >>"lib-bad/blobs/sha256/${cfg#sha256:}"
+	tap_like "$(image_facts lib-bad)" "BAD-CONFIG $cfg" "lib: image_facts notices a config that does not match its digest"
+	tap_ok "lib: make_image builds an image with umoci" make_image lib-made one "one"
+	tap_is "$(oci_refs lib-made)" one "lib: the made image is tagged"
+	tap_done
+fi

@@ -1,0 +1,69 @@
+#include "tmpname.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+char *ferry_tmp_template(const char *dir, const char *base)
+{
+	return ferry_xasprintf("%s/.%s.ferry-%ld-XXXXXX", dir, base, (long)getpid());
+}
+
+/* Remove what a leftover holds: a file, or a directory tree we created (bounded depth). */
+static void remove_at(int dfd, const char *name, int depth)
+{
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return;
+	if (depth > 4)
+		return;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			remove_at(fd, de->d_name, depth + 1);
+	}
+	closedir(d);
+	unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void ferry_tmp_sweep(const char *dir, const char *base)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		if (n[0] != '.')
+			continue;
+		const char *tag = strstr(n, ".ferry-");
+		if (!tag)
+			continue;
+		if (base && ((size_t)(tag - n - 1) != strlen(base) || strncmp(n + 1, base, strlen(base)) != 0))
+			continue;
+		char *end;
+		long pid = strtol(tag + 7, &end, 10);
+		if (pid <= 0 || *end != '-')
+			continue;
+		/* Only a process that no longer exists leaves a leftover. */
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		remove_at(dirfd(d), n, 0);
+	}
+	closedir(d);
+}
