@@ -279,6 +279,14 @@ static void free_works(work *w, size_t n)
 	free(w);
 }
 
+/* The same image? By manifest digest, or (legacy archives have no manifests) by config digest. */
+static bool same_image(const ferry_image *a, const ferry_image *b)
+{
+	if (ferry_digest_is_set(&a->desc.digest) || ferry_digest_is_set(&b->desc.digest))
+		return ferry_digest_eq(&a->desc.digest, &b->desc.digest);
+	return !a->is_index && !b->is_index && ferry_digest_eq(&a->config.desc.digest, &b->config.desc.digest);
+}
+
 static int plan_works(engine *E, work **out, size_t *n_out, ferry_error *err)
 {
 	const ferry_convert_opts *o = E->o;
@@ -356,8 +364,7 @@ static int plan_works(engine *E, work **out, size_t *n_out, ferry_error *err)
 	for (size_t a = 0; a < n; a++) {
 		for (size_t b = a + 1; b < n; b++) {
 			for (size_t i = 0; i < w[a].n_names; i++) {
-				if (names_have(w[b].names, w[b].n_names, &w[a].names[i]) &&
-				    !ferry_digest_eq(&w[a].img->desc.digest, &w[b].img->desc.digest)) {
+				if (names_have(w[b].names, w[b].n_names, &w[a].names[i]) && !same_image(w[a].img, w[b].img)) {
 					char *s = ferry_name_string(&w[a].names[i]);
 					ferry_error_set(err, FERRY_E_USAGE, "two different images would both be named %s", s);
 					free(s);
