@@ -95,9 +95,16 @@ static ferry_comp comp_of_mt(const char *mt)
 
 /* ---- names: selection and retagging ---- */
 
+/* A name as the user writes it: a reference, or ":TAG" for an image named only by a tag. */
 static int parse_name(const char *s, ferry_name *n, ferry_error *err)
 {
 	memset(n, 0, sizeof(*n));
+	if (s[0] == ':') {
+		if (!ferry_tag_valid(s + 1))
+			return ferry_error_set(err, FERRY_E_USAGE, "invalid tag \"%s\"", s + 1);
+		n->bare_tag = ferry_xstrdup(s + 1);
+		return 0;
+	}
 	if (ferry_ref_parse(&n->ref, s, err) < 0)
 		return -1;
 	ferry_ref_default_tag(&n->ref);
@@ -163,6 +170,18 @@ static bool entry_selected(const ferry_entry *e, const ferry_convert_opts *o, bo
 	return sel;
 }
 
+/* Does s ("sha256:<hex prefix>") name this entry by its manifest or config digest? */
+static bool digest_names(const ferry_entry *e, const char *s)
+{
+	if (!ferry_str_startswith(s, "sha256:") && !ferry_str_startswith(s, "sha512:"))
+		return false;
+	if (strlen(s) < 7 + 12) /* a short prefix would be ambiguous by design */
+		return false;
+	return (e->img.desc.digest.str[0] && ferry_str_startswith(e->img.desc.digest.str, s)) ||
+	       (!e->img.is_index && e->img.config.desc.digest.str[0] &&
+		ferry_str_startswith(e->img.config.desc.digest.str, s));
+}
+
 /* Apply --repository, untag, --tag/--add-tag, --registry/--prefix to one entry's names. */
 static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_used, ferry_name **out,
 		 size_t *n_out, bool *lost_all, ferry_error *err)
@@ -190,6 +209,14 @@ static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_u
 	}
 	size_t before = n;
 	for (size_t r = 0; r < o->n_remove_names; r++) {
+		if (digest_names(e, o->remove_names[r])) { /* untag by digest: every name of that image */
+			if (n)
+				rule_used[r] = true;
+			free_names(names, n);
+			names = NULL;
+			n = 0;
+			continue;
+		}
 		ferry_name rm;
 		if (parse_name(o->remove_names[r], &rm, err) < 0) {
 			free_names(names, n);
@@ -211,6 +238,20 @@ static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_u
 		*lost_all = true;
 	for (size_t r = 0; r < o->n_tag_rules; r++) {
 		ferry_name from, to;
+		if (digest_names(e, o->tag_rules[r].from)) {
+			if (parse_name(o->tag_rules[r].to, &to, err) < 0) {
+				free_names(names, n);
+				return -1;
+			}
+			rule_used[o->n_remove_names + r] = true;
+			if (!o->tag_rules[r].add) {
+				free_names(names, n);
+				names = NULL;
+				n = 0;
+			}
+			push_name(&names, &n, &to);
+			continue;
+		}
 		if (parse_name(o->tag_rules[r].from, &from, err) < 0) {
 			free_names(names, n);
 			return -1;
@@ -316,7 +357,9 @@ static int plan_works(engine *E, work **out, size_t *n_out, ferry_error *err)
 			continue;
 		}
 		ferry_image *img = &e->img;
-		char *label = e->n_names ? ferry_name_string(&e->names[0])
+		/* Messages name the image as it is written out. */
+		char *label = nn ? ferry_name_string(&names[0])
+			      : e->n_names ? ferry_name_string(&e->names[0])
 					 : ferry_xasprintf("image %s", e->img.desc.digest.str[0]
 									       ? e->img.desc.digest.str
 									       : e->img.config.desc.digest.str);
@@ -459,13 +502,33 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		expect = b->diff_id;
 	}
 	ferry_ostream *store_out;
+	bool pre = ferry_digest_is_set(&expect) && E->store->ops->has_blob(E->store, &expect);
+	if (pre && !transform) {
+		/*
+		 * Kept as it is and already in the destination (a legacy layer,
+		 * whose digest is its diff_id): nothing to read or write.
+		 */
+		j->done = true;
+		j->comp = sniffed;
+		ferry_descriptor_copy(&j->out, d);
+		j->out.digest = expect;
+		j->out.size = in_size;
+		if (!j->out.media_type)
+			j->out.media_type = ferry_xstrdup(layer_mt(sniffed, E->o->docker_manifests));
+		bool ours = ferry_strmap_has(&E->written, expect.str);
+		if (ours)
+			E->st->blobs_dedup++;
+		else
+			E->st->blobs_existing++;
+		emit(E, ours ? FERRY_EV_BLOB_DEDUP : FERRY_EV_BLOB_EXISTS, NULL, &expect, 0, in_size, b->path);
+		return 0;
+	}
 	emit(E, FERRY_EV_BLOB_START, NULL, have_digest ? &d->digest : NULL, 0, in_size, b->path);
 	/*
 	 * Bytes the destination already has (another path to the same layer) are
 	 * still read and checked, but into a spool the store then drops: a tar
 	 * store must not get a second header for them.
 	 */
-	bool pre = ferry_digest_is_set(&expect) && E->store->ops->has_blob(E->store, &expect);
 	bool passed_expect = !pre && ferry_digest_is_set(&expect) && expect_size >= 0;
 	if (E->store->ops->blob_begin(E->store, pre || !ferry_digest_is_set(&expect) ? NULL : &expect,
 				      pre ? -1 : expect_size, &store_out, err) < 0)

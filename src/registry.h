@@ -99,7 +99,7 @@ typedef struct ferry_auth_challenge {
 int ferry_auth_parse(const char *header, ferry_auth_challenge **out, size_t *n, ferry_error *err);
 void ferry_auth_free(ferry_auth_challenge *c, size_t n);
 
-/* Credentials for a domain, first found wins (see README). *user/*secret NULL when none; identity tokens set *is_token. */
+/* Credentials for a domain, first found wins (see README). *user and *secret are NULL when none; identity tokens set *is_token. */
 int ferry_creds_lookup(const char *domain, const char *cli_creds, char **user, char **secret, bool *is_token,
 		       char **source, ferry_error *err);
 

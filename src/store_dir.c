@@ -168,8 +168,13 @@ static int ds_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint
 	ds->blob_fd = -1;
 	char *final = ferry_xasprintf("%s/blobs/%s/%s", ds->root, ferry_alg_name(actual->alg),
 				      ferry_digest_hex(actual));
-	/* Content addressed: if it is already there, the bytes are the same. */
-	if (rename(ds->blob_tmp, final) < 0) {
+	/*
+	 * Content addressed: if it is already there, the bytes are the same,
+	 * and the existing file is left alone (same inode, same mtime).
+	 */
+	if (access(final, F_OK) == 0) {
+		unlink(ds->blob_tmp);
+	} else if (rename(ds->blob_tmp, final) < 0) {
 		rc = ferry_error_errno(err, errno, "cannot store blob %s as %s", actual->str, final);
 		unlink(ds->blob_tmp);
 	}

@@ -35,6 +35,18 @@ static int usage_error(const char *cmd, const char *fmt, const char *arg)
 	return FERRY_E_USAGE;
 }
 
+/* getopt's own messages are off (opterr = 0): they would name the subcommand as the program. */
+static int bad_option(const char *cmd, char **argv)
+{
+	const char *opt = argv[optind - 1];
+	if (optopt && optopt < 256 && !(opt && opt[0] == '-' && opt[1] == '-'))
+		fprintf(stderr, "ferry %s: unknown option -%c\n", cmd, optopt);
+	else
+		fprintf(stderr, "ferry %s: unknown option or missing argument: %s\n", cmd, opt ? opt : "?");
+	fprintf(stderr, "Try 'ferry %s --help'.\n", cmd);
+	return FERRY_E_USAGE;
+}
+
 static void print_help(const command *c)
 {
 	fputs(c->usage, stdout);
@@ -91,7 +103,7 @@ static int cmd_ls(int argc, char **argv)
 			print_help(find_command("ls"));
 			return 0;
 		} else
-			return usage_error("ls", "%s", "bad option");
+			return bad_option("ls", argv);
 	}
 	if (argc - optind != 1)
 		return usage_error("ls", "%s", "ls takes exactly one LOCATION");
@@ -304,7 +316,7 @@ static int cmd_convert(int argc, char **argv)
 			rc = 0;
 			goto out;
 		default:
-			rc = usage_error("convert", "%s", "bad option");
+			rc = bad_option("convert", argv);
 			goto out;
 		}
 	}
@@ -367,7 +379,7 @@ static int cmd_verify(int argc, char **argv)
 			print_help(find_command("verify"));
 			return 0;
 		}
-		return usage_error("verify", "%s", "bad option");
+		return bad_option("verify", argv);
 	}
 	if (argc - optind != 1)
 		return usage_error("verify", "%s", "verify takes exactly one LOCATION");
@@ -405,7 +417,7 @@ static int simple_opts(const char *cmd, int argc, char **argv, bool *helped)
 			*helped = true;
 			return 0;
 		}
-		return usage_error(cmd, "%s", "bad option");
+		return bad_option(cmd, argv);
 	}
 	return 0;
 }
@@ -519,8 +531,11 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		const command *c = find_command(argv[2]);
-		if (!c)
-			return usage_error("help", "unknown command \"%s\"", argv[2]);
+		if (!c) {
+			fprintf(stderr, "ferry: unknown command \"%s\"\n", argv[2]);
+			fputs(main_usage, stderr);
+			return FERRY_E_USAGE;
+		}
 		print_help(c);
 		return 0;
 	}
@@ -531,6 +546,7 @@ int main(int argc, char **argv)
 		return FERRY_E_USAGE;
 	}
 	optind = 1;
+	opterr = 0;
 	int rc = c->run(argc - 1, argv + 1);
 	return ferry_interrupted && rc ? 128 + SIGINT : rc;
 }

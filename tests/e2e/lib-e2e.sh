@@ -1,3 +1,4 @@
+#!/bin/bash
 # shellcheck shell=bash
 # Helpers shared by the tests/e2e/[1-4]*.sh scripts. Source it instead of
 # tests/lib/tap.sh (it sources that); it then cd's into $TAP_TMP.
@@ -6,6 +7,7 @@
 # sha256sum, tar), not from ferry's own opinion of them, so a ferry that
 # writes the wrong thing and reads it back consistently still fails.
 
+# shellcheck disable=SC2034 # variables here are used by the scripts that source it
 # shellcheck source=tests/lib/tap.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/tap.sh"
 
@@ -76,7 +78,7 @@ _facts_oci() {
 }
 
 _oci_manifests() {	# DIR INDEXFILE: manifest digests, depth first
-	local dir=$1 line mt dg
+	local dir=$1 mt dg
 	jq -r '.manifests[] | "\(.mediaType) \(.digest)"' "$2" | while read -r mt dg; do
 		case $mt in
 		*index*|*manifest.list*)
@@ -277,6 +279,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	cfg=$(jq -r .config.digest "lib-bad/blobs/sha256/$(oci_digest_of lib-bad app | cut -d: -f2)")
 	echo ' ' >>"lib-bad/blobs/sha256/${cfg#sha256:}"
 	tap_like "$(image_facts lib-bad)" "BAD-CONFIG $cfg" "lib: image_facts notices a config that does not match its digest"
+	mkdir lib-da && tar xf "$SAMPLE" -C lib-da
+	layer=$(jq -r '.[0].Layers[-1]' lib-da/manifest.json)
+	printf 'X' | dd of="lib-da/$layer" bs=1 seek=700 conv=notrunc status=none
+	(cd lib-da && tar cf ../lib-da.tar ./*)
+	tap_like "$(image_facts lib-da.tar)" "BAD-LAYER $layer" \
+		"lib: image_facts notices a docker-archive layer that does not match its diff_id"
 	tap_ok "lib: make_image builds an image with umoci" make_image lib-made one "one"
 	tap_is "$(oci_refs lib-made)" one "lib: the made image is tagged"
 	tap_done
