@@ -7,8 +7,9 @@
 #   make clean   remove $(BUILD)
 
 BUILD ?= build
+SAN_BUILD ?= build-san
 
-.PHONY: all build check demo deps deps-build deps-test clean
+.PHONY: all build build-san check demo deps deps-build deps-test clean fuzz
 
 all: build
 
@@ -26,11 +27,24 @@ build:
 
 check: deps-test
 	$(MAKE) build
-	tests/run-tests.sh $(BUILD)
+	$(MAKE) build-san
+	tests/run-tests.sh $(BUILD) $(SAN_BUILD)
+
+# The sanitizer build: clang with ASan+UBSan and libFuzzer coverage; make
+# check runs every test again with it, plus a short run of each fuzzer.
+build-san:
+	@if [ ! -f $(SAN_BUILD)/build.ninja ]; then \
+		CC=clang meson setup $(SAN_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; fi
+	ninja -C $(SAN_BUILD)
+
+# Fuzz every target for FUZZ_SECONDS each (default 60).
+fuzz: deps-test
+	$(MAKE) build-san
+	tests/fuzz.sh $(SAN_BUILD) $(or $(FUZZ_SECONDS),60)
 
 demo: deps-build
 	$(MAKE) build
 	scripts/demo.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD)

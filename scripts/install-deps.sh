@@ -17,6 +17,7 @@ BUILD_PKGS=(
 # Everything the unit and end-to-end tests use on top of that.
 TEST_PKGS=(
 	"${BUILD_PKGS[@]}"
+	clang libclang-rt-14-dev
 	skopeo umoci docker.io docker-registry valgrind jq
 	zstd xz-utils bzip2 gzip openssl iproute2 procps
 )

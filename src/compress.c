@@ -414,6 +414,8 @@ static int gz_deflate(struct encode *e, const unsigned char *in, size_t len, int
 			if (f == Z_FINISH ? ret == Z_STREAM_END : (e->z.avail_in == 0 && e->z.avail_out != 0))
 				break;
 		}
+		if (chunk == len)
+			break; /* (also when finishing with in == NULL: no arithmetic on it) */
 		in += chunk;
 		len -= chunk;
 	} while (len > 0);

@@ -296,7 +296,27 @@ static int annotations_from(json_t *doc, json_t **out, const char *what, ferry_e
 		return 0;
 	if (!json_is_object(ann))
 		return ferry_error_set(err, FERRY_E_FORMAT, "%s: annotations is not an object", what);
+	const char *k;
+	json_t *v;
+	json_object_foreach(ann, k, v)
+	{
+		if (!json_is_string(v))
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: annotation \"%.100s\" is not a string", what, k);
+	}
 	*out = json_incref(ann);
+	return 0;
+}
+
+/* mediaType is optional, but when present it must be a string. */
+static int media_type_of(json_t *doc, const char **mt, const char *what, ferry_error *err)
+{
+	json_t *v = json_object_get(doc, "mediaType");
+	*mt = NULL;
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return ferry_error_set(err, FERRY_E_FORMAT, "%s: mediaType is not a string", what);
+	*mt = json_string_value(v);
 	return 0;
 }
 
@@ -307,7 +327,9 @@ int ferry_manifest_parse(ferry_manifest *m, const void *buf, size_t len, ferry_e
 	if (ferry_json_parse(buf, len, "manifest", &doc, err) < 0)
 		return -1;
 	int rc = -1;
-	const char *mt = ferry_json_str(doc, "mediaType");
+	const char *mt = NULL;
+	if (json_is_object(doc) && media_type_of(doc, &mt, "manifest", err) < 0)
+		goto out;
 	if (!json_is_object(doc) || ferry_doc_kind_of(mt, doc) != FERRY_DOC_MANIFEST) {
 		ferry_error_set(err, FERRY_E_FORMAT, "document is not an image manifest (mediaType %s)",
 				mt ? mt : "absent");
@@ -383,7 +405,9 @@ int ferry_index_parse(ferry_index *ix, const void *buf, size_t len, ferry_error 
 	if (ferry_json_parse(buf, len, "index", &doc, err) < 0)
 		return -1;
 	int rc = -1;
-	const char *mt = ferry_json_str(doc, "mediaType");
+	const char *mt = NULL;
+	if (json_is_object(doc) && media_type_of(doc, &mt, "index", err) < 0)
+		goto out;
 	if (!json_is_object(doc) || ferry_doc_kind_of(mt, doc) != FERRY_DOC_INDEX) {
 		ferry_error_set(err, FERRY_E_FORMAT, "document is not an image index (mediaType %s)",
 				mt ? mt : "absent");

@@ -22,6 +22,40 @@ typedef struct dir_tree {
 	int dirfd;
 } dir_tree;
 
+/*
+ * Without openat2 (kernels before 5.6, valgrind, some seccomp profiles):
+ * walk the normalised name one component at a time, refusing to follow a
+ * symlink anywhere, which is stricter than RESOLVE_BENEATH and as safe.
+ */
+static int open_walk(int dirfd, const char *path)
+{
+	char *copy = ferry_xstrdup(path);
+	int cur = dirfd;
+	char *save = NULL;
+	char *comp = strtok_r(copy, "/", &save);
+	int fd = -1;
+	while (comp) {
+		char *next = strtok_r(NULL, "/", &save);
+		if (!strcmp(comp, "..") || !strcmp(comp, ".")) {
+			errno = EXDEV;
+			fd = -1;
+			break;
+		}
+		fd = openat(cur, comp, (next ? O_DIRECTORY | O_PATH : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC);
+		if (cur != dirfd) {
+			int e = errno;
+			close(cur);
+			errno = e;
+		}
+		if (fd < 0 || !next)
+			break;
+		cur = fd;
+		comp = next;
+	}
+	free(copy);
+	return fd;
+}
+
 static int open_beneath(int dirfd, const char *path)
 {
 	struct open_how how = {
@@ -29,8 +63,8 @@ static int open_beneath(int dirfd, const char *path)
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS) /* kernels before 5.6: names are already normalised */
-		fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+		fd = open_walk(dirfd, path);
 	return fd;
 }
 

@@ -288,6 +288,12 @@ static int advance(tar_tree *t, const char *const *take_names, size_t n_take, si
 		if (is_dir)
 			continue;
 		tar_entry *e = &t->ents[idx];
+		if (e->type == ENT_SYMLINK || e->type == ENT_HARDLINK) {
+			/* A wanted link makes its target wanted, should the target come later. */
+			if (t->want_set && ferry_strmap_has(&t->wanted, e->name))
+				ferry_strmap_put(&t->wanted, e->target, (void *)1);
+			return 0;
+		}
 		if (e->type != ENT_REG)
 			return 0;
 		for (size_t i = 0; i < n_take; i++) {

@@ -1,7 +1,11 @@
 #!/bin/bash
 # Runs every test program and adds up their TAP results.
 #
-#   tests/run-tests.sh BUILD_DIR
+#   tests/run-tests.sh BUILD_DIR [SANITIZER_BUILD_DIR]
+#
+# With a second build (clang, -Db_sanitize=address,undefined -Dfuzz=true),
+# the unit and e2e tests run again against it, and every fuzz target runs
+# for FERRY_FUZZ_SECONDS (default 10).
 #
 # Unit tests: every executable BUILD_DIR/test_* (cmocka, TAP output).
 # End-to-end: every tests/e2e/*.sh (TAP via tests/lib/tap.sh), run with one
@@ -17,9 +21,16 @@
 # VALGRIND=1 (run unit tests under valgrind, leaks are failures).
 set -uo pipefail
 
-if [ $# -ne 1 ]; then
-	echo "usage: $0 BUILD_DIR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	echo "usage: $0 BUILD_DIR [SANITIZER_BUILD_DIR]" >&2
 	exit 2
+fi
+san=
+if [ $# -eq 2 ]; then
+	san=$(cd "$2" 2>/dev/null && pwd) || {
+		echo "run-tests: build directory '$2' does not exist" >&2
+		exit 2
+	}
 fi
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -137,22 +148,7 @@ harness_fail() {
 	total_fail=$((total_fail + 1))
 }
 
-# ---- unit tests ---------------------------------------------------------
-wrapper=()
-if [ "${VALGRIND:-0}" = 1 ]; then
-	# shellcheck disable=SC2054 # the commas belong to the option values
-	wrapper=(valgrind --quiet --error-exitcode=99 --leak-check=full
-		--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
-fi
-n_unit=0
-for t in "$build"/test_*; do
-	if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
-	n_unit=$((n_unit + 1))
-	run_prog "unit/$(basename "$t")" "${wrapper[@]}" "$t"
-done
-[ $n_unit -gt 0 ] || harness_fail "no unit test programs (test_*) in $build"
-
-# ---- end-to-end tests ---------------------------------------------------
+# ---- one suite: the unit tests of a build, then every e2e test with its ferry
 e2e=()
 for t in "$repo"/tests/e2e/*.sh; do
 	[ -e "$t" ] || continue
@@ -163,7 +159,8 @@ for t in "$repo"/tests/e2e/*.sh; do
 	fi
 done
 
-if [ ${#e2e[@]} -gt 0 ]; then
+start_dockerd() {
+	[ -z "$dockerd_dir" ] || return 0
 	dockerd_dir=$FERRY_TEST_TMP/dockerd
 	echo "== starting private dockerd in $dockerd_dir"
 	# Even if it does not come up, DOCKER_HOST points at the private socket
@@ -176,9 +173,42 @@ if [ ${#e2e[@]} -gt 0 ]; then
 		# (dockerd_start's clean-up unset it)
 		export DOCKER_HOST=unix://$dockerd_dir/docker.sock
 	fi
-	for t in "${e2e[@]}"; do
-		run_prog "e2e/$(basename "$t")" "$t"
+}
+
+# run_suite BUILD_DIR LABEL_PREFIX
+run_suite() {
+	local b=$1 prefix=$2 t n_unit=0
+	local wrapper=()
+	if [ "${VALGRIND:-0}" = 1 ] && [ -z "$prefix" ]; then
+		# shellcheck disable=SC2054 # the commas belong to the option values
+		wrapper=(valgrind --quiet --error-exitcode=99 --leak-check=full
+			--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
+	fi
+	for t in "$b"/test_*; do
+		if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
+		n_unit=$((n_unit + 1))
+		run_prog "${prefix}unit/$(basename "$t")" "${wrapper[@]}" "$t"
 	done
+	[ $n_unit -gt 0 ] || harness_fail "no unit test programs (test_*) in $b"
+	if [ ${#e2e[@]} -gt 0 ]; then
+		start_dockerd
+		export FERRY=$b/ferry
+		for t in "${e2e[@]}"; do
+			run_prog "${prefix}e2e/$(basename "$t")" "$t"
+		done
+		export FERRY=$build/ferry
+	fi
+}
+
+run_suite "$build" ""
+
+# ---- the sanitizer build: everything again under ASan+UBSan, then the fuzzers
+if [ -n "$san" ]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
+	run_suite "$san" "asan-"
+	run_prog "fuzz/smoke" "$repo/tests/fuzz.sh" "$san" "${FERRY_FUZZ_SECONDS:-10}"
+	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
 # ---- summary ------------------------------------------------------------

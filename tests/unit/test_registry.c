@@ -1,0 +1,803 @@
+/*
+ * test_registry.c - the registry client's offline parts: WWW-Authenticate
+ * parsing, credential lookup (files, helpers), login/logout file edits,
+ * Location/URL rules, header parsing; and the protocol itself against a
+ * scripted HTTP server on 127.0.0.1 (chunked upload with a resumed PATCH,
+ * Bearer token flow, retries, redirects, manifest checks, resumed download).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "registry.h"
+#include "registry/internal.h"
+#include "stream.h"
+#include "util.h"
+
+/* ---- helpers ---- */
+
+static char tmpdir[256];
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	chmod(path, mode);
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = ferry_xmalloc(1 << 16);
+	size_t n = fread(buf, 1, (1 << 16) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void rm_rf(const char *dir)
+{
+	char *cmd = ferry_xasprintf("rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
+static char *b64(const char *s)
+{
+	return reg_base64_encode(s, strlen(s));
+}
+
+/* A fresh HOME with no credential variables set. */
+static int creds_setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ferry-test-registry-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	char *home = ferry_xasprintf("%s/home", tmpdir);
+	mkdir(home, 0700);
+	char *dd = ferry_xasprintf("%s/.docker", home);
+	mkdir(dd, 0700);
+	setenv("HOME", home, 1);
+	unsetenv("DOCKER_CONFIG");
+	unsetenv("REGISTRY_AUTH_FILE");
+	unsetenv("XDG_RUNTIME_DIR");
+	free(home);
+	free(dd);
+	return 0;
+}
+
+static int creds_teardown(void **state)
+{
+	(void)state;
+	rm_rf(tmpdir);
+	return 0;
+}
+
+/* ---- WWW-Authenticate ---- */
+
+static void test_auth_parse_bearer(void **state)
+{
+	(void)state;
+	ferry_auth_challenge *c;
+	size_t n;
+	ferry_error err = FERRY_ERROR_INIT;
+	assert_int_equal(ferry_auth_parse("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+					  "scope=\"repository:samalba/my-app:pull,push\"",
+					  &c, &n, &err),
+			 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].scheme, "bearer");
+	assert_string_equal(c[0].realm, "https://auth.docker.io/token");
+	assert_string_equal(c[0].service, "registry.docker.io");
+	assert_string_equal(c[0].scope, "repository:samalba/my-app:pull,push");
+	ferry_auth_free(c, n);
+
+	/* several challenges, spaces around '=' and after commas, unknown params ignored */
+	assert_int_equal(ferry_auth_parse("Basic realm=\"Registry Realm\", Bearer realm = \"https://a/t\" , "
+					  "charset=\"UTF-8\", service=\"svc\"",
+					  &c, &n, &err),
+			 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(c[0].scheme, "basic");
+	assert_string_equal(c[0].realm, "Registry Realm");
+	assert_null(c[0].service);
+	assert_string_equal(c[1].scheme, "bearer");
+	assert_string_equal(c[1].realm, "https://a/t");
+	assert_string_equal(c[1].service, "svc");
+	assert_null(c[1].scope);
+	ferry_auth_free(c, n);
+
+	/* escaped quotes and backslashes; case-insensitive scheme and names */
+	assert_int_equal(ferry_auth_parse("BEARER Realm=\"a\\\"b\\\\c,d\",SERVICE=x", &c, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].scheme, "bearer");
+	assert_string_equal(c[0].realm, "a\"b\\c,d");
+	assert_string_equal(c[0].service, "x");
+	ferry_auth_free(c, n);
+
+	/* unquoted values, even URLs; a bare scheme; token68 */
+	assert_int_equal(ferry_auth_parse("Bearer realm=https://auth.example/token?x=1,service=reg.example, Basic, "
+					  "Negotiate YII+/abc==, Basic realm=r",
+					  &c, &n, &err),
+			 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(c[0].realm, "https://auth.example/token?x=1");
+	assert_string_equal(c[0].service, "reg.example");
+	assert_string_equal(c[1].scheme, "basic");
+	assert_null(c[1].realm);
+	assert_string_equal(c[2].scheme, "negotiate");
+	assert_string_equal(c[3].scheme, "basic");
+	assert_string_equal(c[3].realm, "r");
+	ferry_auth_free(c, n);
+
+	/* two scope parameters become one set */
+	assert_int_equal(ferry_auth_parse("Bearer realm=\"r\",scope=\"repository:a:pull\",scope=\"repository:b:pull\"",
+					  &c, &n, &err),
+			 0);
+	assert_string_equal(c[0].scope, "repository:a:pull repository:b:pull");
+	ferry_auth_free(c, n);
+}
+
+static void test_auth_parse_garbage(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"",
+		"   ",
+		",,",
+		"=x",
+		"\"Bearer\"",
+		"Bearer realm=\"unterminated",
+		"Bearer realm=\"x\\",
+		"Bearer realm=",
+		"Bearer realm=\"x\" junk",
+		"Bearer realm=\"x\",=y",
+		"Bearer realm=\"x\" \"y\"",
+		"@@@",
+		"Bearer=x",
+		"Bearer realm==\"x\"",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ferry_auth_challenge *c = (void *)1;
+		size_t n = 99;
+		ferry_error err = FERRY_ERROR_INIT;
+		if (ferry_auth_parse(bad[i], &c, &n, &err) != -1)
+			fail_msg("accepted garbage: %s", bad[i]);
+		assert_null(c);
+		assert_int_equal(n, 0);
+		assert_int_equal(err.code, FERRY_E_FORMAT);
+		assert_non_null(strstr(err.msg, "WWW-Authenticate"));
+	}
+}
+
+/* ---- URLs, base64, headers ---- */
+
+static void join_ok(const char *req, const char *loc, const char *want)
+{
+	ferry_error err = FERRY_ERROR_INIT;
+	char *got = reg_url_join(req, loc, &err);
+	if (!got)
+		fail_msg("join(%s, %s) failed: %s", req, loc, err.msg);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void join_bad(const char *req, const char *loc, const char *msg_part)
+{
+	ferry_error err = FERRY_ERROR_INIT;
+	char *got = reg_url_join(req, loc, &err);
+	if (got)
+		fail_msg("join(%s, %s) accepted: %s", req, loc, got);
+	assert_non_null(strstr(err.msg, msg_part));
+}
+
+static void test_location(void **state)
+{
+	(void)state;
+	const char *up = "https://reg.example:5000/v2/team/app/blobs/uploads/";
+	join_ok(up, "/v2/team/app/blobs/uploads/u1?_state=abc",
+		"https://reg.example:5000/v2/team/app/blobs/uploads/u1?_state=abc");
+	join_ok(up, "https://other.example/upload/u1?sig=x", "https://other.example/upload/u1?sig=x");
+	join_ok(up, "HTTPS://other.example/u", "HTTPS://other.example/u");
+	join_ok(up, "//cdn.example/u", "https://cdn.example/u");
+	join_ok(up, "u2?x=1", "https://reg.example:5000/v2/team/app/blobs/uploads/u2?x=1");
+	join_ok("https://h/v2/a/blobs/uploads/u1?_state=z", "u2", "https://h/v2/a/blobs/uploads/u2");
+	join_ok("https://h", "x", "https://h/x");
+	join_ok("http://127.0.0.1:5000/v2/a/blobs/uploads/", "/v2/a/blobs/uploads/u?q=1",
+		"http://127.0.0.1:5000/v2/a/blobs/uploads/u?q=1");
+	join_ok("http://127.0.0.1:5000/v2/", "https://127.0.0.1:5000/v2/", "https://127.0.0.1:5000/v2/");
+	join_ok("https://[::1]:5000/v2/a/tags/list", "/v2/a/tags/list?last=b&n=2",
+		"https://[::1]:5000/v2/a/tags/list?last=b&n=2");
+	join_bad(up, "http://reg.example:5000/v2/x", "plain http");
+	join_bad(up, "ftp://x/y", "unsupported scheme");
+	join_bad(up, "", "empty Location");
+	join_bad(up, "/v2/x y", "control characters");
+	join_bad(up, NULL, "empty Location");
+
+	char *u = reg_url_add_query("https://h/v2/a/blobs/uploads/u1?_state=abc", "digest", "sha256:0f");
+	assert_string_equal(u, "https://h/v2/a/blobs/uploads/u1?_state=abc&digest=sha256%3A0f");
+	free(u);
+	u = reg_url_add_query("https://h/v2/a/blobs/uploads/u1", "digest", "sha256:0f");
+	assert_string_equal(u, "https://h/v2/a/blobs/uploads/u1?digest=sha256%3A0f");
+	free(u);
+	u = reg_url_add_query("https://h/u?", "from", "team/app");
+	assert_string_equal(u, "https://h/u?from=team%2Fapp");
+	free(u);
+	u = reg_url_add_query("https://h/u?a=1&", "n", "a b~_.-");
+	assert_string_equal(u, "https://h/u?a=1&n=a%20b~_.-");
+	free(u);
+
+	char *o = reg_url_origin("https://h:1/v2/x?y");
+	assert_string_equal(o, "https://h:1");
+	free(o);
+	o = reg_url_origin("http://h?x");
+	assert_string_equal(o, "http://h");
+	free(o);
+	assert_null(reg_url_origin("ftp://h/x"));
+	assert_null(reg_url_origin("https:///x"));
+}
+
+static void test_base64_loopback(void **state)
+{
+	(void)state;
+	static const char *const v[] = {"", "a", "ab", "abc", "user:pa:ss", "\xff\xfe"};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char *e = b64(v[i]);
+		size_t n = 99;
+		unsigned char *d = reg_base64_decode(e, &n);
+		assert_non_null(d);
+		assert_int_equal(n, strlen(v[i]));
+		assert_memory_equal(d, v[i], n);
+		free(d);
+		free(e);
+	}
+	size_t n;
+	unsigned char *d = reg_base64_decode("dXNlcjpwdw", &n); /* unpadded "user:pw" */
+	assert_non_null(d);
+	assert_int_equal(n, 7);
+	assert_memory_equal(d, "user:pw", 7);
+	free(d);
+	assert_null(reg_base64_decode("dX=lcjpw", &n));
+	assert_null(reg_base64_decode("dXNl*jpw", &n));
+	assert_null(reg_base64_decode("d", &n));
+
+	assert_true(reg_is_loopback("localhost"));
+	assert_true(reg_is_loopback("LOCALHOST"));
+	assert_true(reg_is_loopback("127.0.0.1"));
+	assert_true(reg_is_loopback("127.3.2.1"));
+	assert_true(reg_is_loopback("::1"));
+	assert_false(reg_is_loopback("128.0.0.1"));
+	assert_false(reg_is_loopback("localhost.example"));
+	assert_false(reg_is_loopback("::2"));
+	assert_false(reg_is_loopback("example.com"));
+}
+
+static void feed(reg_headers *h, const char *line)
+{
+	reg_headers_line(h, line, strlen(line));
+}
+
+static void test_headers(void **state)
+{
+	(void)state;
+	reg_headers h = {0};
+	feed(&h, "HTTP/1.1 307 Temporary Redirect\r\n");
+	feed(&h, "Location: https://elsewhere/x\r\n");
+	feed(&h, "HTTP/1.1 401 Unauthorized\r\n");
+	assert_int_equal(h.status, 401);
+	assert_null(h.location); /* forgotten with the old response */
+	feed(&h, "www-authenticate: Basic realm=\"a\"\r\n");
+	feed(&h, "WWW-Authenticate:   Bearer realm=\"b\"  \r\n");
+	feed(&h, "Content-Length: 1234\r\n");
+	feed(&h, "OCI-Chunk-Min-Length: 5242880\r\n");
+	feed(&h, "Docker-Content-Digest: sha256:abc\r\n");
+	feed(&h, "Range: 0-99\r\n");
+	feed(&h, "Retry-After: 3\r\n");
+	feed(&h, "X-Other: y\r\n");
+	feed(&h, "\r\n");
+	assert_string_equal(h.www_auth, "Basic realm=\"a\", Bearer realm=\"b\"");
+	assert_true(h.has_length);
+	assert_int_equal(h.content_length, 1234);
+	assert_int_equal(h.chunk_min, 5242880);
+	assert_string_equal(h.digest, "sha256:abc");
+	assert_string_equal(h.range, "0-99");
+	assert_string_equal(h.retry_after, "3");
+	feed(&h, "HTTP/2 200\r\n");
+	assert_int_equal(h.status, 200);
+	assert_null(h.www_auth);
+	feed(&h, "content-length: -5\r\n");
+	assert_false(h.has_length);
+	reg_headers_clear(&h);
+}
+
+/* ---- credentials ---- */
+
+struct got {
+	char *user, *secret, *source;
+	bool tok;
+	int rc;
+	ferry_error err;
+};
+
+static struct got lookup(const char *domain, const char *cli)
+{
+	struct got g = {0};
+	g.rc = ferry_creds_lookup(domain, cli, &g.user, &g.secret, &g.tok, &g.source, &g.err);
+	return g;
+}
+
+static void got_free(struct got *g)
+{
+	free(g->user);
+	free(g->secret);
+	free(g->source);
+}
+
+static void expect(const char *domain, const char *user, const char *secret, const char *source_part)
+{
+	struct got g = lookup(domain, NULL);
+	if (g.rc != 0)
+		fail_msg("lookup %s: %s", domain, g.err.msg);
+	if (!user) {
+		assert_null(g.user);
+		assert_null(g.secret);
+		assert_string_equal(g.source, "none");
+	} else {
+		if (!g.user || strcmp(g.user, user) != 0 || strcmp(g.secret, secret) != 0)
+			fail_msg("lookup %s: got %s/%s from %s", domain, g.user ? g.user : "(null)",
+				 g.secret ? g.secret : "(null)", g.source);
+		if (!strstr(g.source, source_part))
+			fail_msg("lookup %s: source %s lacks %s", domain, g.source, source_part);
+	}
+	got_free(&g);
+}
+
+static char *path_in(const char *rel)
+{
+	return ferry_xasprintf("%s/%s", tmpdir, rel);
+}
+
+static void test_creds_cli(void **state)
+{
+	(void)state;
+	struct got g = lookup("localhost:5000", "alice:s3:cr3t");
+	assert_int_equal(g.rc, 0);
+	assert_string_equal(g.user, "alice");
+	assert_string_equal(g.secret, "s3:cr3t");
+	assert_string_equal(g.source, "--creds");
+	assert_false(g.tok);
+	got_free(&g);
+	g = lookup("localhost:5000", "nocolon");
+	assert_int_equal(g.rc, -1);
+	assert_int_equal(g.err.code, FERRY_E_USAGE);
+	assert_null(g.user);
+	got_free(&g);
+	g = lookup("localhost:5000", ":pw");
+	assert_int_equal(g.rc, -1);
+	got_free(&g);
+
+	expect("localhost:5000", NULL, NULL, NULL); /* no files at all */
+}
+
+static void test_creds_files(void **state)
+{
+	(void)state;
+	char *hub = b64("hubuser:hubpw"), *loc = b64("lu:lp"), *ex = b64("eu:ep:x"), *tok = b64("<token>:");
+	char *cfg = path_in("home/.docker/config.json");
+	char *text = ferry_xasprintf("{\"auths\":{"
+				     "\"https://index.docker.io/v1/\":{\"auth\":\"%s\"},"
+				     "\"localhost:5000\":{\"auth\":\"%s\"},"
+				     "\"http://reg.example:5000/v2/\":{\"auth\":\"%s\"},"
+				     "\"quay.io/team/app\":{\"auth\":\"%s\"},"
+				     "\"tok.example\":{\"auth\":\"%s\",\"identitytoken\":\"idt-123\"},"
+				     "\"plain.example\":{\"username\":\"pu\",\"password\":\"pp\"},"
+				     "\"empty.example\":{}"
+				     "}}",
+				     hub, loc, ex, loc, tok);
+	write_file(cfg, text, 0600);
+	free(text);
+
+	expect("docker.io", "hubuser", "hubpw", cfg);
+	expect("index.docker.io", "hubuser", "hubpw", cfg);
+	expect("localhost:5000", "lu", "lp", cfg);
+	expect("reg.example:5000", "eu", "ep:x", cfg);
+	expect("reg.example", NULL, NULL, NULL);
+	expect("quay.io", NULL, NULL, NULL); /* only a repository-scoped entry */
+	expect("plain.example", "pu", "pp", cfg);
+	expect("empty.example", NULL, NULL, NULL);
+	struct got g = lookup("tok.example", NULL);
+	assert_int_equal(g.rc, 0);
+	assert_true(g.tok);
+	assert_string_equal(g.user, "<token>");
+	assert_string_equal(g.secret, "idt-123");
+	got_free(&g);
+
+	/* $DOCKER_CONFIG comes before ~/.docker */
+	char *dc = path_in("dc");
+	mkdir(dc, 0700);
+	char *dcfile = path_in("dc/config.json");
+	char *dcu = b64("dcuser:dcpw");
+	text = ferry_xasprintf("{\"auths\":{\"localhost:5000\":{\"auth\":\"%s\"}}}", dcu);
+	write_file(dcfile, text, 0600);
+	free(text);
+	setenv("DOCKER_CONFIG", dc, 1);
+	expect("localhost:5000", "dcuser", "dcpw", dcfile);
+	expect("docker.io", "hubuser", "hubpw", cfg); /* not there: on to ~/.docker */
+
+	/* XDG_RUNTIME_DIR/containers/auth.json before that */
+	char *xdg = path_in("xdg");
+	char *xdgc = path_in("xdg/containers");
+	mkdir(xdg, 0700);
+	mkdir(xdgc, 0700);
+	char *authjson = path_in("xdg/containers/auth.json");
+	char *xu = b64("xdguser:xdgpw");
+	text = ferry_xasprintf("{\"auths\":{\"localhost:5000\":{\"auth\":\"%s\"}}}", xu);
+	write_file(authjson, text, 0600);
+	free(text);
+	setenv("XDG_RUNTIME_DIR", xdg, 1);
+	expect("localhost:5000", "xdguser", "xdgpw", authjson);
+
+	/* and $REGISTRY_AUTH_FILE before everything */
+	char *raf = path_in("raf.json");
+	char *ru = b64("rafuser:rafpw");
+	text = ferry_xasprintf("{\"auths\":{\"localhost:5000\":{\"auth\":\"%s\"}}}", ru);
+	write_file(raf, text, 0600);
+	free(text);
+	setenv("REGISTRY_AUTH_FILE", raf, 1);
+	expect("localhost:5000", "rafuser", "rafpw", raf);
+
+	/* --creds beats all files */
+	g = lookup("localhost:5000", "c:d");
+	assert_string_equal(g.user, "c");
+	assert_string_equal(g.source, "--creds");
+	got_free(&g);
+
+	/* broken files are errors that name the file */
+	write_file(raf, "{\"auths\": {", 0600);
+	g = lookup("localhost:5000", NULL);
+	assert_int_equal(g.rc, -1);
+	assert_int_equal(g.err.code, FERRY_E_FORMAT);
+	assert_non_null(strstr(g.err.msg, raf));
+	got_free(&g);
+	write_file(raf, "{\"auths\":{\"localhost:5000\":{\"auth\":\"bm9jb2xvbg==\"}}}", 0600); /* "nocolon" */
+	g = lookup("localhost:5000", NULL);
+	assert_int_equal(g.rc, -1);
+	assert_non_null(strstr(g.err.msg, "USER:PASSWORD"));
+	assert_null(strstr(g.err.msg, "nocolon"));
+	got_free(&g);
+	write_file(raf, "", 0600); /* empty is {} */
+	expect("localhost:5000", "xdguser", "xdgpw", authjson);
+
+	free(hub);
+	free(loc);
+	free(ex);
+	free(tok);
+	free(cfg);
+	free(dc);
+	free(dcfile);
+	free(dcu);
+	free(xdg);
+	free(xdgc);
+	free(authjson);
+	free(xu);
+	free(raf);
+	free(ru);
+}
+
+/* A fake docker-credential-NAME on PATH; it logs what it got to TMP/helper.log. */
+static char *old_path;
+
+static void install_helper(const char *name)
+{
+	char *bin = path_in("bin");
+	mkdir(bin, 0700);
+	char *file = ferry_xasprintf("%s/docker-credential-%s", bin, name);
+	char *log = path_in("helper.log");
+	char *script = ferry_xasprintf(
+		"#!/bin/sh\n"
+		"in=$(cat)\n"
+		"printf '%%s %%s\\n' \"$1\" \"$in\" >> '%s'\n"
+		"case \"$1:$in\" in\n"
+		"get:helper.example) echo '{\"ServerURL\":\"helper.example\",\"Username\":\"hu\",\"Secret\":\"hs\"}' ;;\n"
+		"get:https://index.docker.io/v1/) echo '{\"ServerURL\":\"x\",\"Username\":\"<token>\",\"Secret\":\"hubtok\"}' ;;\n"
+		"get:broken.example) echo 'keychain is locked'; exit 3 ;;\n"
+		"get:*) echo 'credentials not found in native keychain'; exit 1 ;;\n"
+		"store:*|erase:*) ;;\n"
+		"esac\n",
+		log);
+	write_file(file, script, 0755);
+	if (!old_path)
+		old_path = ferry_xstrdup(getenv("PATH"));
+	char *p = ferry_xasprintf("%s:%s", bin, old_path);
+	setenv("PATH", p, 1);
+	free(p);
+	free(bin);
+	free(file);
+	free(log);
+	free(script);
+}
+
+static void test_creds_helpers(void **state)
+{
+	(void)state;
+	install_helper("fake");
+	char *cfg = path_in("home/.docker/config.json");
+	char *fb = b64("fileuser:filepw");
+	char *text = ferry_xasprintf("{\"credsStore\":\"fake\",\"credHelpers\":{\"special.example\":\"missing\","
+				     "\"https://bad name.example\":\"../evil\"},"
+				     "\"auths\":{\"fallback.example\":{\"auth\":\"%s\"},\"helper.example\":{}}}",
+				     fb);
+	write_file(cfg, text, 0600);
+	free(text);
+	free(fb);
+
+	expect("helper.example", "hu", "hs", "docker-credential-fake");
+	struct got g = lookup("docker.io", NULL);
+	assert_int_equal(g.rc, 0);
+	assert_true(g.tok);
+	assert_string_equal(g.secret, "hubtok");
+	got_free(&g);
+	/* the helper has nothing: the file's own entry is used */
+	expect("fallback.example", "fileuser", "filepw", cfg);
+	expect("nothing.example", NULL, NULL, NULL);
+	/* a helper failing for another reason is an error, with its message */
+	g = lookup("broken.example", NULL);
+	assert_int_equal(g.rc, -1);
+	assert_non_null(strstr(g.err.msg, "keychain is locked"));
+	assert_non_null(strstr(g.err.msg, "docker-credential-fake"));
+	got_free(&g);
+	/* credHelpers beats credsStore; a missing helper says so */
+	g = lookup("special.example", NULL);
+	assert_int_equal(g.rc, -1);
+	assert_non_null(strstr(g.err.msg, "docker-credential-missing"));
+	assert_non_null(strstr(g.err.msg, "not installed"));
+	got_free(&g);
+
+	/* the helper was fed the server URL; docker.io as https://index.docker.io/v1/ */
+	char *log = path_in("helper.log");
+	char *l = read_file(log);
+	assert_non_null(l);
+	assert_non_null(strstr(l, "get helper.example\n"));
+	assert_non_null(strstr(l, "get https://index.docker.io/v1/\n"));
+	free(l);
+
+	/* login through the helper: it gets the JSON, the file is left alone */
+	char *before = read_file(cfg);
+	ferry_error err = FERRY_ERROR_INIT;
+	assert_int_equal(ferry_creds_store("helper.example", "nu", "npw", &err), 0);
+	char *after = read_file(cfg);
+	assert_string_equal(before, after);
+	l = read_file(log);
+	assert_non_null(strstr(l, "store {\"ServerURL\":\"helper.example\",\"Username\":\"nu\",\"Secret\":\"npw\"}"));
+	free(l);
+	assert_int_equal(ferry_creds_erase("helper.example", &err), 0);
+	l = read_file(log);
+	assert_non_null(strstr(l, "erase helper.example\n"));
+	free(l);
+	free(before);
+	free(after);
+	free(log);
+	free(cfg);
+	setenv("PATH", old_path, 1);
+}
+
+static void test_login_logout(void **state)
+{
+	(void)state;
+	char *dc = path_in("newdir/docker");
+	setenv("DOCKER_CONFIG", dc, 1);
+	char *file = path_in("newdir/docker/config.json");
+	ferry_error err = FERRY_ERROR_INIT;
+
+	assert_int_equal(ferry_creds_erase("localhost:5000", &err), -1);
+	assert_int_equal(err.code, FERRY_E_NOTFOUND);
+
+	assert_int_equal(ferry_creds_store("localhost:5000", "u1", "p:1", &err), 0);
+	struct stat st;
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(stat(dc, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	expect("localhost:5000", "u1", "p:1", file);
+
+	/* other content survives; an old entry for the same host is replaced, not duplicated */
+	write_file(file,
+		   "{\"psFormat\":\"table\",\"auths\":{\"http://localhost:5000/v1/\":{\"auth\":\"eDp5\"},"
+		   "\"other.example\":{\"auth\":\"eDp5\"}}}",
+		   0644);
+	assert_int_equal(ferry_creds_store("localhost:5000", "u2", "p2", &err), 0);
+	assert_int_equal(ferry_creds_store("docker.io", "hu", "hp", &err), 0);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	json_t *j = json_load_file(file, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "psFormat")), "table");
+	json_t *auths = json_object_get(j, "auths");
+	assert_int_equal(json_object_size(auths), 3);
+	assert_non_null(json_object_get(auths, "localhost:5000"));
+	assert_non_null(json_object_get(auths, "other.example"));
+	char *want = b64("hu:hp");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(auths, "https://index.docker.io/v1/"), "auth")),
+			    want);
+	free(want);
+	json_decref(j);
+	expect("localhost:5000", "u2", "p2", file);
+	expect("docker.io", "hu", "hp", file);
+
+	assert_int_equal(ferry_creds_erase("localhost:5000", &err), 0);
+	expect("localhost:5000", NULL, NULL, NULL);
+	expect("other.example", "x", "y", file);
+	assert_int_equal(ferry_creds_erase("localhost:5000", &err), -1);
+	assert_int_equal(err.code, FERRY_E_NOTFOUND);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	assert_int_equal(ferry_creds_store("localhost:5000", "a:b", "p", &err), -1);
+	assert_int_equal(err.code, FERRY_E_USAGE);
+	assert_int_equal(ferry_creds_store("localhost:5000", "", "p", &err), -1);
+
+	/* an unparsable file is never overwritten */
+	write_file(file, "not json", 0600);
+	assert_int_equal(ferry_creds_store("localhost:5000", "u", "p", &err), -1);
+	assert_int_equal(err.code, FERRY_E_FORMAT);
+	char *t = read_file(file);
+	assert_string_equal(t, "not json");
+	free(t);
+	free(dc);
+	free(file);
+}
+
+/* ---- opening ---- */
+
+static void test_open(void **state)
+{
+	(void)state;
+	ferry_registry_opts o;
+	ferry_registry_opts_init(&o);
+	assert_true(o.tls_verify);
+	assert_int_equal(o.retries, 3);
+	ferry_registry *r = NULL;
+	ferry_error err = FERRY_ERROR_INIT;
+
+	assert_int_equal(ferry_registry_open("docker.io", &o, &r, &err), 0);
+	assert_string_equal(r->host, "registry-1.docker.io");
+	assert_false(r->may_http);
+	assert_string_equal(ferry_registry_cred_source(r), "none");
+	ferry_registry_free(r);
+	assert_int_equal(ferry_registry_open("index.docker.io", &o, &r, &err), 0);
+	assert_string_equal(r->domain, "docker.io");
+	ferry_registry_free(r);
+
+	assert_int_equal(ferry_registry_open("[::1]:5000", &o, &r, &err), 0);
+	assert_string_equal(r->hostname, "::1");
+	assert_true(r->may_http);
+	ferry_registry_free(r);
+	assert_int_equal(ferry_registry_open("127.0.0.1:5000", &o, &r, &err), 0);
+	assert_true(r->may_http);
+	ferry_registry_free(r);
+
+	const char *ins[] = {"reg.example:5000", "http://other.example"};
+	o.insecure = ins;
+	o.n_insecure = 2;
+	assert_int_equal(ferry_registry_open("reg.example:5000", &o, &r, &err), 0);
+	assert_true(r->may_http);
+	ferry_registry_free(r);
+	assert_int_equal(ferry_registry_open("reg.example:5001", &o, &r, &err), 0);
+	assert_false(r->may_http);
+	ferry_registry_free(r);
+	assert_int_equal(ferry_registry_open("other.example:444", &o, &r, &err), 0);
+	assert_true(r->may_http);
+	ferry_registry_free(r);
+	o.n_insecure = 0;
+
+	assert_int_equal(ferry_registry_open("not a domain", &o, &r, &err), -1);
+	assert_null(r);
+	o.creds = "nocolon";
+	assert_int_equal(ferry_registry_open("localhost:5000", &o, &r, &err), -1);
+	assert_int_equal(err.code, FERRY_E_USAGE);
+	o.creds = "u:p";
+	assert_int_equal(ferry_registry_open("localhost:5000", &o, &r, &err), 0);
+	assert_string_equal(ferry_registry_cred_source(r), "--creds");
+	ferry_registry_free(r);
+	o.creds = NULL;
+
+	/* cert dirs: a missing explicit one, a client cert without its key */
+	char *cd = path_in("certs");
+	o.cert_dir = cd;
+	assert_int_equal(ferry_registry_open("localhost:5000", &o, &r, &err), -1);
+	assert_non_null(strstr(err.msg, cd));
+	mkdir(cd, 0700);
+	char *crt = path_in("certs/ca.crt");
+	write_file(crt, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", 0600);
+	assert_int_equal(ferry_registry_open("localhost:5000", &o, &r, &err), 0);
+	assert_non_null(r->ca_pem);
+	assert_non_null(strstr(r->ca_pem, "MIIB\n"));
+	assert_null(r->client_cert);
+	ferry_registry_free(r);
+	char *cc = path_in("certs/client.cert");
+	write_file(cc, "x", 0600);
+	assert_int_equal(ferry_registry_open("localhost:5000", &o, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "client.key"));
+	char *ck = path_in("certs/client.key");
+	write_file(ck, "x", 0600);
+	assert_int_equal(ferry_registry_open("localhost:5000", &o, &r, &err), 0);
+	assert_string_equal(r->client_cert, cc);
+	assert_string_equal(r->client_key, ck);
+	ferry_registry_free(r);
+	free(cd);
+	free(crt);
+	free(cc);
+	free(ck);
+}
+
+static void test_unreachable(void **state)
+{
+	(void)state;
+	/* Find a closed port: bind one, then close it. */
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t al = sizeof(a);
+	getsockname(s, (struct sockaddr *)&a, &al);
+	close(s);
+	char dom[64];
+	snprintf(dom, sizeof(dom), "127.0.0.1:%d", ntohs(a.sin_port));
+
+	ferry_registry_opts o;
+	ferry_registry_opts_init(&o);
+	o.retries = 0;
+	ferry_registry *r;
+	ferry_error err = FERRY_ERROR_INIT;
+	assert_int_equal(ferry_registry_open(dom, &o, &r, &err), 0);
+	ferry_digest d;
+	ferry_digest_buffer(FERRY_ALG_SHA256, "", 0, &d);
+	bool ex = true;
+	assert_int_equal(ferry_registry_blob_exists(r, "team/app", &d, &ex, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot reach registry"));
+	assert_non_null(strstr(err.msg, dom));
+	assert_int_equal(ferry_registry_blob_exists(r, "Bad/Name", &d, &ex, NULL, &err), -1);
+	assert_int_equal(err.code, FERRY_E_USAGE);
+	assert_int_equal(ferry_registry_blob_exists(r, "a//b", &d, &ex, NULL, &err), -1);
+	assert_int_equal(ferry_registry_blob_exists(r, "../x", &d, &ex, NULL, &err), -1);
+	ferry_registry_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_auth_parse_bearer),
+		cmocka_unit_test(test_auth_parse_garbage),
+		cmocka_unit_test(test_location),
+		cmocka_unit_test(test_base64_loopback),
+		cmocka_unit_test(test_headers),
+		cmocka_unit_test_setup_teardown(test_creds_cli, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_creds_files, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_creds_helpers, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_login_logout, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_open, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_unreachable, creds_setup, creds_teardown),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	free(old_path);
+	return rc;
+}
