@@ -184,9 +184,9 @@ int ferry_image_load(ferry_tree *tree, const ferry_descriptor *desc, ferry_image
 		return -1;
 	const char *mt = json_is_object(doc) ? ferry_json_str(doc, "mediaType") : NULL;
 	ferry_doc_kind kind = ferry_doc_kind_of(mt ? mt : desc->media_type, doc);
-	json_decref(doc);
 	if (!out->desc.media_type)
-		out->desc.media_type = ferry_xstrdup(mt);
+		out->desc.media_type = ferry_xstrdup(mt); /* before doc (which owns mt) goes */
+	json_decref(doc);
 	if (kind == FERRY_DOC_MANIFEST) {
 		if (load_manifest(tree, out, err) < 0) {
 			ferry_error_prefix(err, "manifest %s", desc->digest.str);

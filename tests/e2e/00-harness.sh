@@ -33,8 +33,10 @@ tap_ok "docker load accepts fixtures/sample.tar" docker load -i "$sample"
 loaded=$(grep -o 'Loaded image: .*' "$TAP_OUT" | sed 's/Loaded image: //' | sort | xargs)
 tap_is "$loaded" "$tags" "docker load reports the 3 tags"
 # (Other tests may have left more example/ images in the shared daemon: check ours are there.)
+pats=()
+for t in $tags; do pats+=(-e "$t"); done
 listed=$(docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null |
-	grep -Fx -e "${tags// / -e }" | sort | xargs)
+	grep -Fx "${pats[@]}" | sort | xargs)
 tap_is "$listed" "$tags" "docker images lists the 3 tags"
 
 tap_ok "skopeo inspects example/app:13 in the archive" \
