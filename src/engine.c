@@ -95,23 +95,6 @@ static ferry_comp comp_of_mt(const char *mt)
 
 /* ---- names: selection and retagging ---- */
 
-/* A name as the user writes it: a reference, or ":TAG" for an image named only by a tag. */
-static int parse_name(const char *s, ferry_name *n, ferry_error *err)
-{
-	memset(n, 0, sizeof(*n));
-	if (s[0] == ':') {
-		if (!ferry_tag_valid(s + 1))
-			return ferry_error_set(err, FERRY_E_USAGE, "invalid tag \"%s\"", s + 1);
-		n->bare_tag = ferry_xstrdup(s + 1);
-		return 0;
-	}
-	if (ferry_ref_parse(&n->ref, s, err) < 0)
-		return -1;
-	ferry_ref_default_tag(&n->ref);
-	n->has_ref = true;
-	return 0;
-}
-
 static bool names_have(const ferry_name *names, size_t n, const ferry_name *want)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -145,41 +128,15 @@ static bool entry_selected(const ferry_entry *e, const ferry_convert_opts *o, bo
 		return true;
 	bool sel = false;
 	for (size_t i = 0; i < o->n_images; i++) {
-		if (ferry_str_startswith(o->images[i], "sha256:") || ferry_str_startswith(o->images[i], "sha512:")) {
-			if (ferry_str_startswith(e->img.desc.digest.str, o->images[i]) ||
-			    (e->img.config.desc.digest.str[0] &&
-			     ferry_str_startswith(e->img.config.desc.digest.str, o->images[i]))) {
-				matched[i] = true;
-				sel = true;
-			}
-			continue;
-		}
-		ferry_name want;
-		ferry_error e2 = FERRY_ERROR_INIT;
-		if (parse_name(o->images[i], &want, &e2) < 0) {
-			if (err)
-				*err = e2;
+		int m = ferry_entry_matches(e, o->images[i], err);
+		if (m < 0)
 			return false;
-		}
-		if (names_have(e->names, e->n_names, &want)) {
+		if (m) {
 			matched[i] = true;
 			sel = true;
 		}
-		ferry_name_free(&want);
 	}
 	return sel;
-}
-
-/* Does s ("sha256:<hex prefix>") name this entry by its manifest or config digest? */
-static bool digest_names(const ferry_entry *e, const char *s)
-{
-	if (!ferry_str_startswith(s, "sha256:") && !ferry_str_startswith(s, "sha512:"))
-		return false;
-	if (strlen(s) < 7 + 12) /* a short prefix would be ambiguous by design */
-		return false;
-	return (e->img.desc.digest.str[0] && ferry_str_startswith(e->img.desc.digest.str, s)) ||
-	       (!e->img.is_index && e->img.config.desc.digest.str[0] &&
-		ferry_str_startswith(e->img.config.desc.digest.str, s));
 }
 
 /* Apply --repository, untag, --tag/--add-tag, --registry/--prefix to one entry's names. */
@@ -195,7 +152,7 @@ static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_u
 		if (!nm.has_ref && o->repository) {
 			char *s = ferry_xasprintf("%s:%s", o->repository, nm.bare_tag);
 			ferry_name full;
-			int rc = parse_name(s, &full, err);
+			int rc = ferry_name_parse(s, &full, err);
 			free(s);
 			ferry_name_free(&nm);
 			if (rc < 0) {
@@ -209,7 +166,7 @@ static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_u
 	}
 	size_t before = n;
 	for (size_t r = 0; r < o->n_remove_names; r++) {
-		if (digest_names(e, o->remove_names[r])) { /* untag by digest: every name of that image */
+		if (ferry_entry_has_digest(e, o->remove_names[r])) { /* untag by digest: every name of that image */
 			if (n)
 				rule_used[r] = true;
 			free_names(names, n);
@@ -218,7 +175,7 @@ static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_u
 			continue;
 		}
 		ferry_name rm;
-		if (parse_name(o->remove_names[r], &rm, err) < 0) {
+		if (ferry_name_parse(o->remove_names[r], &rm, err) < 0) {
 			free_names(names, n);
 			return -1;
 		}
@@ -238,8 +195,8 @@ static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_u
 		*lost_all = true;
 	for (size_t r = 0; r < o->n_tag_rules; r++) {
 		ferry_name from, to;
-		if (digest_names(e, o->tag_rules[r].from)) {
-			if (parse_name(o->tag_rules[r].to, &to, err) < 0) {
+		if (ferry_entry_has_digest(e, o->tag_rules[r].from)) {
+			if (ferry_name_parse(o->tag_rules[r].to, &to, err) < 0) {
 				free_names(names, n);
 				return -1;
 			}
@@ -252,11 +209,11 @@ static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_u
 			push_name(&names, &n, &to);
 			continue;
 		}
-		if (parse_name(o->tag_rules[r].from, &from, err) < 0) {
+		if (ferry_name_parse(o->tag_rules[r].from, &from, err) < 0) {
 			free_names(names, n);
 			return -1;
 		}
-		if (parse_name(o->tag_rules[r].to, &to, err) < 0) {
+		if (ferry_name_parse(o->tag_rules[r].to, &to, err) < 0) {
 			ferry_name_free(&from);
 			free_names(names, n);
 			return -1;

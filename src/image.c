@@ -41,6 +41,74 @@ bool ferry_name_eq(const ferry_name *a, const ferry_name *b)
 	return a->bare_tag && b->bare_tag && strcmp(a->bare_tag, b->bare_tag) == 0;
 }
 
+int ferry_name_parse(const char *s, ferry_name *n, ferry_error *err)
+{
+	memset(n, 0, sizeof(*n));
+	if (s[0] == ':') {
+		if (!ferry_tag_valid(s + 1))
+			return ferry_error_set(err, FERRY_E_USAGE, "invalid tag \"%s\"", s + 1);
+		n->bare_tag = ferry_xstrdup(s + 1);
+		return 0;
+	}
+	if (ferry_ref_parse(&n->ref, s, err) < 0)
+		return -1;
+	ferry_ref_default_tag(&n->ref);
+	n->has_ref = true;
+	return 0;
+}
+
+bool ferry_entry_has_digest(const ferry_entry *e, const char *s)
+{
+	if (!ferry_str_startswith(s, "sha256:") && !ferry_str_startswith(s, "sha512:"))
+		return false;
+	if (strlen(s) < 7 + 12) /* a shorter prefix is too easily ambiguous */
+		return false;
+	return (e->img.desc.digest.str[0] && ferry_str_startswith(e->img.desc.digest.str, s)) ||
+	       (!e->img.is_index && e->img.config.desc.digest.str[0] &&
+		ferry_str_startswith(e->img.config.desc.digest.str, s));
+}
+
+int ferry_entry_matches(const ferry_entry *e, const char *s, ferry_error *err)
+{
+	if (ferry_str_startswith(s, "sha256:") || ferry_str_startswith(s, "sha512:")) {
+		if (strlen(s) < 7 + 12)
+			return ferry_error_set(err, FERRY_E_USAGE, "digest prefix \"%s\" is too short (12 hex digits at least)", s);
+		return ferry_entry_has_digest(e, s) ? 1 : 0;
+	}
+	ferry_name want;
+	if (ferry_name_parse(s, &want, err) < 0)
+		return -1;
+	bool hit = false;
+	for (size_t i = 0; i < e->n_names && !hit; i++)
+		hit = ferry_name_eq(&e->names[i], &want);
+	ferry_name_free(&want);
+	return hit ? 1 : 0;
+}
+
+int ferry_source_find(ferry_source *src, const char *s, ferry_entry **out, ferry_error *err)
+{
+	*out = NULL;
+	if (!s) {
+		if (src->n_entries != 1)
+			return ferry_error_set(err, FERRY_E_USAGE, "%s holds %zu images: name the one you mean", src->display,
+					       src->n_entries);
+		*out = &src->entries[0];
+		return 0;
+	}
+	for (size_t i = 0; i < src->n_entries; i++) {
+		int m = ferry_entry_matches(&src->entries[i], s, err);
+		if (m < 0)
+			return -1;
+		if (m && *out && *out != &src->entries[i])
+			return ferry_error_set(err, FERRY_E_USAGE, "%s names more than one image in %s", s, src->display);
+		if (m)
+			*out = &src->entries[i];
+	}
+	if (!*out)
+		return ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image named %s", src->display, s);
+	return 0;
+}
+
 void ferry_entry_add_name(ferry_entry *e, ferry_name *n)
 {
 	for (size_t i = 0; i < e->n_names; i++) {

@@ -81,6 +81,12 @@ void ferry_name_copy(ferry_name *dst, const ferry_name *src);
 /* "docker.io/library/nginx:1.25", or ":1.25" for a bare tag; caller frees. */
 char *ferry_name_string(const ferry_name *n);
 bool ferry_name_eq(const ferry_name *a, const ferry_name *b);
+/* A name as a user writes it: a reference (default tag added), or ":TAG" for a bare tag. */
+int ferry_name_parse(const char *s, ferry_name *n, ferry_error *err);
+/* Does s ("sha256:" + at least 12 hex digits) prefix this entry's manifest or config digest? */
+bool ferry_entry_has_digest(const ferry_entry *e, const char *s);
+/* Does s (a name as above, or a digest prefix) name this entry? 1 yes, 0 no, -1 s is malformed. */
+int ferry_entry_matches(const ferry_entry *e, const char *s, ferry_error *err);
 /* Add a name to an entry unless it is already there (takes ownership of *n). */
 void ferry_entry_add_name(ferry_entry *e, ferry_name *n);
 
@@ -107,6 +113,12 @@ char *ferry_blob_path(const ferry_digest *d);
 /* Read a small blob at path fully, check size (if known) and digest (if set). */
 int ferry_read_verified(ferry_tree *tree, const char *path, const ferry_descriptor *desc, bool size_known,
 			unsigned char **buf, size_t *len, ferry_digest *actual, ferry_error *err);
+
+/*
+ * The one entry of src that s names (see ferry_entry_matches); s NULL picks
+ * the only entry.  FERRY_E_NOTFOUND when none, FERRY_E_USAGE when ambiguous.
+ */
+int ferry_source_find(ferry_source *src, const char *s, ferry_entry **out, ferry_error *err);
 
 /* Free everything a source holds, the tree included. NULL-safe. */
 void ferry_source_free(ferry_source *src);
