@@ -271,7 +271,7 @@ static int docker_read(ferry_source *src, ferry_error *err)
 	int rc = parse_manifest_json(buf, len, &d, &n, err);
 	free(buf);
 	if (rc < 0) {
-		ferry_error_prefix(err, "%s", src->display);
+		ferry_error_prefix_once(err, src->display);
 		return -1;
 	}
 	ferry_error_clear(err);

@@ -82,7 +82,7 @@ int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error 
 			e = FERRY_PUSH(src->entries, src->n_entries, src->cap_entries);
 			memset(e, 0, sizeof(*e));
 			if (ferry_image_load(src->tree, d, &e->img, 0, &n_images, err) < 0) {
-				ferry_error_prefix(err, "%s", src->display);
+				ferry_error_prefix_once(err, src->display);
 				rc = -1;
 				break;
 			}
@@ -91,7 +91,7 @@ int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error 
 			e->img.desc.annotations = NULL;
 		}
 		if (names_of(d, e, err) < 0) {
-			ferry_error_prefix(err, "%s", src->display);
+			ferry_error_prefix_once(err, src->display);
 			rc = -1;
 		}
 	}
@@ -271,6 +271,8 @@ const ferry_format *ferry_format_by_id(ferry_fmt id)
 		return &ferry_format_oci;
 	case FERRY_FMT_OCI_ARCHIVE:
 		return &ferry_format_oci_archive;
+	case FERRY_FMT_REGISTRY:
+		return &ferry_format_registry;
 	default:
 		return NULL;
 	}

@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ferry_location loc = {.fmt = fmts[i], .path = path};
 		ferry_source *src = NULL;
 		ferry_error err = FERRY_ERROR_INIT;
-		if (ferry_source_open_at(&loc, "fuzz", spool, &src, &err) == 0)
+		if (ferry_source_open_at(&loc, "fuzz", spool, NULL, &src, &err) == 0)
 			ferry_source_free(src);
 	}
 	size_t problems;
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ferry_location loc = {.fmt = FERRY_FMT_AUTO, .path = path};
 			ferry_source *src = NULL;
 			ferry_error e2 = FERRY_ERROR_INIT;
-			if (ferry_source_open_at(&loc, "fuzz", spool, &src, &e2) == 0) {
+			if (ferry_source_open_at(&loc, "fuzz", spool, NULL, &src, &e2) == 0) {
 				src->tree->ops->finish(src->tree, &e2);
 				ferry_source_free(src);
 			}

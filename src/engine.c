@@ -20,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blobcache.h"
 #include "engine.h"
 #include "format.h"
+#include "store_registry.h"
 #include "location.h"
 #include "strmap.h"
 #include "util.h"
@@ -52,7 +54,10 @@ typedef struct engine {
 	ferry_store *store;
 	const ferry_format *dfmt;
 	bool keep; /* keep each layer's compression as it is */
+	bool plain_only; /* compress only layers that are not compressed yet (pushing) */
 	ferry_comp target;
+	int level; /* target's level, the default made explicit */
+	ferry_blobcache *cache;
 	layer_job *jobs;
 	size_t n_jobs, cap_jobs;
 	ferry_strmap job_by_path; /* path -> job index + 1 */
@@ -445,7 +450,7 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	if (head < 0)
 		return -1;
 	ferry_comp sniffed = ferry_comp_sniff(E->buf, (size_t)head);
-	ferry_comp want = E->keep ? sniffed : E->target;
+	ferry_comp want = E->keep || (E->plain_only && sniffed != FERRY_COMP_NONE) ? sniffed : E->target;
 	bool transform = want != sniffed;
 	ferry_digest expect = {0};
 	int64_t expect_size = -1;
@@ -561,6 +566,8 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		E->st->bytes_written += out_n;
 		E->st->blobs_written++;
 	}
+	if (transform && want != FERRY_COMP_NONE && E->cache && ferry_digest_is_set(&b->diff_id))
+		ferry_blobcache_put_compressed(E->cache, &b->diff_id, want, E->level, &out_d, out_n);
 	j->done = true;
 	j->transformed = transform;
 	j->comp = want;
@@ -585,13 +592,38 @@ static int run_jobs(engine *E, ferry_error *err)
 	for (size_t i = 0; i < E->n_jobs; i++) {
 		layer_job *j = &E->jobs[i];
 		const ferry_descriptor *d = &j->blob->desc;
-		if (E->keep && ferry_digest_is_set(&d->digest) && d->media_type &&
+		ferry_comp said = comp_of_mt(d->media_type);
+		bool kept = E->keep || (E->plain_only && said != FERRY_COMP_NONE);
+		if (kept && ferry_digest_is_set(&d->digest) && d->media_type &&
 		    E->store->ops->has_blob(E->store, &d->digest)) {
 			j->done = true;
-			j->comp = comp_of_mt(d->media_type);
+			j->comp = said;
 			ferry_descriptor_copy(&j->out, d);
 			E->st->blobs_existing++;
 			emit(E, FERRY_EV_BLOB_EXISTS, NULL, &d->digest, 0, d->size, j->blob->path);
+			continue;
+		}
+		/*
+		 * A layer to be compressed that an earlier run already compressed
+		 * (compression is deterministic, so the diff_id fixes the result):
+		 * if the destination has that blob, neither read nor compress it.
+		 */
+		ferry_digest cd;
+		uint64_t csize;
+		if (!kept && E->target != FERRY_COMP_NONE && said == FERRY_COMP_NONE && E->cache &&
+		    ferry_digest_is_set(&j->blob->diff_id) &&
+		    ferry_blobcache_compressed(E->cache, &j->blob->diff_id, E->target, E->level, &cd, &csize) &&
+		    E->store->ops->has_blob(E->store, &cd)) {
+			j->done = true;
+			j->transformed = true;
+			j->comp = E->target;
+			ferry_descriptor_copy(&j->out, d);
+			j->out.digest = cd;
+			j->out.size = csize;
+			free(j->out.media_type);
+			j->out.media_type = ferry_xstrdup(layer_mt(E->target, E->o->docker_manifests));
+			E->st->blobs_existing++;
+			emit(E, FERRY_EV_BLOB_EXISTS, NULL, &cd, 0, csize, j->blob->path);
 		}
 	}
 	size_t n = 0;
@@ -614,7 +646,9 @@ static int run_jobs(engine *E, ferry_error *err)
 		rc = run_job(E, j, in, size, err);
 		ferry_istream_close(in);
 		if (rc < 0) {
-			ferry_error_prefix(err, "%s", E->src->display);
+			/* Writing errors name the destination already; the rest are about the source. */
+			if (err && err->code != FERRY_E_FAILED)
+				ferry_error_prefix(err, "%s", E->src->display);
 			break;
 		}
 		paths[which] = paths[n - 1];
@@ -667,6 +701,13 @@ static int write_doc(engine *E, const char *label, const ferry_descriptor *src_d
 	out->media_type = ferry_xstrdup(mt);
 	ferry_digest_buffer(FERRY_ALG_SHA256, bytes, len, &out->digest);
 	out->size = len;
+	if (E->store->ops->put_manifest) {
+		if (E->store->ops->put_manifest(E->store, &out->digest, mt, bytes, len, err) < 0) {
+			ferry_error_prefix(err, "%s: writing manifest", label);
+			return -1;
+		}
+		return 0;
+	}
 	if (put_bytes_blob(E, &out->digest, bytes, len, err) < 0) {
 		ferry_error_prefix(err, "%s: writing manifest", label);
 		return -1;
@@ -774,11 +815,73 @@ static int write_image(engine *E, const char *label, ferry_image *img, ferry_out
 
 /* ---- the whole conversion ---- */
 
-static int open_store(const ferry_location *dl, ferry_store **out, ferry_error *err)
+static int open_store(engine *E, const ferry_location *dl, work *works, size_t n_works, ferry_error *err)
 {
 	if (dl->fmt == FERRY_FMT_OCI)
-		return ferry_store_open_dir(dl->path, out, err);
-	return ferry_store_open_tar(dl->path, dl->comp, out, err);
+		return ferry_store_open_dir(dl->path, &E->store, err);
+	if (dl->fmt != FERRY_FMT_REGISTRY)
+		return ferry_store_open_tar(dl->path, dl->comp, &E->store, err);
+	size_t n = 0;
+	for (size_t i = 0; i < n_works; i++)
+		n += works[i].n_names;
+	ferry_name *names = ferry_xcalloc(n ? n : 1, sizeof(*names));
+	n = 0;
+	for (size_t i = 0; i < n_works; i++) {
+		for (size_t k = 0; k < works[i].n_names; k++)
+			names[n++] = works[i].names[k]; /* shallow: borrowed for the call */
+	}
+	ferry_registry_opts def;
+	ferry_registry_opts_init(&def);
+	int rc = ferry_store_open_registry(E->o->registry_opts ? E->o->registry_opts : &def, names, n, E->cache,
+					   &E->store, err);
+	free(names);
+	return rc;
+}
+
+/*
+ * docker://DEST for a push: "" keeps every image's own name, a full
+ * reference (with a tag or digest) names the one image being pushed,
+ * HOST[:PORT] moves every name to that registry and HOST[:PORT]/PATH puts
+ * every repository under that prefix.
+ */
+static int push_names(const char *dest, work *works, size_t n, ferry_error *err)
+{
+	if (!*dest)
+		return 0;
+	ferry_ref full;
+	bool parsed = ferry_ref_parse(&full, dest, NULL) == 0;
+	bool is_full = parsed && (full.tag || ferry_digest_is_set(&full.digest));
+	if (parsed && !is_full)
+		ferry_ref_free(&full);
+	if (is_full) {
+		if (n != 1) {
+			ferry_ref_free(&full);
+			return ferry_error_set(err, FERRY_E_USAGE,
+					       "docker://%s names one image, but %zu images are selected (use --image, "
+					       "or a docker://HOST[/PATH] destination)",
+					       dest, n);
+		}
+		free_names(works[0].names, works[0].n_names);
+		works[0].names = ferry_xcalloc(1, sizeof(ferry_name));
+		works[0].names[0].has_ref = true;
+		works[0].names[0].ref = full;
+		works[0].n_names = 1;
+		return 0;
+	}
+	bool prefix = strchr(dest, '/') != NULL;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < works[i].n_names; k++) {
+			ferry_name *nm = &works[i].names[k];
+			if (!nm->has_ref)
+				continue;
+			int rc = prefix ? ferry_ref_set_prefix(&nm->ref, dest, err) : ferry_ref_set_domain(&nm->ref, dest, err);
+			if (rc < 0) {
+				ferry_error_prefix(err, "docker://%s", dest);
+				return -1;
+			}
+		}
+	}
+	return 0;
 }
 
 int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
@@ -793,7 +896,17 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 	E.src = src;
 	E.st = stats;
 	E.dfmt = ferry_format_by_id(dl->fmt);
-	if (E.dfmt->uncompressed_layers) {
+	const char *cpath = o->cache_path;
+	if (!cpath || *cpath)
+		E.cache = ferry_blobcache_open(cpath);
+	E.level = o->level ? o->level : o->compress == FERRY_COMP_ZSTD ? FERRY_ZSTD_DEFAULT_LEVEL : FERRY_GZIP_DEFAULT_LEVEL;
+	if (dl->fmt == FERRY_FMT_REGISTRY && !o->compress_set) {
+		/* Registries get compressed layers: plain ones are gzipped, compressed ones kept. */
+		E.keep = false;
+		E.plain_only = true;
+		E.target = FERRY_COMP_GZIP;
+		E.level = FERRY_GZIP_DEFAULT_LEVEL;
+	} else if (E.dfmt->uncompressed_layers) {
 		E.keep = false;
 		E.target = FERRY_COMP_NONE;
 		if (o->compress_set && o->compress != FERRY_COMP_NONE)
@@ -811,7 +924,9 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 	int rc = -1;
 	if (plan_works(&E, &works, &n_works, err) < 0)
 		goto out;
-	if (open_store(dl, &E.store, err) < 0)
+	if (dl->fmt == FERRY_FMT_REGISTRY && push_names(dl->path, works, n_works, err) < 0)
+		goto out;
+	if (open_store(&E, dl, works, n_works, err) < 0)
 		goto out;
 	E.buf = ferry_xmalloc(FERRY_IO_CHUNK);
 	for (size_t i = 0; i < n_works; i++)
@@ -860,6 +975,7 @@ out:
 	ferry_strmap_free(&E.written);
 	free(E.buf);
 	ferry_store_free(E.store);
+	ferry_blobcache_close(E.cache);
 	return rc;
 }
 
@@ -873,9 +989,10 @@ int ferry_convert(const char *src_s, const char *dst_s, const ferry_convert_opts
 		ferry_location_free(&dl);
 		return -1;
 	}
-	char *spool_parent = strcmp(dl.path, "-") == 0 ? NULL : ferry_dest_parent(dl.path);
+	char *spool_parent =
+		strcmp(dl.path, "-") == 0 || dl.fmt == FERRY_FMT_REGISTRY ? NULL : ferry_dest_parent(dl.path);
 	ferry_source *src = NULL;
-	int rc = ferry_source_open_at(&sl, src_s, spool_parent, &src, err);
+	int rc = ferry_source_open_at(&sl, src_s, spool_parent, o->registry_opts, &src, err);
 	if (rc == 0)
 		rc = ferry_convert_in(src, &dl, o, false, stats, err);
 	ferry_source_free(src);
@@ -899,7 +1016,11 @@ static int retag_in_place(const char *location, const ferry_convert_opts *o, fer
 		ferry_error_set(err, FERRY_E_USAGE, "tag and untag change a file in place: stdin cannot be used");
 		goto out;
 	}
-	if (ferry_source_open_at(&sl, location, parent, &src, err) < 0)
+	if (sl.fmt == FERRY_FMT_REGISTRY) {
+		ferry_error_set(err, FERRY_E_USAGE, "tag and untag change files in place; to retag in a registry, push");
+		goto out;
+	}
+	if (ferry_source_open_at(&sl, location, parent, NULL, &src, err) < 0)
 		goto out;
 	if (src->tree->one_pass) {
 		ferry_error_set(err, FERRY_E_USAGE,

@@ -66,3 +66,13 @@ void ferry_error_clear(ferry_error *err)
 		err->msg[0] = '\0';
 	}
 }
+
+void ferry_error_prefix_once(ferry_error *err, const char *what)
+{
+	if (!err)
+		return;
+	size_t n = strlen(what);
+	if (strncmp(err->msg, what, n) == 0 && err->msg[n] == ':')
+		return;
+	ferry_error_prefix(err, "%s", what);
+}

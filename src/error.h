@@ -47,6 +47,9 @@ int ferry_error_errno(ferry_error *err, int errnum, const char *fmt, ...)
 void ferry_error_prefix(ferry_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Prepend "what: " unless the message already starts with it (trees name themselves). */
+void ferry_error_prefix_once(ferry_error *err, const char *what);
+
 void ferry_error_clear(ferry_error *err);
 
 #endif

@@ -68,6 +68,10 @@ typedef struct ferry_convert_opts {
 	const char *platform; /* --platform OS/ARCH[/VARIANT] */
 	ferry_event_fn on_event;
 	void *event_ud;
+	/* Registries (docker:// locations): auth, TLS, retries. NULL: defaults. */
+	const struct ferry_registry_opts *registry_opts;
+	/* The blob-info cache file (NULL: $XDG_CACHE_HOME/ferry/blob-info); "" disables it. */
+	const char *cache_path;
 } ferry_convert_opts;
 
 typedef struct ferry_convert_stats {
@@ -86,6 +90,9 @@ int ferry_convert(const char *src, const char *dst, const ferry_convert_opts *op
 
 /* Open a source location and read its images (metadata only). Caller frees with ferry_source_free. */
 int ferry_source_open(const char *location, ferry_source **out, ferry_error *err);
+/* The same, with registry options for docker:// locations (NULL: defaults). */
+int ferry_source_open_opts(const char *location, const struct ferry_registry_opts *ropts, ferry_source **out,
+			   ferry_error *err);
 
 /* ---- verify ---- */
 

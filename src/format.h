@@ -34,6 +34,7 @@ typedef enum {
 	FERRY_FMT_DOCKER_ARCHIVE,
 	FERRY_FMT_OCI,
 	FERRY_FMT_OCI_ARCHIVE,
+	FERRY_FMT_REGISTRY, /* docker://: a registry (push and pull) */
 } ferry_fmt;
 
 typedef struct ferry_format {
@@ -49,6 +50,7 @@ typedef struct ferry_format {
 extern const ferry_format ferry_format_docker_archive;
 extern const ferry_format ferry_format_oci;
 extern const ferry_format ferry_format_oci_archive;
+extern const ferry_format ferry_format_registry;
 
 const ferry_format *ferry_format_by_id(ferry_fmt id);
 const ferry_format *ferry_format_by_name(const char *name);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ferry.h"
+#include "tree_registry.h"
 #include "util.h"
 
 static const struct {
@@ -17,6 +18,7 @@ static const struct {
 	{"docker-archive:", FERRY_FMT_DOCKER_ARCHIVE},
 	{"oci-archive:", FERRY_FMT_OCI_ARCHIVE},
 	{"oci:", FERRY_FMT_OCI},
+	{"docker://", FERRY_FMT_REGISTRY},
 };
 
 static bool strip_prefix(const char *s, ferry_fmt *fmt, const char **rest)
@@ -42,8 +44,8 @@ static ferry_comp comp_from_name(const char *p)
 
 static int check_unsupported(const char *s, ferry_error *err)
 {
-	if (ferry_str_startswith(s, "docker://") || ferry_str_startswith(s, "docker-daemon:"))
-		return ferry_error_set(err, FERRY_E_USAGE, "%s: registries are not supported yet", s);
+	if (ferry_str_startswith(s, "docker-daemon:"))
+		return ferry_error_set(err, FERRY_E_USAGE, "%s: a Docker daemon is not a location ferry reads or writes", s);
 	return 0;
 }
 
@@ -55,7 +57,8 @@ int ferry_location_parse_dest(const char *s, const char *format, ferry_location 
 	const char *path = s;
 	ferry_fmt fmt = FERRY_FMT_AUTO;
 	bool prefixed = strip_prefix(s, &fmt, &path);
-	if (!*path)
+	/* docker:// alone: every image to the registry of its own name. */
+	if (!*path && fmt != FERRY_FMT_REGISTRY)
 		return ferry_error_set(err, FERRY_E_USAGE, "destination \"%s\" has no path", s);
 	if (!prefixed && format) {
 		const ferry_format *f = ferry_format_by_name(format);
@@ -108,11 +111,21 @@ void ferry_location_free(ferry_location *l)
 }
 
 int ferry_source_open_at(const ferry_location *loc, const char *display, const char *spool_parent,
-			 ferry_source **out, ferry_error *err)
+			 const ferry_registry_opts *ropts, ferry_source **out, ferry_error *err)
 {
 	*out = NULL;
 	ferry_source *src = ferry_xcalloc(1, sizeof(*src));
 	src->display = ferry_xstrdup(display);
+	if (loc->fmt == FERRY_FMT_REGISTRY) {
+		src->format = &ferry_format_registry;
+		if (ferry_tree_open_registry(loc->path, ropts, &src->tree, err) < 0 ||
+		    src->format->read(src, err) < 0) {
+			ferry_source_free(src);
+			return -1;
+		}
+		*out = src;
+		return 0;
+	}
 	struct stat st;
 	bool is_stdin = strcmp(loc->path, "-") == 0;
 	if (!is_stdin && stat(loc->path, &st) < 0) {
@@ -185,12 +198,19 @@ int ferry_source_open_at(const ferry_location *loc, const char *display, const c
 	return 0;
 }
 
-int ferry_source_open(const char *location, ferry_source **out, ferry_error *err)
+int ferry_source_open_opts(const char *location, const ferry_registry_opts *ropts, ferry_source **out,
+			   ferry_error *err)
 {
 	ferry_location loc;
+	*out = NULL;
 	if (ferry_location_parse_source(location, &loc, err) < 0)
 		return -1;
-	int rc = ferry_source_open_at(&loc, location, NULL, out, err);
+	int rc = ferry_source_open_at(&loc, location, NULL, ropts, out, err);
 	ferry_location_free(&loc);
 	return rc;
+}
+
+int ferry_source_open(const char *location, ferry_source **out, ferry_error *err)
+{
+	return ferry_source_open_opts(location, NULL, out, err);
 }

@@ -9,6 +9,7 @@
 #include "compress.h"
 #include "error.h"
 #include "format.h"
+#include "registry.h"
 
 typedef struct ferry_location {
 	ferry_fmt fmt;   /* FERRY_FMT_AUTO for a source to recognise by content */
@@ -23,6 +24,6 @@ void ferry_location_free(ferry_location *l);
 
 /* Open the source; spool_parent is where a one-pass read may spool (NULL: $TMPDIR). */
 int ferry_source_open_at(const ferry_location *loc, const char *display, const char *spool_parent,
-			 ferry_source **out, ferry_error *err);
+			 const ferry_registry_opts *ropts, ferry_source **out, ferry_error *err);
 
 #endif

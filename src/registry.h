@@ -11,6 +11,9 @@
  *
  * Memory is bounded: downloads stream through a small buffer; uploads are
  * sent in chunks of at most FERRY_UPLOAD_CHUNK bytes.
+ *
+ * A ferry_registry is not thread-safe: use one per thread.  Credentials are
+ * looked up (files, helpers) only when the registry first asks for them.
  */
 #ifndef FERRY_REGISTRY_H
 #define FERRY_REGISTRY_H
@@ -46,7 +49,7 @@ void ferry_registry_free(ferry_registry *r); /* NULL-safe */
 /* Where credentials came from, for messages: "--creds", "/root/.docker/config.json", "none". */
 const char *ferry_registry_cred_source(const ferry_registry *r);
 
-/* HEAD /v2/<repo>/blobs/<digest>. *exists false on 404. */
+/* HEAD /v2/<repo>/blobs/<digest>. *exists false on 404. size may be NULL; UINT64_MAX when not sent. */
 int ferry_registry_blob_exists(ferry_registry *r, const char *repo, const ferry_digest *d, bool *exists,
 			       uint64_t *size, ferry_error *err);
 
@@ -60,7 +63,10 @@ int ferry_registry_blob_mount(ferry_registry *r, const char *repo, const ferry_d
  * blob goes in one PUT).  ferry_registry_upload_finish() sends what is left
  * with PUT ?digest= and checks the registry's Docker-Content-Digest.  A
  * chunk that fails is retried, resuming from the Range the registry reports.
- * The upload object owns *out.
+ * The upload object owns *out (never ferry_ostream_free() it; its finish
+ * does nothing).  finish refuses a sha256 d that the written bytes do not
+ * have (FERRY_E_INTEGRITY), and cancels the upload on any failure.
+ * FERRY_UPLOAD_CHUNK_TEST=N in the environment sets the chunk size (tests).
  */
 typedef struct ferry_upload ferry_upload;
 int ferry_registry_upload_begin(ferry_registry *r, const char *repo, ferry_upload **up, ferry_ostream **out,
@@ -68,7 +74,13 @@ int ferry_registry_upload_begin(ferry_registry *r, const char *repo, ferry_uploa
 int ferry_registry_upload_finish(ferry_upload *up, const ferry_digest *d, ferry_error *err); /* frees up */
 void ferry_registry_upload_abort(ferry_upload *up);                                           /* frees up */
 
-/* GET a blob as a stream (redirects followed, https->http refused). */
+/*
+ * GET a blob as a stream (redirects followed, https->http refused).  The
+ * stream resumes with a Range request when the connection breaks, and its
+ * read fails with FERRY_E_INTEGRITY at the end if the bytes do not hash to d.
+ * *size (may be NULL) is the Content-Length, UINT64_MAX when not sent.
+ * Close the stream before freeing r.
+ */
 int ferry_registry_blob_open(ferry_registry *r, const char *repo, const ferry_digest *d, ferry_istream **in,
 			     uint64_t *size, ferry_error *err);
 
@@ -87,6 +99,13 @@ int ferry_registry_manifest_put(ferry_registry *r, const char *repo, const char 
 
 /* GET /v2/<repo>/tags/list (following Link pagination). Caller frees each tag and the array. */
 int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_t *n, ferry_error *err);
+
+/*
+ * For login: prove the credentials r was opened with (opts->creds) by a
+ * GET /v2/ that needs them (with token auth: a token without any scope).
+ * Succeeds too when the registry asks for no credentials at all.
+ */
+int ferry_registry_check_login(ferry_registry *r, ferry_error *err);
 
 /* ---- pieces exposed for tests and for login ---- */
 

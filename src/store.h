@@ -32,6 +32,13 @@ typedef struct ferry_store_ops {
 			  ferry_error *err);
 	/* End the blob begun last: keep it under actual if ok, else drop it. */
 	int (*blob_end)(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err);
+	/*
+	 * A manifest or index document (optional: NULL means "store it as a
+	 * blob", which is what layouts and archives do; a registry keeps them
+	 * to push by digest and tag).
+	 */
+	int (*put_manifest)(ferry_store *s, const ferry_digest *d, const char *media_type, const void *buf,
+			    size_t len, ferry_error *err);
 	/* A metadata file (index.json, manifest.json, ...), written at commit or at once. */
 	int (*put_file)(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err);
 	/* The destination's current version of a metadata file, if it has one (else FERRY_E_NOTFOUND). */

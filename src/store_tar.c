@@ -45,8 +45,12 @@ typedef struct tar_store {
 
 static int arch_err(tar_store *ts, const char *what, ferry_error *err)
 {
+	/* libarchive's own text is often just "Write error": the errno says why. */
+	int e = archive_errno(ts->a);
 	const char *m = archive_error_string(ts->a);
-	return ferry_error_set(err, FERRY_E_FAILED, "%s: %s: %s", ts->base.display, what, m ? m : "write failed");
+	if (e > 0)
+		return ferry_error_set(err, FERRY_E_FAILED, "writing %s: %s: %s", ts->base.display, what, strerror(e));
+	return ferry_error_set(err, FERRY_E_FAILED, "writing %s: %s: %s", ts->base.display, what, m ? m : "write failed");
 }
 
 static int write_header(tar_store *ts, const char *name, bool dir, uint64_t size, ferry_error *err)

@@ -75,6 +75,9 @@ static int dir_open(ferry_tree *t, const char *path, ferry_istream **out, uint64
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return ferry_error_set(err, FERRY_E_NOTFOUND, "%s: %s does not exist", t->display, path);
+		if (errno == EXDEV || errno == ELOOP || errno == ENOTDIR)
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s leads outside the layout (through a symlink)",
+					       t->display, path);
 		return ferry_error_errno(err, errno, "%s: cannot open %s", t->display, path);
 	}
 	struct stat st;

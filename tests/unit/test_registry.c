@@ -16,15 +16,19 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "digest.h"
+#include "model.h"
 #include "registry.h"
 #include "registry/internal.h"
 #include "stream.h"
@@ -779,7 +783,799 @@ static void test_unreachable(void **state)
 	assert_int_equal(err.code, FERRY_E_USAGE);
 	assert_int_equal(ferry_registry_blob_exists(r, "a//b", &d, &ex, NULL, &err), -1);
 	assert_int_equal(ferry_registry_blob_exists(r, "../x", &d, &ex, NULL, &err), -1);
+	assert_int_equal(ferry_registry_blob_exists(r, "a/../b", &d, &ex, NULL, &err), -1);
+	assert_int_equal(ferry_registry_blob_exists(r, "a/./b", &d, &ex, NULL, &err), -1);
+	assert_int_equal(ferry_registry_blob_exists(r, "a/b/", &d, &ex, NULL, &err), -1);
+	assert_int_equal(ferry_registry_blob_exists(r, "a/b-", &d, &ex, NULL, &err), -1);
+	assert_int_equal(ferry_registry_blob_exists(r, "a?b", &d, &ex, NULL, &err), -1);
+	assert_int_equal(ferry_registry_blob_exists(r, "", &d, &ex, NULL, &err), -1);
+	assert_int_equal(err.code, FERRY_E_USAGE);
 	ferry_registry_free(r);
+}
+
+/* ---- a scripted HTTP server on 127.0.0.1 ---- */
+
+struct req {
+	char method[16];
+	char target[2048];
+	char auth[512];
+	char content_range[128];
+	char range[128];
+	char content_type[256];
+	unsigned char *body;
+	size_t body_len;
+};
+
+struct srv;
+typedef void (*handler_fn)(struct srv *s, int fd, struct req *q);
+
+#define LOG_MAX 128
+
+struct srv {
+	int lfd, port;
+	pthread_t th;
+	volatile int stop;
+	handler_fn h;
+	pthread_mutex_t mu;
+	char log[LOG_MAX][400]; /* "METHOD target [auth]" */
+	int nlog;
+	/* state the handlers share */
+	unsigned char *store; /* upload bytes received */
+	size_t store_len;
+	int count[8];
+	char base[64]; /* "http://127.0.0.1:PORT" */
+};
+
+static void respond(int fd, int status, const char *headers, size_t clen, const void *body, size_t blen)
+{
+	char head[4096];
+	int n = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
+			 status, clen, headers ? headers : "");
+	if (write(fd, head, (size_t)n) != n)
+		return;
+	size_t off = 0;
+	while (off < blen) {
+		ssize_t w = write(fd, (const char *)body + off, blen - off);
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+static void respond_json(int fd, int status, const char *headers, const char *json)
+{
+	char h[1024];
+	snprintf(h, sizeof(h), "Content-Type: application/json\r\n%s", headers ? headers : "");
+	respond(fd, status, h, strlen(json), json, strlen(json));
+}
+
+static void hdr_value(const char *hdrs, const char *name, char *out, size_t cap)
+{
+	out[0] = '\0';
+	size_t nl = strlen(name);
+	for (const char *p = hdrs; p && *p;) {
+		const char *e = strstr(p, "\r\n");
+		if (!e)
+			break;
+		if ((size_t)(e - p) > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1;
+			while (*v == ' ')
+				v++;
+			size_t vl = (size_t)(e - v);
+			if (vl >= cap)
+				vl = cap - 1;
+			memcpy(out, v, vl);
+			out[vl] = '\0';
+			return;
+		}
+		p = e + 2;
+	}
+}
+
+static bool read_request(int fd, struct req *q)
+{
+	memset(q, 0, sizeof(*q));
+	char buf[65536];
+	size_t n = 0;
+	char *end = NULL;
+	while (!end) {
+		if (n + 1 >= sizeof(buf))
+			return false;
+		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+		if (r <= 0)
+			return false;
+		if (n == 0 && !(buf[0] >= 'A' && buf[0] <= 'Z'))
+			return false; /* a TLS ClientHello: this server only speaks plain HTTP */
+		n += (size_t)r;
+		buf[n] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+	}
+	if (sscanf(buf, "%15s %2047s HTTP/1.1", q->method, q->target) != 2)
+		return false;
+	size_t hl = (size_t)(end + 4 - buf);
+	char saved = buf[hl];
+	buf[hl] = '\0';
+	char *hdrs = strstr(buf, "\r\n") + 2;
+	char cl[32];
+	hdr_value(hdrs, "Authorization", q->auth, sizeof(q->auth));
+	hdr_value(hdrs, "Content-Range", q->content_range, sizeof(q->content_range));
+	hdr_value(hdrs, "Range", q->range, sizeof(q->range));
+	hdr_value(hdrs, "Content-Type", q->content_type, sizeof(q->content_type));
+	hdr_value(hdrs, "Content-Length", cl, sizeof(cl));
+	buf[hl] = saved;
+	size_t want = cl[0] ? (size_t)strtoull(cl, NULL, 10) : 0;
+	q->body = ferry_xmalloc(want + 1);
+	size_t have = n - hl < want ? n - hl : want;
+	memcpy(q->body, buf + hl, have);
+	while (have < want) {
+		ssize_t r = read(fd, q->body + have, want - have);
+		if (r <= 0) {
+			free(q->body);
+			q->body = NULL;
+			return false;
+		}
+		have += (size_t)r;
+	}
+	q->body_len = want;
+	return true;
+}
+
+static void *srv_main(void *arg)
+{
+	struct srv *s = arg;
+	while (!s->stop) {
+		struct pollfd p = {.fd = s->lfd, .events = POLLIN};
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		int fd = accept(s->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		struct timeval tv = {.tv_sec = 5};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		struct req q;
+		if (read_request(fd, &q)) {
+			pthread_mutex_lock(&s->mu);
+			if (s->nlog < LOG_MAX)
+				snprintf(s->log[s->nlog++], sizeof(s->log[0]), "%s %.300s%s%.80s", q.method,
+					 q.target, q.auth[0] ? " " : "", q.auth);
+			pthread_mutex_unlock(&s->mu);
+			s->h(s, fd, &q);
+		}
+		free(q.body);
+		close(fd);
+	}
+	return NULL;
+}
+
+static struct srv *srv_start(handler_fn h)
+{
+	struct srv *s = ferry_xcalloc(1, sizeof(*s));
+	s->h = h;
+	pthread_mutex_init(&s->mu, NULL);
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t al = sizeof(a);
+	getsockname(s->lfd, (struct sockaddr *)&a, &al);
+	s->port = ntohs(a.sin_port);
+	snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
+	assert_int_equal(listen(s->lfd, 16), 0);
+	pthread_create(&s->th, NULL, srv_main, s);
+	return s;
+}
+
+static void srv_stop(struct srv *s)
+{
+	s->stop = 1;
+	pthread_join(s->th, NULL);
+	close(s->lfd);
+	pthread_mutex_destroy(&s->mu);
+	free(s->store);
+	free(s);
+}
+
+/* How many logged requests start with prefix. */
+static int srv_count(struct srv *s, const char *prefix)
+{
+	int c = 0;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->nlog; i++)
+		c += ferry_str_startswith(s->log[i], prefix);
+	pthread_mutex_unlock(&s->mu);
+	return c;
+}
+
+static void srv_dump(struct srv *s)
+{
+	for (int i = 0; i < s->nlog; i++)
+		print_message("# %s\n", s->log[i]);
+}
+
+static ferry_registry *srv_open(struct srv *s, const char *creds, int retries)
+{
+	ferry_registry_opts o;
+	ferry_registry_opts_init(&o);
+	o.creds = creds;
+	o.retries = retries;
+	ferry_registry *r = NULL;
+	ferry_error err = FERRY_ERROR_INIT;
+	char dom[32];
+	snprintf(dom, sizeof(dom), "127.0.0.1:%d", s->port);
+	if (ferry_registry_open(dom, &o, &r, &err) < 0)
+		fail_msg("open: %s", err.msg);
+	return r;
+}
+
+static void store_append(struct srv *s, const void *b, size_t n)
+{
+	s->store = ferry_xrealloc(s->store, s->store_len + n + 1);
+	memcpy(s->store + s->store_len, b, n);
+	s->store_len += n;
+}
+
+/* ---- upload: chunks, a failed PATCH resumed from the Range, query kept ---- */
+
+static void h_upload(struct srv *s, int fd, struct req *q)
+{
+	char hdr[512];
+	if (strcmp(q->target, "/v2/") == 0)
+		return respond(fd, 200, NULL, 0, NULL, 0);
+	if (strcmp(q->method, "POST") == 0) {
+		s->count[0]++;
+		/* relative Location with a query, and a minimum chunk length */
+		snprintf(hdr, sizeof(hdr), "Location: /v2/t/a/blobs/uploads/u1?_state=s0\r\n%s",
+			 s->count[1] ? "OCI-Chunk-Min-Length: 1500\r\n" : "");
+		return respond(fd, 202, hdr, 0, NULL, 0);
+	}
+	if (strcmp(q->method, "PATCH") == 0) {
+		unsigned long long a = 0, b = 0;
+		if (sscanf(q->content_range, "%llu-%llu", &a, &b) != 2 || a != s->store_len ||
+		    b - a + 1 != q->body_len || strcmp(q->content_type, "application/octet-stream") != 0)
+			return respond_json(fd, 416, NULL, "{\"errors\":[{\"code\":\"RANGE_INVALID\",\"message\":\"bad\"}]}");
+		s->count[2]++;
+		if (s->count[2] == 2 && !s->count[1]) {
+			/* keep 300 bytes of the second chunk, then fail */
+			store_append(s, q->body, 300);
+			return respond(fd, 500, NULL, 0, NULL, 0);
+		}
+		store_append(s, q->body, q->body_len);
+		snprintf(hdr, sizeof(hdr), "Location: %s/v2/t/a/blobs/uploads/u1?_state=p%d\r\nRange: 0-%zu\r\n", s->base,
+			 s->count[2], s->store_len - 1);
+		return respond(fd, 202, hdr, 0, NULL, 0);
+	}
+	if (strcmp(q->method, "GET") == 0 && strstr(q->target, "/blobs/uploads/u1")) {
+		snprintf(hdr, sizeof(hdr), "Location: /v2/t/a/blobs/uploads/u1?_state=g\r\nRange: 0-%zu\r\n",
+			 s->store_len - 1);
+		return respond(fd, 204, hdr, 0, NULL, 0);
+	}
+	if (strcmp(q->method, "PUT") == 0) {
+		store_append(s, q->body, q->body_len);
+		ferry_digest d;
+		ferry_digest_buffer(FERRY_ALG_SHA256, s->store, s->store_len, &d);
+		char *esc = reg_url_escape(d.str);
+		char *want = ferry_xasprintf("digest=%s", esc);
+		free(esc);
+		bool ok = strstr(q->target, want) != NULL;
+		free(want);
+		if (!ok)
+			return respond_json(fd, 400, NULL, "{\"errors\":[{\"code\":\"DIGEST_INVALID\",\"message\":\"x\"}]}");
+		snprintf(hdr, sizeof(hdr), "Docker-Content-Digest: %s\r\nLocation: /v2/t/a/blobs/%s\r\n", d.str, d.str);
+		return respond(fd, 201, hdr, 0, NULL, 0);
+	}
+	if (strcmp(q->method, "DELETE") == 0)
+		return respond(fd, 204, NULL, 0, NULL, 0);
+	respond(fd, 404, NULL, 0, NULL, 0);
+}
+
+static void upload(ferry_registry *r, const unsigned char *data, size_t len, int *rc, ferry_error *err)
+{
+	ferry_digest d;
+	ferry_digest_buffer(FERRY_ALG_SHA256, data, len, &d);
+	ferry_upload *up;
+	ferry_ostream *out;
+	*rc = ferry_registry_upload_begin(r, "t/a", &up, &out, err);
+	if (*rc < 0)
+		return;
+	for (size_t off = 0; off < len; off += 333) {
+		if (ferry_write(out, data + off, len - off < 333 ? len - off : 333, err) < 0) {
+			*rc = -1;
+			ferry_registry_upload_abort(up);
+			return;
+		}
+	}
+	*rc = ferry_registry_upload_finish(up, &d, err);
+}
+
+static void test_upload_resume(void **state)
+{
+	(void)state;
+	setenv("FERRY_UPLOAD_CHUNK_TEST", "1000", 1);
+	unsigned char data[2500];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + i / 256);
+	struct srv *s = srv_start(h_upload);
+	ferry_registry *r = srv_open(s, NULL, 2);
+	ferry_error err = FERRY_ERROR_INIT;
+	int rc;
+	upload(r, data, sizeof(data), &rc, &err);
+	if (rc < 0) {
+		srv_dump(s);
+		fail_msg("upload: %s", err.msg);
+	}
+	assert_int_equal(s->store_len, sizeof(data));
+	assert_memory_equal(s->store, data, sizeof(data));
+	/* PATCH 0-999, PATCH 1000-1999 (fails after 300), GET status, PATCH 1300-1999, PATCH 2000-2499, PUT */
+	assert_int_equal(srv_count(s, "PATCH"), 4);
+	assert_int_equal(srv_count(s, "GET /v2/t/a/blobs/uploads/u1?_state=p1"), 1);
+	assert_int_equal(srv_count(s, "PATCH /v2/t/a/blobs/uploads/u1?_state=g"), 1);
+	assert_int_equal(srv_count(s, "PUT /v2/t/a/blobs/uploads/u1?_state=p4&digest=sha256%3A"), 1);
+
+	/* OCI-Chunk-Min-Length raises the chunk size: 1500 + 1000 */
+	free(s->store);
+	s->store = NULL;
+	s->store_len = 0;
+	s->count[1] = 1;
+	s->count[2] = 0;
+	s->nlog = 0;
+	upload(r, data, sizeof(data), &rc, &err);
+	if (rc < 0)
+		fail_msg("upload: %s", err.msg);
+	assert_int_equal(srv_count(s, "PATCH"), 2);
+	assert_memory_equal(s->store, data, sizeof(data));
+
+	/* a small blob: POST then one PUT with the bytes */
+	free(s->store);
+	s->store = NULL;
+	s->store_len = 0;
+	s->nlog = 0;
+	upload(r, data, 999, &rc, &err);
+	assert_int_equal(rc, 0);
+	assert_int_equal(srv_count(s, "PATCH"), 0);
+	assert_int_equal(srv_count(s, "PUT /v2/t/a/blobs/uploads/u1?_state=s0&digest="), 1);
+	assert_int_equal(s->store_len, 999);
+
+	ferry_registry_free(r);
+	srv_stop(s);
+	unsetenv("FERRY_UPLOAD_CHUNK_TEST");
+}
+
+/* ---- Bearer tokens: challenge, scopes, caching; Basic errors never show the secret ---- */
+
+static void h_bearer(struct srv *s, int fd, struct req *q)
+{
+	char hdr[512];
+	if (ferry_str_startswith(q->target, "/token?")) {
+		s->count[0]++;
+		if (!q->auth[0])
+			return respond_json(fd, 200, NULL, "{\"token\":\"ANON\"}");
+		/* "alice:pw" */
+		if (strcmp(q->auth, "Basic YWxpY2U6cHc=") != 0)
+			return respond_json(fd, 401, NULL, "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"bad password\"}]}");
+		char tok[64];
+		snprintf(tok, sizeof(tok), "{\"access_token\":\"T%d\",\"expires_in\":3600}", s->count[0]);
+		return respond_json(fd, 200, NULL, tok);
+	}
+	snprintf(hdr, sizeof(hdr),
+		 "WWW-Authenticate: Bearer realm=\"%s/token\",service=\"svc\"%s\r\n", s->base,
+		 strstr(q->target, "manifests") ? ",scope=\"repository:t/a:pull,push\",error=\"insufficient_scope\"" : "");
+	if (!ferry_str_startswith(q->auth, "Bearer ") || strcmp(q->auth, "Bearer ANON") == 0)
+		return respond_json(fd, 401, hdr, "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}");
+	if (strcmp(q->target, "/v2/") == 0)
+		return respond(fd, 200, NULL, 0, NULL, 0);
+	if (strcmp(q->method, "HEAD") == 0)
+		return respond(fd, 200, "Content-Length: 5\r\n", 5, NULL, 0);
+	if (strcmp(q->method, "PUT") == 0) {
+		/* the manifest PUT needs the push token, the one fetched second or later */
+		if (strcmp(q->auth, "Bearer T1") == 0)
+			return respond_json(fd, 401, hdr, "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"need push\"}]}");
+		return respond(fd, 201, NULL, 0, NULL, 0);
+	}
+	respond(fd, 404, NULL, 0, NULL, 0);
+}
+
+static void test_bearer(void **state)
+{
+	(void)state;
+	struct srv *s = srv_start(h_bearer);
+	ferry_registry *r = srv_open(s, "alice:pw", 0);
+	ferry_error err = FERRY_ERROR_INIT;
+	ferry_digest d;
+	ferry_digest_buffer(FERRY_ALG_SHA256, "hello", 5, &d);
+	bool ex = false;
+	uint64_t size = 0;
+	for (int i = 0; i < 3; i++) {
+		if (ferry_registry_blob_exists(r, "t/a", &d, &ex, &size, &err) < 0) {
+			srv_dump(s);
+			fail_msg("HEAD: %s", err.msg);
+		}
+		assert_true(ex);
+		assert_int_equal(size, 5);
+	}
+	/* one token for the three HEADs, asked with service and scope */
+	assert_int_equal(srv_count(s, "GET /token?service=svc&scope=repository%3At%2Fa%3Apull&account=alice "), 1);
+	assert_int_equal(srv_count(s, "GET /token"), 1);
+	assert_int_equal(srv_count(s, "HEAD /v2/t/a/blobs/sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e7304"
+				      "3362938b9824 Bearer T1"), 3);
+	assert_string_equal(ferry_registry_cred_source(r), "--creds");
+
+	/* PUT asks for a pull,push token */
+	const char *m = "{}";
+	if (ferry_registry_manifest_put(r, "t/a", "v1", FERRY_MT_OCI_MANIFEST, m, 2, &err) < 0) {
+		srv_dump(s);
+		fail_msg("PUT: %s", err.msg);
+	}
+	assert_int_equal(srv_count(s, "GET /token?service=svc&scope=repository%3At%2Fa%3Apull%2Cpush"), 1);
+	assert_int_equal(srv_count(s, "PUT /v2/t/a/manifests/v1 Bearer T2"), 1);
+	ferry_registry_free(r);
+
+	/* login: a token without scope proves the credentials */
+	r = srv_open(s, "alice:pw", 0);
+	assert_int_equal(ferry_registry_check_login(r, &err), 0);
+	assert_int_equal(srv_count(s, "GET /token?service=svc&account=alice "), 1);
+	ferry_registry_free(r);
+
+	/* wrong password: the message names --creds and the token service, never the password */
+	r = srv_open(s, "alice:hunter2", 0);
+	assert_int_equal(ferry_registry_check_login(r, &err), -1);
+	assert_null(strstr(err.msg, "hunter2"));
+	assert_int_equal(ferry_registry_blob_exists(r, "t/a", &d, &ex, &size, &err), -1);
+	assert_non_null(strstr(err.msg, "refused the credentials from --creds"));
+	assert_non_null(strstr(err.msg, "bad password"));
+	assert_null(strstr(err.msg, "hunter2"));
+	ferry_registry_free(r);
+
+	/* no credentials at all */
+	r = srv_open(s, NULL, 0);
+	assert_int_equal(ferry_registry_blob_exists(r, "t/a", &d, &ex, &size, &err), -1);
+	assert_non_null(strstr(err.msg, "denied anonymous access"));
+	ferry_registry_free(r);
+	srv_stop(s);
+}
+
+static void h_basic(struct srv *s, int fd, struct req *q)
+{
+	(void)s;
+	if (strcmp(q->auth, "Basic Ym9iOnMzY3JldA==") != 0) /* bob:s3cret */
+		return respond_json(fd, 401, "WWW-Authenticate: Basic realm=\"r\"\r\n",
+				    "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}");
+	if (strcmp(q->target, "/v2/") == 0)
+		return respond(fd, 200, NULL, 0, NULL, 0);
+	if (strstr(q->target, "/denied/"))
+		return respond_json(fd, 403, NULL,
+				    "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"no\"},{\"code\":\"X\",\"message\":\"two\"}]}");
+	respond(fd, 404, NULL, 0, NULL, 0);
+}
+
+static void test_basic(void **state)
+{
+	(void)state;
+	struct srv *s = srv_start(h_basic);
+	ferry_registry *r = srv_open(s, "bob:s3cret", 0);
+	ferry_error err = FERRY_ERROR_INIT;
+	ferry_digest d;
+	ferry_digest_buffer(FERRY_ALG_SHA256, "x", 1, &d);
+	bool ex = true;
+	assert_int_equal(ferry_registry_check_login(r, &err), 0);
+	assert_int_equal(ferry_registry_blob_exists(r, "t/a", &d, &ex, NULL, &err), 0);
+	assert_false(ex);
+	/* HEAD answers carry no body: only the status */
+	assert_int_equal(ferry_registry_blob_exists(r, "denied/a", &d, &ex, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "denied access with the credentials from --creds (HTTP 403)"));
+	unsigned char *buf;
+	size_t len;
+	char *mt;
+	assert_int_equal(ferry_registry_manifest_get(r, "denied/a", "v1", &buf, &len, &mt, &d, &err), -1);
+	assert_non_null(strstr(err.msg, "denied access with the credentials from --creds"));
+	assert_non_null(strstr(err.msg, "DENIED: no; X: two"));
+	ferry_registry_free(r);
+
+	r = srv_open(s, "bob:wrong-pw", 0);
+	assert_int_equal(ferry_registry_check_login(r, &err), -1);
+	assert_non_null(strstr(err.msg, "refused the credentials from --creds"));
+	assert_int_equal(ferry_registry_blob_exists(r, "t/a", &d, &ex, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "refused the credentials from --creds"));
+	assert_null(strstr(err.msg, "wrong-pw"));
+	ferry_registry_free(r);
+
+	r = srv_open(s, NULL, 0);
+	assert_int_equal(ferry_registry_blob_exists(r, "t/a", &d, &ex, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "no credentials were found"));
+	ferry_registry_free(r);
+	srv_stop(s);
+}
+
+/* ---- retries ---- */
+
+static void h_flaky(struct srv *s, int fd, struct req *q)
+{
+	if (strcmp(q->target, "/v2/") == 0)
+		return respond(fd, 200, NULL, 0, NULL, 0);
+	s->count[0]++;
+	if (s->count[0] == 1)
+		return respond(fd, 503, "Retry-After: 0\r\n", 0, NULL, 0);
+	if (s->count[0] == 2)
+		return respond(fd, 429, "Retry-After: Thu, 01 Jan 1970 00:00:00 GMT\r\n", 0, NULL, 0);
+	if (s->count[0] == 3)
+		return; /* connection closed without an answer */
+	respond(fd, 200, "Content-Length: 7\r\n", 7, NULL, 0);
+}
+
+static void test_retries(void **state)
+{
+	(void)state;
+	struct srv *s = srv_start(h_flaky);
+	ferry_registry *r = srv_open(s, NULL, 3);
+	ferry_error err = FERRY_ERROR_INIT;
+	ferry_digest d;
+	ferry_digest_buffer(FERRY_ALG_SHA256, "x", 1, &d);
+	bool ex = false;
+	if (ferry_registry_blob_exists(r, "t/a", &d, &ex, NULL, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_true(ex);
+	assert_int_equal(s->count[0], 4);
+	ferry_registry_free(r);
+
+	s->count[0] = 0;
+	r = srv_open(s, NULL, 0);
+	assert_int_equal(ferry_registry_blob_exists(r, "t/a", &d, &ex, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "HTTP 503"));
+	assert_int_equal(s->count[0], 1);
+	ferry_registry_free(r);
+	srv_stop(s);
+}
+
+/* ---- manifests ---- */
+
+static const char manifest_body[] = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+				    "\"manifests\":[]}";
+
+static void h_manifest(struct srv *s, int fd, struct req *q)
+{
+	(void)s;
+	char hdr[512];
+	ferry_digest d;
+	ferry_digest_buffer(FERRY_ALG_SHA256, manifest_body, strlen(manifest_body), &d);
+	if (strcmp(q->target, "/v2/") == 0)
+		return respond(fd, 200, NULL, 0, NULL, 0);
+	if (strcmp(q->target, "/v2/t/a/manifests/good") == 0 || ferry_str_endswith(q->target, d.str)) {
+		snprintf(hdr, sizeof(hdr), "Content-Type: " FERRY_MT_OCI_INDEX "; charset=utf-8\r\nDocker-Content-Digest: %s\r\n",
+			 d.str);
+		return respond(fd, 200, hdr, strlen(manifest_body), manifest_body, strlen(manifest_body));
+	}
+	if (strcmp(q->target, "/v2/t/a/manifests/untyped") == 0)
+		return respond(fd, 200, "Content-Type: application/json\r\n", strlen(manifest_body), manifest_body,
+			       strlen(manifest_body));
+	if (strcmp(q->target, "/v2/t/a/manifests/liar") == 0) {
+		snprintf(hdr, sizeof(hdr), "Content-Type: " FERRY_MT_OCI_INDEX "\r\nDocker-Content-Digest: sha256:%064d\r\n", 0);
+		return respond(fd, 200, hdr, strlen(manifest_body), manifest_body, strlen(manifest_body));
+	}
+	if (strcmp(q->target, "/v2/t/a/manifests/huge") == 0) {
+		size_t n = FERRY_JSON_MAX + 1;
+		char *big = ferry_xmalloc(n);
+		memset(big, ' ', n);
+		respond(fd, 200, "Content-Type: " FERRY_MT_OCI_INDEX "\r\n", n, big, n);
+		free(big);
+		return;
+	}
+	if (strcmp(q->method, "PUT") == 0) {
+		ferry_digest got;
+		ferry_digest_buffer(FERRY_ALG_SHA256, q->body, q->body_len, &got);
+		if (strcmp(q->content_type, FERRY_MT_OCI_INDEX) != 0)
+			return respond(fd, 400, NULL, 0, NULL, 0);
+		snprintf(hdr, sizeof(hdr), "Docker-Content-Digest: %s\r\n",
+			 strstr(q->target, "/liar") ? "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+						    : got.str);
+		return respond(fd, 201, hdr, 0, NULL, 0);
+	}
+	respond_json(fd, 404, NULL, "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}");
+}
+
+static void test_manifests(void **state)
+{
+	(void)state;
+	struct srv *s = srv_start(h_manifest);
+	ferry_registry *r = srv_open(s, NULL, 0);
+	ferry_error err = FERRY_ERROR_INIT;
+	unsigned char *buf;
+	size_t len;
+	char *mt;
+	ferry_digest d, want;
+	ferry_digest_buffer(FERRY_ALG_SHA256, manifest_body, strlen(manifest_body), &want);
+
+	assert_int_equal(ferry_registry_manifest_get(r, "t/a", "good", &buf, &len, &mt, &d, &err), 0);
+	assert_int_equal(len, strlen(manifest_body));
+	assert_memory_equal(buf, manifest_body, len);
+	assert_string_equal(mt, FERRY_MT_OCI_INDEX);
+	assert_true(ferry_digest_eq(&d, &want));
+	free(buf);
+	free(mt);
+	assert_int_equal(ferry_registry_manifest_get(r, "t/a", want.str, &buf, &len, &mt, &d, &err), 0);
+	free(buf);
+	free(mt);
+	assert_int_equal(ferry_registry_manifest_get(r, "t/a", "untyped", &buf, &len, &mt, &d, &err), 0);
+	assert_string_equal(mt, FERRY_MT_OCI_INDEX); /* from the document */
+	free(buf);
+	free(mt);
+
+	assert_int_equal(ferry_registry_manifest_get(r, "t/a", "liar", &buf, &len, &mt, &d, &err), -1);
+	assert_int_equal(err.code, FERRY_E_INTEGRITY);
+	assert_null(buf);
+	char other[80];
+	snprintf(other, sizeof(other), "sha256:%064d", 1);
+	assert_int_equal(ferry_registry_manifest_get(r, "t/a", other, &buf, &len, &mt, &d, &err), -1);
+	assert_int_equal(err.code, FERRY_E_NOTFOUND);
+	assert_non_null(strstr(err.msg, "said MANIFEST_UNKNOWN: manifest unknown"));
+	assert_int_equal(ferry_registry_manifest_get(r, "t/a", "huge", &buf, &len, &mt, &d, &err), -1);
+	assert_int_equal(err.code, FERRY_E_LIMIT);
+	assert_int_equal(ferry_registry_manifest_get(r, "t/a", "bad tag!", &buf, &len, &mt, &d, &err), -1);
+	assert_int_equal(err.code, FERRY_E_USAGE);
+
+	assert_int_equal(ferry_registry_manifest_put(r, "t/a", "v1", FERRY_MT_OCI_INDEX, manifest_body,
+						     strlen(manifest_body), &err), 0);
+	assert_int_equal(ferry_registry_manifest_put(r, "t/liar", "v1", FERRY_MT_OCI_INDEX, manifest_body,
+						     strlen(manifest_body), &err), -1);
+	assert_int_equal(err.code, FERRY_E_INTEGRITY);
+	/* by digest: the bytes must match it */
+	assert_int_equal(ferry_registry_manifest_put(r, "t/a", other, FERRY_MT_OCI_INDEX, manifest_body,
+						     strlen(manifest_body), &err), -1);
+	assert_int_equal(err.code, FERRY_E_INTEGRITY);
+	ferry_registry_free(r);
+	srv_stop(s);
+}
+
+/* ---- downloads: resume after a cut, Range ignored, redirect, wrong bytes ---- */
+
+#define BLOB_LEN 300000
+
+static unsigned char blob[BLOB_LEN];
+
+static void h_blob(struct srv *s, int fd, struct req *q)
+{
+	char hdr[512];
+	if (strcmp(q->target, "/v2/") == 0)
+		return respond(fd, 200, NULL, 0, NULL, 0);
+	if (strstr(q->target, "/v2/t/redir/")) {
+		/* another host name for the same server: curl must not pass our Authorization on */
+		snprintf(hdr, sizeof(hdr), "Location: http://localhost:%d/data/%s\r\n", s->port,
+			 strrchr(q->target, '/') + 1);
+		return respond(fd, 307, hdr, 0, NULL, 0);
+	}
+	if (strstr(q->target, "/bad/")) {
+		unsigned char copy[1000];
+		memcpy(copy, blob, sizeof(copy));
+		copy[500] ^= 1;
+		return respond(fd, 200, NULL, sizeof(copy), copy, sizeof(copy));
+	}
+	s->count[0]++;
+	unsigned long long from = 0;
+	if (q->range[0] && sscanf(q->range, "bytes=%llu-", &from) == 1 && !strstr(q->target, "/norange/")) {
+		snprintf(hdr, sizeof(hdr), "Content-Range: bytes %llu-%d/%d\r\n", from, BLOB_LEN - 1, BLOB_LEN);
+		return respond(fd, 206, hdr, BLOB_LEN - from, blob + from, BLOB_LEN - from);
+	}
+	/* the first answer stops half-way */
+	respond(fd, 200, NULL, BLOB_LEN, blob, s->count[0] == 1 ? BLOB_LEN / 2 : BLOB_LEN);
+}
+
+static void download(ferry_registry *r, const char *repo, size_t n, int *rc, ferry_error *err, unsigned char *out,
+		     size_t *got)
+{
+	ferry_digest d;
+	ferry_digest_buffer(FERRY_ALG_SHA256, blob, n, &d);
+	ferry_istream *in;
+	uint64_t size;
+	*got = 0;
+	*rc = ferry_registry_blob_open(r, repo, &d, &in, &size, err);
+	if (*rc < 0)
+		return;
+	ssize_t k;
+	while ((k = ferry_read(in, out + *got, 7777, err)) > 0)
+		*got += (size_t)k;
+	*rc = k < 0 ? -1 : 0;
+	ferry_istream_close(in);
+}
+
+static void test_download(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < BLOB_LEN; i++)
+		blob[i] = (unsigned char)(i * 31 + (i >> 9));
+	unsigned char *out = ferry_xmalloc(BLOB_LEN + 8000);
+	struct srv *s = srv_start(h_blob);
+	ferry_registry *r = srv_open(s, NULL, 2);
+	ferry_error err = FERRY_ERROR_INIT;
+	int rc;
+	size_t got;
+
+	download(r, "t/a", BLOB_LEN, &rc, &err, out, &got);
+	if (rc < 0) {
+		srv_dump(s);
+		fail_msg("%s", err.msg);
+	}
+	assert_int_equal(got, BLOB_LEN);
+	assert_memory_equal(out, blob, BLOB_LEN);
+	assert_int_equal(s->count[0], 2); /* resumed once */
+
+	s->count[0] = 0;
+	download(r, "t/norange", BLOB_LEN, &rc, &err, out, &got);
+	if (rc < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(got, BLOB_LEN);
+	assert_memory_equal(out, blob, BLOB_LEN);
+
+	s->count[0] = 1; /* no cut this time */
+	download(r, "t/redir", BLOB_LEN, &rc, &err, out, &got);
+	if (rc < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(got, BLOB_LEN);
+
+	download(r, "t/bad", 1000, &rc, &err, out, &got);
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.code, FERRY_E_INTEGRITY);
+	ferry_registry_free(r);
+
+	/* with credentials, the redirect target must not see them */
+	s->nlog = 0;
+	r = srv_open(s, "u:topsecret", 2);
+	download(r, "t/redir", BLOB_LEN, &rc, &err, out, &got);
+	assert_int_equal(rc, 0);
+	assert_int_equal(srv_count(s, "GET /data/"), 1);
+	for (int i = 0; i < s->nlog; i++)
+		if (ferry_str_startswith(s->log[i], "GET /data/"))
+			assert_null(strstr(s->log[i], "Basic"));
+	ferry_registry_free(r);
+	srv_stop(s);
+	free(out);
+}
+
+/* ---- tags: pagination over Link ---- */
+
+static void h_tags(struct srv *s, int fd, struct req *q)
+{
+	char hdr[256];
+	if (strcmp(q->target, "/v2/") == 0)
+		return respond(fd, 200, NULL, 0, NULL, 0);
+	if (strcmp(q->target, "/v2/t/a/tags/list") == 0)
+		return respond_json(fd, 200, "Link: </v2/t/a/tags/list?last=b&n=2>; rel=\"next\"\r\n",
+				    "{\"name\":\"t/a\",\"tags\":[\"a\",\"b\"]}");
+	if (strcmp(q->target, "/v2/t/a/tags/list?last=b&n=2") == 0)
+		return respond_json(fd, 200, NULL, "{\"name\":\"t/a\",\"tags\":[\"c\"]}");
+	if (strcmp(q->target, "/v2/t/empty/tags/list") == 0)
+		return respond_json(fd, 200, NULL, "{\"name\":\"t/empty\",\"tags\":null}");
+	if (strcmp(q->target, "/v2/t/away/tags/list") == 0) {
+		snprintf(hdr, sizeof(hdr), "Link: <http://localhost:%d/v2/t/away/tags/list?last=x>; rel=\"next\"\r\n",
+			 s->port);
+		return respond_json(fd, 200, hdr, "{\"name\":\"t/away\",\"tags\":[\"x\"]}");
+	}
+	respond_json(fd, 404, NULL, "{\"errors\":[{\"code\":\"NAME_UNKNOWN\",\"message\":\"repository name not known\"}]}");
+}
+
+static void test_tags(void **state)
+{
+	(void)state;
+	struct srv *s = srv_start(h_tags);
+	ferry_registry *r = srv_open(s, NULL, 0);
+	ferry_error err = FERRY_ERROR_INIT;
+	char **tags;
+	size_t n;
+	assert_int_equal(ferry_registry_tags(r, "t/a", &tags, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(tags[0], "a");
+	assert_string_equal(tags[2], "c");
+	for (size_t i = 0; i < n; i++)
+		free(tags[i]);
+	free(tags);
+	assert_int_equal(ferry_registry_tags(r, "t/empty", &tags, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(tags);
+	assert_int_equal(ferry_registry_tags(r, "t/away", &tags, &n, &err), -1);
+	assert_non_null(strstr(err.msg, "another host"));
+	assert_int_equal(ferry_registry_tags(r, "t/none", &tags, &n, &err), -1);
+	assert_int_equal(err.code, FERRY_E_NOTFOUND);
+	assert_non_null(strstr(err.msg, "NAME_UNKNOWN"));
+	ferry_registry_free(r);
+	srv_stop(s);
 }
 
 int main(void)
@@ -796,6 +1592,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_logout, creds_setup, creds_teardown),
 		cmocka_unit_test_setup_teardown(test_open, creds_setup, creds_teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_upload_resume, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_bearer, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_basic, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_retries, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_manifests, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_download, creds_setup, creds_teardown),
+		cmocka_unit_test_setup_teardown(test_tags, creds_setup, creds_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	free(old_path);

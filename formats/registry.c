@@ -1,0 +1,26 @@
+/*
+ * registry.c - a registry as a format: reading is the OCI reader over the
+ * registry tree (src/tree_registry.c); writing pushes manifests under their
+ * names (src/store_registry.c).
+ */
+#include "format.h"
+#include "store_registry.h"
+
+static int registry_read(ferry_source *src, ferry_error *err)
+{
+	return ferry_format_oci.read(src, err);
+}
+
+static int registry_write_meta(ferry_store *store, const ferry_out_entry *entries, size_t n, ferry_error *err)
+{
+	return ferry_store_registry_publish(store, entries, n, err);
+}
+
+const ferry_format ferry_format_registry = {
+	.id = FERRY_FMT_REGISTRY,
+	.name = "docker",
+	.is_tar = false,
+	.needs_repository = true,
+	.read = registry_read,
+	.write_meta = registry_write_meta,
+};

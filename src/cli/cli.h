@@ -1,0 +1,81 @@
+/*
+ * cli.h - what the ferry command's files share: error printing, help, sizes,
+ * and the registry options every command that may talk to a registry takes.
+ */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry.h"
+#include "registry.h"
+
+/* Print "ferry: <message>" and return the exit code for err. */
+int cli_fail(const ferry_error *err);
+/* Print "ferry: <fmt with arg>" and a pointer to --help; returns FERRY_E_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, const char *arg);
+/* After getopt_long returned '?': say which option was wrong. Returns FERRY_E_USAGE. */
+int cli_bad_option(const char *cmd, char **argv);
+/* Print a command's usage text on stdout. */
+void cli_help(const char *cmd);
+void cli_human_size(uint64_t n, char *buf, size_t len);
+
+/* ---- registry options ---- */
+
+enum {
+	CLI_O_CREDS = 1000,
+	CLI_O_CERT_DIR,
+	CLI_O_TLS_VERIFY,
+	CLI_O_INSECURE,
+	CLI_O_RETRIES,
+	CLI_O_DEBUG,
+};
+
+#define CLI_REG_LONGOPTS                                                                                       \
+	{"creds", required_argument, 0, CLI_O_CREDS}, {"cert-dir", required_argument, 0, CLI_O_CERT_DIR},      \
+		{"tls-verify", optional_argument, 0, CLI_O_TLS_VERIFY},                                        \
+		{"insecure-registry", required_argument, 0, CLI_O_INSECURE},                                   \
+		{"retries", required_argument, 0, CLI_O_RETRIES}, {"debug", no_argument, 0, CLI_O_DEBUG}
+
+#define CLI_REG_HELP                                                                                           \
+	"Registry options (for docker://REF locations):\n"                                                     \
+	"  --creds USER[:PASS]      credentials (USER alone: the password is read from stdin)\n"                   \
+	"  --cert-dir DIR           CA (*.crt) and client.cert/client.key for TLS\n"                           \
+	"  --tls-verify=false       do not verify the registry's certificate\n"                                \
+	"  --insecure-registry HOST[:PORT]\n"                                                                  \
+	"                           allow plain HTTP for HOST (always allowed for loopback)\n"                 \
+	"  --retries N              retries for network errors, 5xx and 429 (default 3)\n"                    \
+	"  --debug                  trace requests on stderr (never secrets)\n"
+
+typedef struct cli_reg {
+	ferry_registry_opts opts;
+	const char **insecure; /* strings borrowed from argv */
+	size_t n_insecure;
+	char *creds; /* owned */
+} cli_reg;
+
+void cli_reg_init(cli_reg *r);
+/* Handle option c if it is a registry option: 1 handled, 0 not one, -1 bad (message printed). */
+int cli_reg_option(cli_reg *r, int c, const char *arg);
+const ferry_registry_opts *cli_reg_opts(cli_reg *r);
+void cli_reg_free(cli_reg *r);
+
+/* ---- the commands ---- */
+
+int cmd_ls(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
+int cmd_untag(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
+
+extern const char cmd_ls_usage[], cmd_convert_usage[], cmd_push_usage[], cmd_verify_usage[], cmd_tag_usage[],
+	cmd_untag_usage[], cmd_inspect_usage[], cmd_login_usage[], cmd_logout_usage[];
+
+#endif

@@ -1,0 +1,656 @@
+/*
+ * registry/auth.c - WWW-Authenticate challenges, Basic credentials and
+ * Bearer tokens.
+ *
+ * Tokens are fetched from the challenge's realm for a set of scopes
+ * ("repository:team/app:pull,push") and cached under that set until shortly
+ * before they expire.  With a username and password the token request is a
+ * GET with Basic credentials; with an identity token (from `docker login` to
+ * a registry that issues them) it is an OAuth2 refresh_token POST.
+ */
+#include "registry/internal.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+#define TOKEN_CACHE_MAX 32
+#define TOKEN_BODY_MAX (1u << 20)
+#define TOKEN_DEFAULT_TTL 60 /* seconds, when the answer has no expires_in (as the spec says) */
+
+/* ---- base64 ---- */
+
+char *reg_base64_encode(const void *buf, size_t len)
+{
+	char *out = ferry_xmalloc(4 * ((len + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, buf, (int)len);
+	return out;
+}
+
+unsigned char *reg_base64_decode(const char *s, size_t *len)
+{
+	size_t n = strlen(s);
+	/* Accept missing padding, which some tools write. */
+	size_t pad = n % 4 ? 4 - n % 4 : 0;
+	if (pad == 3)
+		return NULL;
+	char *in = ferry_xmalloc(n + pad + 1);
+	memcpy(in, s, n);
+	memset(in + n, '=', pad);
+	in[n + pad] = '\0';
+	n += pad;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		/* '=' only as the last one or two characters */
+		bool ok = isalnum((unsigned char)c) || c == '+' || c == '/' ||
+			  (c == '=' && i + 2 >= n && (i + 1 == n || in[i + 1] == '='));
+		if (!ok) {
+			explicit_bzero(in, n);
+			free(in);
+			return NULL;
+		}
+	}
+	/* EVP_DecodeBlock counts the padding as zero bytes. */
+	size_t eq = 0;
+	while (eq < n && eq < 2 && in[n - 1 - eq] == '=')
+		eq++;
+	unsigned char *out = ferry_xmalloc(n / 4 * 3 + 1);
+	int got = n ? EVP_DecodeBlock(out, (unsigned char *)in, (int)n) : 0;
+	explicit_bzero(in, n);
+	free(in);
+	if (got < 0 || (size_t)got < eq) {
+		free(out);
+		return NULL;
+	}
+	*len = (size_t)got - eq;
+	out[*len] = '\0';
+	return out;
+}
+
+/* ---- WWW-Authenticate ---- */
+
+static bool tchar(char c)
+{
+	return isalnum((unsigned char)c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool t68char(char c)
+{
+	return isalnum((unsigned char)c) || (c && strchr("-._~+/", c));
+}
+
+static void ows(const char **p)
+{
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+}
+
+void ferry_auth_free(ferry_auth_challenge *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++) {
+		free(c[i].scheme);
+		free(c[i].realm);
+		free(c[i].service);
+		free(c[i].scope);
+	}
+	free(c);
+}
+
+/* Is p at "token OWS =" (an auth-param) rather than a new scheme? */
+static bool at_param(const char *p)
+{
+	const char *q = p;
+	while (tchar(*q))
+		q++;
+	if (q == p)
+		return false;
+	ows(&q);
+	return *q == '=';
+}
+
+/* token68 after a scheme: the run of token68 characters and '=' padding must end the challenge. */
+static bool skip_token68(const char **pp)
+{
+	const char *p = *pp;
+	while (t68char(*p))
+		p++;
+	if (p == *pp)
+		return false;
+	while (*p == '=')
+		p++;
+	const char *q = p;
+	ows(&q);
+	if (*q != ',' && *q != '\0')
+		return false;
+	*pp = q;
+	return true;
+}
+
+/* Parse a parameter value at *pp into a new string; NULL when malformed. */
+static char *param_value(const char **pp)
+{
+	const char *p = *pp;
+	if (*p == '"') {
+		p++;
+		size_t cap = strlen(p) + 1, n = 0;
+		char *v = ferry_xmalloc(cap);
+		for (;;) {
+			if (*p == '\0') {
+				free(v);
+				return NULL; /* unterminated */
+			}
+			if (*p == '"')
+				break;
+			if (*p == '\\') {
+				p++;
+				if (*p == '\0') {
+					free(v);
+					return NULL;
+				}
+			}
+			v[n++] = *p++;
+		}
+		v[n] = '\0';
+		*pp = p + 1;
+		return v;
+	}
+	/*
+	 * Unquoted: a token by the RFC, but registries have been seen sending
+	 * bare URLs, so take anything up to a separator.
+	 */
+	const char *s = p;
+	while (*p && *p != ',' && *p != ' ' && *p != '\t' && *p != '"' && (unsigned char)*p > ' ')
+		p++;
+	if (p == s)
+		return NULL;
+	*pp = p;
+	return ferry_xstrndup(s, (size_t)(p - s));
+}
+
+static void set_param(ferry_auth_challenge *c, const char *name, size_t nlen, char *value)
+{
+	char **dst = NULL;
+	if (nlen == 5 && strncasecmp(name, "realm", 5) == 0)
+		dst = &c->realm;
+	else if (nlen == 7 && strncasecmp(name, "service", 7) == 0)
+		dst = &c->service;
+	else if (nlen == 5 && strncasecmp(name, "scope", 5) == 0)
+		dst = &c->scope;
+	if (!dst) {
+		free(value);
+		return;
+	}
+	if (*dst && dst == &c->scope) {
+		/* Several scope parameters: one space-separated set. */
+		char *both = ferry_xasprintf("%s %s", *dst, value);
+		free(*dst);
+		free(value);
+		*dst = both;
+	} else {
+		free(*dst);
+		*dst = value;
+	}
+}
+
+int ferry_auth_parse(const char *header, ferry_auth_challenge **out, size_t *n, ferry_error *err)
+{
+	ferry_auth_challenge *list = NULL;
+	size_t cnt = 0, cap = 0;
+	const char *p = header ? header : "";
+	const char *why = NULL;
+
+	for (;;) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		const char *s = p;
+		while (tchar(*p))
+			p++;
+		if (p == s) {
+			why = "expected an authentication scheme";
+			goto bad;
+		}
+		ferry_auth_challenge *c = FERRY_PUSH(list, cnt, cap);
+		memset(c, 0, sizeof(*c));
+		c->scheme = ferry_xstrndup(s, (size_t)(p - s));
+		for (char *q = c->scheme; *q; q++)
+			*q = (char)tolower((unsigned char)*q);
+		if (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t') {
+			why = "bad character after the scheme";
+			goto bad;
+		}
+		ows(&p);
+		if (*p == '\0' || *p == ',')
+			continue;
+		if (!at_param(p)) {
+			if (!skip_token68(&p)) {
+				why = "expected name=value parameters";
+				goto bad;
+			}
+			continue;
+		}
+		/* auth-params, until the string ends or a new scheme starts */
+		for (;;) {
+			const char *nm = p;
+			while (tchar(*p))
+				p++;
+			size_t nlen = (size_t)(p - nm);
+			ows(&p);
+			p++; /* the '=' at_param() saw */
+			ows(&p);
+			char *v = param_value(&p);
+			if (!v) {
+				why = *p == '"' ? "unterminated quoted string" : "parameter without a value";
+				goto bad;
+			}
+			set_param(c, nm, nlen, v);
+			ows(&p);
+			if (*p == '\0')
+				break;
+			if (*p != ',') {
+				why = "expected ',' between parameters";
+				goto bad;
+			}
+			while (*p == ',' || *p == ' ' || *p == '\t')
+				p++;
+			if (*p == '\0' || !at_param(p))
+				break; /* end, or the next challenge's scheme */
+		}
+	}
+	if (cnt == 0) {
+		why = "no challenge";
+		goto bad;
+	}
+	*out = list;
+	*n = cnt;
+	return 0;
+bad:
+	ferry_auth_free(list, cnt);
+	*out = NULL;
+	*n = 0;
+	return ferry_error_set(err, FERRY_E_FORMAT, "cannot parse the registry's WWW-Authenticate header: %s at offset %zu",
+			       why, (size_t)(p - (header ? header : "")));
+}
+
+/* ---- scopes ---- */
+
+struct scope_item {
+	char *resource; /* "repository:team/app" */
+	char *actions;  /* "pull,push" (sorted, no duplicates) */
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	return strcmp(((const struct scope_item *)a)->resource, ((const struct scope_item *)b)->resource);
+}
+
+/* Sorted, de-duplicated union of the actions in a and b (comma lists). */
+static char *merge_actions(const char *a, const char *b)
+{
+	char *all = ferry_xasprintf("%s,%s", a ? a : "", b ? b : "");
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	for (char *save = NULL, *t = strtok_r(all, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		*FERRY_PUSH(v, n, cap) = t;
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_str);
+	size_t len = 1;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	char *out = ferry_xmalloc(len);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && strcmp(v[i], v[i - 1]) == 0)
+			continue;
+		if (out[0])
+			strcat(out, ",");
+		strcat(out, v[i]);
+	}
+	free(v);
+	free(all);
+	return out;
+}
+
+/* Canonical form of a space-separated scope set: resources sorted, actions merged. */
+static char *scope_canon(const char *scope)
+{
+	struct scope_item *items = NULL;
+	size_t n = 0, cap = 0;
+	char *copy = ferry_xstrdup(scope ? scope : "");
+	for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		/* type:name:actions, the name may hold ':' (a registry port) */
+		char *last = strrchr(t, ':');
+		char *res, *act;
+		if (!last || last == t || !strchr(t, ':') || strchr(t, ':') == last) {
+			res = t;
+			act = NULL;
+		} else {
+			*last = '\0';
+			res = t;
+			act = last + 1;
+		}
+		size_t i;
+		for (i = 0; i < n; i++)
+			if (strcmp(items[i].resource, res) == 0)
+				break;
+		if (i == n) {
+			struct scope_item *it = FERRY_PUSH(items, n, cap);
+			it->resource = ferry_xstrdup(res);
+			it->actions = merge_actions(act, NULL);
+		} else {
+			char *m = merge_actions(items[i].actions, act);
+			free(items[i].actions);
+			items[i].actions = m;
+		}
+	}
+	free(copy);
+	if (n > 1)
+		qsort(items, n, sizeof(*items), cmp_item);
+	char *out = ferry_xstrdup("");
+	for (size_t i = 0; i < n; i++) {
+		char *next = ferry_xasprintf("%s%s%s%s%s", out, i ? " " : "", items[i].resource,
+					     items[i].actions[0] ? ":" : "", items[i].actions);
+		free(out);
+		out = next;
+		free(items[i].resource);
+		free(items[i].actions);
+	}
+	free(items);
+	return out;
+}
+
+/* ---- token cache ---- */
+
+void reg_tokens_free(ferry_registry *r)
+{
+	for (size_t i = 0; i < r->n_tokens; i++) {
+		free(r->tokens[i].scope);
+		reg_free_secret(r->tokens[i].token);
+	}
+	free(r->tokens);
+	r->tokens = NULL;
+	r->n_tokens = r->cap_tokens = 0;
+}
+
+static void token_drop(ferry_registry *r, size_t i)
+{
+	free(r->tokens[i].scope);
+	reg_free_secret(r->tokens[i].token);
+	memmove(&r->tokens[i], &r->tokens[i + 1], (r->n_tokens - i - 1) * sizeof(*r->tokens));
+	r->n_tokens--;
+}
+
+static const char *token_find(ferry_registry *r, const char *canon)
+{
+	time_t now = time(NULL);
+	for (size_t i = 0; i < r->n_tokens; i++) {
+		if (strcmp(r->tokens[i].scope, canon) != 0)
+			continue;
+		if (r->tokens[i].expires > now)
+			return r->tokens[i].token;
+		token_drop(r, i);
+		return NULL;
+	}
+	return NULL;
+}
+
+static void token_forget(ferry_registry *r, const char *canon)
+{
+	for (size_t i = 0; i < r->n_tokens; i++)
+		if (strcmp(r->tokens[i].scope, canon) == 0) {
+			token_drop(r, i);
+			return;
+		}
+}
+
+static void token_put(ferry_registry *r, const char *canon, char *token, long ttl)
+{
+	token_forget(r, canon);
+	if (r->n_tokens >= TOKEN_CACHE_MAX)
+		token_drop(r, 0); /* the oldest */
+	/* Renew a little early so a token never expires in flight. */
+	long margin = ttl / 4 < 30 ? ttl / 4 : 30;
+	struct reg_token *t = FERRY_PUSH(r->tokens, r->n_tokens, r->cap_tokens);
+	t->scope = ferry_xstrdup(canon);
+	t->token = token;
+	t->expires = time(NULL) + ttl - margin;
+}
+
+/* ---- fetching a token ---- */
+
+static bool realm_may_see_secrets(ferry_registry *r, const char *realm)
+{
+	if (strncasecmp(realm, "https://", 8) == 0)
+		return true;
+	/* Plain http: only to a loopback or explicitly insecure host. */
+	const char *h = realm + 7;
+	size_t hlen = strcspn(h, "/?#");
+	char *hostport = ferry_xstrndup(h, hlen);
+	char *name;
+	if (hostport[0] == '[') {
+		size_t e = strcspn(hostport, "]");
+		name = ferry_xstrndup(hostport + 1, e > 0 ? e - 1 : 0);
+	} else {
+		name = ferry_xstrndup(hostport, strcspn(hostport, ":"));
+	}
+	bool ok = reg_is_loopback(name);
+	for (size_t i = 0; !ok && i < r->n_insecure; i++)
+		ok = strcasecmp(r->insecure[i], hostport) == 0 || strcasecmp(r->insecure[i], name) == 0;
+	free(hostport);
+	free(name);
+	return ok;
+}
+
+static int fetch_token(ferry_registry *r, const char *canon, char **token, long *ttl, ferry_error *err)
+{
+	const char *realm = r->realm;
+	if (strncasecmp(realm, "https://", 8) != 0 && strncasecmp(realm, "http://", 7) != 0)
+		return ferry_error_set(err, FERRY_E_FAILED, "registry %s: its token service \"%.200s\" is not an http(s) URL",
+				       r->domain, realm);
+	bool creds = r->user || r->secret;
+	if (creds && !realm_may_see_secrets(r, realm))
+		return ferry_error_set(err, FERRY_E_FAILED,
+				       "registry %s: refusing to send the credentials from %s over plain http to its "
+				       "token service (add the token host to --insecure-registry to allow it)",
+				       r->domain, r->cred_source);
+	char *origin = reg_url_origin(realm);
+	char *what = ferry_xasprintf("token service %s", origin ? origin : "?");
+	free(origin);
+
+	reg_req q = {.what = what, .max_body = TOKEN_BODY_MAX, .no_auth = true};
+	char *url = NULL, *body = NULL, *authz = NULL;
+	if (creds && r->is_token) {
+		/* OAuth2 refresh_token grant: the identity token never goes into a URL. */
+		char *e_tok = reg_url_escape(r->secret);
+		char *e_svc = reg_url_escape(r->service ? r->service : "");
+		char *e_scope = reg_url_escape(canon);
+		body = ferry_xasprintf("grant_type=refresh_token&client_id=ferry&service=%s&scope=%s&refresh_token=%s",
+				       e_svc, e_scope, e_tok);
+		reg_free_secret(e_tok);
+		free(e_svc);
+		free(e_scope);
+		url = ferry_xstrdup(realm);
+		q.method = "POST";
+		q.content_type = "application/x-www-form-urlencoded";
+		q.body = body;
+		q.body_len = strlen(body);
+	} else {
+		url = ferry_xstrdup(realm);
+		if (r->service) {
+			char *u = reg_url_add_query(url, "service", r->service);
+			free(url);
+			url = u;
+		}
+		char *copy = ferry_xstrdup(canon);
+		for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+			char *u = reg_url_add_query(url, "scope", t);
+			free(url);
+			url = u;
+		}
+		free(copy);
+		if (creds && r->user) {
+			char *u = reg_url_add_query(url, "account", r->user);
+			free(url);
+			url = u;
+			char *pair = ferry_xasprintf("%s:%s", r->user, r->secret ? r->secret : "");
+			char *b64 = reg_base64_encode(pair, strlen(pair));
+			reg_free_secret(pair);
+			authz = ferry_xasprintf("Basic %s", b64);
+			reg_free_secret(b64);
+		}
+		q.method = "GET";
+		q.follow = true;
+		q.authz = authz;
+	}
+	q.url = url;
+	reg_resp p = {0};
+	int rc = reg_do(r, &q, &p, err);
+	reg_free_secret(authz);
+	reg_free_secret(body);
+	free(url);
+	if (rc < 0)
+		goto out;
+	rc = -1;
+	if (p.h.status == 401 || p.h.status == 403) {
+		char said[600];
+		reg_registry_said(p.body, p.body_len, said, sizeof(said));
+		if (creds)
+			ferry_error_set(err, FERRY_E_FAILED, "registry %s: %s refused the credentials from %s (HTTP %ld%s%s)",
+					r->domain, what, r->cred_source, p.h.status, said[0] ? ": " : "", said);
+		else
+			ferry_error_set(err, FERRY_E_FAILED,
+					"registry %s: %s refused anonymous access (HTTP %ld%s%s); log in, or pass --creds",
+					r->domain, what, p.h.status, said[0] ? ": " : "", said);
+		goto out;
+	}
+	if (p.h.status != 200) {
+		reg_status_error(r, &q, &p, err);
+		goto out;
+	}
+	json_t *j = json_loadb((const char *)p.body, p.body_len, 0, NULL);
+	const char *tok = json_string_value(json_object_get(j, "token"));
+	if (!tok || !*tok)
+		tok = json_string_value(json_object_get(j, "access_token"));
+	if (!tok || !*tok) {
+		json_decref(j);
+		ferry_error_set(err, FERRY_E_FAILED, "%s: the answer holds no token", what);
+		goto out;
+	}
+	*token = ferry_xstrdup(tok);
+	json_t *exp = json_object_get(j, "expires_in");
+	*ttl = json_is_integer(exp) && json_integer_value(exp) > 0 ? (long)json_integer_value(exp) : TOKEN_DEFAULT_TTL;
+	if (*ttl > 24 * 3600)
+		*ttl = 24 * 3600;
+	json_decref(j);
+	rc = 0;
+out:
+	if (p.body)
+		explicit_bzero(p.body, p.body_len);
+	reg_resp_clear(&p);
+	free(what);
+	return rc;
+}
+
+int reg_auth_header(ferry_registry *r, const char *scope, char **hdr, ferry_error *err)
+{
+	*hdr = NULL;
+	if (r->auth == REG_AUTH_BASIC) {
+		if (!r->user || r->is_token)
+			return 0;
+		char *pair = ferry_xasprintf("%s:%s", r->user, r->secret ? r->secret : "");
+		char *b64 = reg_base64_encode(pair, strlen(pair));
+		reg_free_secret(pair);
+		*hdr = ferry_xasprintf("Authorization: Basic %s", b64);
+		reg_free_secret(b64);
+		return 0;
+	}
+	if (r->auth != REG_AUTH_BEARER)
+		return 0;
+	char *canon = scope_canon(scope);
+	const char *tok = token_find(r, canon);
+	if (!tok) {
+		char *t = NULL;
+		long ttl = 0;
+		if (fetch_token(r, canon, &t, &ttl, err) < 0) {
+			free(canon);
+			return -1;
+		}
+		token_put(r, canon, t, ttl);
+		tok = t;
+	}
+	*hdr = ferry_xasprintf("Authorization: Bearer %s", tok);
+	free(canon);
+	return 0;
+}
+
+int reg_auth_challenged(ferry_registry *r, const char *www_auth, const char *scope, char **new_scope,
+			ferry_error *err)
+{
+	*new_scope = NULL;
+	ferry_auth_challenge *ch = NULL;
+	size_t n = 0;
+	if (!www_auth || ferry_auth_parse(www_auth, &ch, &n, NULL) < 0)
+		return 0;
+	int again = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ch[i].scheme, "bearer") == 0 && ch[i].realm) {
+			r->auth = REG_AUTH_BEARER;
+			if (!r->realm || strcmp(r->realm, ch[i].realm) != 0 ||
+			    (ch[i].service && (!r->service || strcmp(r->service, ch[i].service) != 0))) {
+				/* Another token service: tokens from the old one are useless. */
+				reg_tokens_free(r);
+				free(r->realm);
+				free(r->service);
+				r->realm = ferry_xstrdup(ch[i].realm);
+				r->service = ferry_xstrdup(ch[i].service);
+			}
+			if (reg_creds_load(r, err) < 0) {
+				again = -1;
+				break;
+			}
+			char *canon = scope_canon(scope);
+			token_forget(r, canon);
+			if (ch[i].scope) {
+				/* The registry says which scope it wants (insufficient_scope). */
+				char *both = ferry_xasprintf("%s %s", scope ? scope : "", ch[i].scope);
+				char *merged = scope_canon(both);
+				free(both);
+				if (strcmp(merged, canon) != 0)
+					*new_scope = merged;
+				else
+					free(merged);
+			}
+			free(canon);
+			again = 1;
+			break;
+		}
+	}
+	if (again == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(ch[i].scheme, "basic") != 0)
+				continue;
+			if (r->auth == REG_AUTH_BASIC)
+				break; /* what we have was sent already */
+			r->auth = REG_AUTH_BASIC;
+			if (reg_creds_load(r, err) < 0) {
+				again = -1;
+				break;
+			}
+			again = r->user && !r->is_token;
+			break;
+		}
+	}
+	ferry_auth_free(ch, n);
+	return again;
+}
