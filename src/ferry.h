@@ -105,6 +105,9 @@ typedef void (*ferry_problem_fn)(const char *problem, void *ud);
  * at all (err says why).
  */
 int ferry_verify(const char *location, ferry_problem_fn fn, void *ud, size_t *n_problems, ferry_error *err);
+/* The same, with registry options for docker:// locations. */
+int ferry_verify_opts(const char *location, const struct ferry_registry_opts *ropts, ferry_problem_fn fn, void *ud,
+		      size_t *n_problems, ferry_error *err);
 
 /* ---- tags in place ---- */
 

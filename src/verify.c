@@ -128,9 +128,15 @@ static void check_layer(verifier *v, vjob *j, ferry_istream *in, uint64_t size, 
 
 int ferry_verify(const char *location, ferry_problem_fn fn, void *ud, size_t *n_problems, ferry_error *err)
 {
+	return ferry_verify_opts(location, NULL, fn, ud, n_problems, err);
+}
+
+int ferry_verify_opts(const char *location, const struct ferry_registry_opts *ropts, ferry_problem_fn fn, void *ud,
+		      size_t *n_problems, ferry_error *err)
+{
 	*n_problems = 0;
 	ferry_source *src;
-	if (ferry_source_open(location, &src, err) < 0)
+	if (ferry_source_open_opts(location, ropts, &src, err) < 0)
 		return -1;
 	verifier v = {.fn = fn, .ud = ud};
 	char **labels = ferry_xcalloc(src->n_entries + 1, sizeof(char *));
