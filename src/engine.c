@@ -422,6 +422,39 @@ static layer_job *job_of(engine *E, const ferry_blob *b)
 	return v ? &E->jobs[v - 1] : NULL;
 }
 
+/* A pass-through stage that reports how far a blob has got. */
+typedef struct progress_stage {
+	ferry_ostream base;
+	ferry_ostream *next;
+	engine *E;
+	const ferry_digest *digest;
+	const char *path;
+	uint64_t done, total, last;
+} progress_stage;
+
+static int progress_write(ferry_ostream *s, const void *buf, size_t len, ferry_error *err)
+{
+	progress_stage *p = (progress_stage *)s;
+	if (ferry_write(p->next, buf, len, err) < 0)
+		return -1;
+	p->done += len;
+	if (p->done - p->last >= FERRY_IO_CHUNK) {
+		p->last = p->done;
+		emit(p->E, FERRY_EV_BLOB_PROGRESS, NULL, p->digest, p->done, p->total, p->path);
+	}
+	return 0;
+}
+
+static int progress_finish(ferry_ostream *s, ferry_error *err)
+{
+	return ferry_finish(((progress_stage *)s)->next, err);
+}
+
+static void progress_free(ferry_ostream *s)
+{
+	(void)s; /* lives on the caller's stack */
+}
+
 /* Fill the first buffer: enough bytes to sniff the compression. */
 static ssize_t read_head(ferry_istream *in, unsigned char *buf, size_t cap, ferry_error *err)
 {
@@ -511,6 +544,9 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		src_hash = ferry_ostream_hash(have_digest ? d->digest.alg : FERRY_ALG_SHA256, decode);
 		head_stage = src_hash;
 	}
+	progress_stage prog = {{progress_write, progress_finish, progress_free}, head_stage, E,
+			       have_digest ? &d->digest : NULL, b->path, 0, in_size, 0};
+	head_stage = &prog.base;
 	int rc = ferry_write(head_stage, E->buf, (size_t)head, err);
 	if (rc == 0)
 		rc = ferry_pump(in, head_stage, err);
@@ -928,6 +964,8 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 		goto out;
 	if (open_store(&E, dl, works, n_works, err) < 0)
 		goto out;
+	E.store->on_event = o->on_event;
+	E.store->event_ud = o->event_ud;
 	E.buf = ferry_xmalloc(FERRY_IO_CHUNK);
 	for (size_t i = 0; i < n_works; i++)
 		add_jobs(&E, works[i].img);

@@ -24,13 +24,20 @@
 
 typedef enum {
 	FERRY_EV_BLOB_START,   /* a blob starts streaming (total = its size when known) */
+	FERRY_EV_BLOB_PROGRESS, /* bytes of it read so far (about every MiB) */
 	FERRY_EV_BLOB_WRITTEN, /* a blob was written (bytes = bytes written) */
 	FERRY_EV_BLOB_EXISTS,  /* the destination already had it: nothing read or written */
 	FERRY_EV_BLOB_DEDUP,   /* another image of this run already wrote it */
+	FERRY_EV_BLOB_MOUNTED, /* a registry mounted it from another repository (message: "from/repo to/repo") */
+	FERRY_EV_MANIFEST_PUSHED, /* a manifest was pushed (name = "repo:tag" or "repo@digest") */
 	FERRY_EV_IMAGE_DONE,   /* an image's manifest was written (name = its first name) */
 	FERRY_EV_WARNING,      /* message says what */
 } ferry_event_kind;
 
+/*
+ * For blob events, digest is the blob's digest when known (a legacy layer's
+ * is only known once read), and message is its path in the source.
+ */
 typedef struct ferry_event {
 	ferry_event_kind kind;
 	const char *name;           /* image, when the event is about one */

@@ -47,9 +47,13 @@ typedef struct ferry_store_ops {
 	void (*free)(ferry_store *s);
 } ferry_store_ops;
 
+struct ferry_event;
 struct ferry_store {
 	const ferry_store_ops *ops;
 	char *display;
+	/* Set by the engine: stores that do things of their own (mounts, pushes) report them here. */
+	void (*on_event)(const struct ferry_event *ev, void *ud);
+	void *event_ud;
 };
 
 /*

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
+#include "ferry.h"
 #include "model.h"
 #include "strmap.h"
 #include "util.h"
@@ -54,6 +57,16 @@ static void mark(reg_store *rs, reg_dest *rd, const char *repo, const ferry_dige
 		ferry_blobcache_put_location(rs->cache, rd->domain, repo, d);
 }
 
+static void report(reg_store *rs, ferry_event_kind kind, const ferry_digest *d, const char *a, const char *b)
+{
+	if (!rs->base.on_event)
+		return;
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s%s%s", a, b ? " " : "", b ? b : "");
+	ferry_event ev = {.kind = kind, .digest = d, .message = msg, .name = kind == FERRY_EV_MANIFEST_PUSHED ? msg : NULL};
+	rs->base.on_event(&ev, rs->base.event_ud);
+}
+
 /*
  * Make sure repo of rd has blob d: known, HEAD, mount from where it was seen
  * (this run's staging repository or the cache), else copy it across.
@@ -84,6 +97,7 @@ static int ensure_blob(reg_store *rs, reg_dest *rd, const char *repo, const ferr
 		int rc = ferry_registry_blob_mount(rd->reg, repo, d, src, &mounted, err);
 		if (rc == 0 && mounted) {
 			mark(rs, rd, repo, d);
+			report(rs, FERRY_EV_BLOB_MOUNTED, d, src, repo);
 			free(src);
 			return 0;
 		}
@@ -308,8 +322,12 @@ static int push_manifest(reg_store *rs, reg_dest *rd, const char *repo, const fe
 	int rc = 0;
 	if (!done) {
 		rc = ferry_registry_manifest_put(rd->reg, repo, tag ? tag : d->str, m->media_type, m->bytes, m->len, err);
-		if (rc == 0)
+		if (rc == 0) {
 			ferry_strmap_put(&rd->present, k, (void *)1);
+			char *where = ferry_xasprintf("%s/%s%s%s", rd->domain, repo, tag ? ":" : "@", tag ? tag : d->str);
+			report(rs, FERRY_EV_MANIFEST_PUSHED, d, where, NULL);
+			free(where);
+		}
 	}
 	free(k);
 	return rc;
