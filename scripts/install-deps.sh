@@ -12,14 +12,14 @@ set -euo pipefail
 BUILD_PKGS=(
 	gcc make meson ninja-build pkg-config
 	libarchive-dev libzstd-dev zlib1g-dev libssl-dev libjansson-dev
-	libcmocka-dev libcurl4-openssl-dev
+	libcmocka-dev libcurl4-openssl-dev libisal-dev
 )
 # Everything the unit and end-to-end tests use on top of that.
 TEST_PKGS=(
 	"${BUILD_PKGS[@]}"
 	clang libclang-rt-14-dev
 	skopeo umoci docker.io docker-registry valgrind jq
-	zstd xz-utils bzip2 gzip openssl iproute2 procps
+	zstd xz-utils bzip2 gzip openssl iproute2 procps python3 e2fsprogs util-linux
 )
 
 case ${1:-} in

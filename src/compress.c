@@ -1,5 +1,9 @@
 /*
- * compress.c - gzip/zstd decode and encode stages (zlib and libzstd streaming).
+ * compress.c - gzip/zstd decode and encode stages.
+ *
+ * gzip goes through ISA-L (igzip) where it is several times faster than
+ * zlib: all decoding, and encoding at levels 1-3; levels 4-9 use zlib, whose
+ * stronger levels ISA-L does not have.  zstd uses libzstd.
  *
  * Every stage works with fixed-size buffers, so its memory does not grow with
  * the size of the blob flowing through it (zstd's window is bounded by
@@ -13,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <isa-l/igzip_lib.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -122,9 +127,8 @@ struct decode {
 	unsigned char head[4]; /* first bytes, held until we can sniff */
 	size_t nhead;
 
-	/* gzip */
-	z_stream z;
-	bool z_ready;
+	/* gzip (ISA-L) */
+	struct inflate_state *is; /* owned */
 	enum gz_state gz;
 	unsigned char pend[2]; /* start of what follows a member, held to check its magic */
 	size_t npend;
@@ -164,7 +168,7 @@ static int dec_emit(struct decode *d, const void *buf, size_t len, ferry_error *
 
 /*
  * Inflate in[0..len) until it is used up or a member ends.  *used is how much
- * was consumed; *ended says the member's trailer was read.
+ * was consumed; *ended says the member's trailer was read (and checked).
  */
 static int gz_inflate(struct decode *d, const unsigned char *in, size_t len, size_t *used, bool *ended,
 		      ferry_error *err)
@@ -173,28 +177,28 @@ static int gz_inflate(struct decode *d, const unsigned char *in, size_t len, siz
 	*ended = false;
 	while (len > 0) {
 		size_t chunk = len > ZLIB_MAX_IN ? ZLIB_MAX_IN : len;
-		d->z.next_in = (unsigned char *)in;
-		d->z.avail_in = (uInt)chunk;
+		d->is->next_in = (uint8_t *)in;
+		d->is->avail_in = (uint32_t)chunk;
 		for (;;) {
-			d->z.next_out = d->out;
-			d->z.avail_out = (uInt)OUT_BUF_SIZE;
-			int ret = inflate(&d->z, Z_NO_FLUSH);
-			if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) {
-				if (ret == Z_MEM_ERROR)
-					return ferry_error_set(err, FERRY_E_FAILED, "gzip: out of memory");
-				return ferry_error_set(err, FERRY_E_FORMAT, "corrupt gzip stream: %s",
-						       d->z.msg ? d->z.msg : "invalid data");
+			d->is->next_out = d->out;
+			d->is->avail_out = (uint32_t)OUT_BUF_SIZE;
+			int ret = isal_inflate(d->is);
+			if (ret < 0) {
+				const char *why = ret == ISAL_INCORRECT_CHECKSUM ? "checksum mismatch"
+						  : ret == ISAL_INVALID_WRAPPER	 ? "bad gzip header or trailer"
+						  : ret == ISAL_UNSUPPORTED_METHOD ? "unsupported method"
+										   : "invalid data";
+				return ferry_error_set(err, FERRY_E_FORMAT, "corrupt gzip stream: %s", why);
 			}
-			if (dec_emit(d, d->out, OUT_BUF_SIZE - d->z.avail_out, err) < 0)
+			if (dec_emit(d, d->out, OUT_BUF_SIZE - d->is->avail_out, err) < 0)
 				return -1;
-			if (ret == Z_STREAM_END) {
-				size_t c = chunk - d->z.avail_in;
-				*used += c;
+			if (d->is->block_state == ISAL_BLOCK_FINISH) {
+				*used += chunk - d->is->avail_in;
 				*ended = true;
 				return 0;
 			}
-			/* Input used up and inflate had room to spare: it holds nothing back. */
-			if (d->z.avail_in == 0 && d->z.avail_out != 0)
+			/* Input used up and room to spare: nothing is held back. */
+			if (d->is->avail_in == 0 && d->is->avail_out != 0)
 				break;
 		}
 		in += chunk;
@@ -202,6 +206,12 @@ static int gz_inflate(struct decode *d, const unsigned char *in, size_t len, siz
 		*used += chunk;
 	}
 	return 0;
+}
+
+static void gz_reset(struct decode *d)
+{
+	isal_inflate_reset(d->is);
+	d->is->crc_flag = ISAL_GZIP; /* parse the gzip wrapper and check its CRC and size */
 }
 
 static int gz_feed(struct decode *d, const unsigned char *in, size_t len, ferry_error *err)
@@ -217,8 +227,7 @@ static int gz_feed(struct decode *d, const unsigned char *in, size_t len, ferry_
 				return 0;
 			if (memcmp(d->pend, gzip_magic, 2) != 0)
 				return ferry_error_set(err, FERRY_E_FORMAT, "trailing data after gzip stream");
-			if (inflateReset(&d->z) != Z_OK)
-				return ferry_error_set(err, FERRY_E_FAILED, "gzip: cannot reset decoder");
+			gz_reset(d);
 			d->gz = GZ_IN_MEMBER;
 			d->npend = 0;
 			size_t used;
@@ -285,10 +294,9 @@ static int dec_start(struct decode *d, ferry_error *err)
 	d->sniffed = true;
 	d->comp = ferry_comp_sniff(d->head, d->nhead);
 	if (d->comp == FERRY_COMP_GZIP) {
-		/* 15 + 16: full window, gzip wrapper only (no zlib or raw). */
-		if (inflateInit2(&d->z, 15 + 16) != Z_OK)
-			return ferry_error_set(err, FERRY_E_FAILED, "gzip: cannot initialise decoder");
-		d->z_ready = true;
+		d->is = ferry_xmalloc(sizeof(*d->is));
+		isal_inflate_init(d->is);
+		d->is->crc_flag = ISAL_GZIP;
 		d->gz = GZ_IN_MEMBER;
 	} else if (d->comp == FERRY_COMP_ZSTD) {
 		d->zd = ZSTD_createDCtx();
@@ -348,8 +356,7 @@ static int dec_finish(ferry_ostream *s, ferry_error *err)
 static void dec_free(ferry_ostream *s)
 {
 	struct decode *d = (struct decode *)s;
-	if (d->z_ready)
-		inflateEnd(&d->z);
+	free(d->is);
 	ZSTD_freeDCtx(d->zd);
 	free(d->out);
 	free(d);
@@ -384,6 +391,17 @@ struct encode {
 	z_stream z;
 	bool z_ready;
 	gz_header gzh; /* must live as long as z: zlib reads it lazily */
+	bool isal;      /* gzip through ISA-L (levels 1-3) */
+	struct isal_zstream iz;
+	unsigned char *level_buf; /* owned, ISA-L's per-level work area */
+	bool header_sent;
+	/*
+	 * ISA-L's output depends on how its input is cut into calls, so input
+	 * is regrouped into fixed blocks: the bytes out then depend on the bytes
+	 * in alone, whoever wrote them in what sizes.
+	 */
+	unsigned char *block; /* owned, ISAL_BLOCK */
+	size_t block_len;
 	ZSTD_CCtx *zc;
 	unsigned char *out; /* owned, OUT_BUF_SIZE; NULL for pass-through */
 };
@@ -422,6 +440,73 @@ static int gz_deflate(struct encode *e, const unsigned char *in, size_t len, int
 	return 0;
 }
 
+/*
+ * The gzip header ferry writes, identical whatever compresses the body: no
+ * name, mtime 0, no extra flags, OS "unknown".
+ */
+static const unsigned char gzip_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, GZIP_OS_UNKNOWN};
+
+static int isal_deflate_some(struct encode *e, const unsigned char *in, size_t len, bool end, ferry_error *err)
+{
+	if (!e->header_sent) {
+		if (ferry_write(e->next, gzip_header, sizeof(gzip_header), err) < 0)
+			return -1;
+		e->header_sent = true;
+	}
+	do {
+		size_t chunk = len > ZLIB_MAX_IN ? ZLIB_MAX_IN : len;
+		bool last = chunk == len;
+		e->iz.next_in = (uint8_t *)in;
+		e->iz.avail_in = (uint32_t)chunk;
+		e->iz.end_of_stream = end && last;
+		for (;;) {
+			e->iz.next_out = e->out;
+			e->iz.avail_out = (uint32_t)OUT_BUF_SIZE;
+			if (isal_deflate(&e->iz) != COMP_OK)
+				return ferry_error_set(err, FERRY_E_FAILED, "gzip: compression failed");
+			size_t n = OUT_BUF_SIZE - e->iz.avail_out;
+			if (n && ferry_write(e->next, e->out, n, err) < 0)
+				return -1;
+			if (e->iz.end_of_stream ? e->iz.internal_state.state == ZSTATE_END
+						: (e->iz.avail_in == 0 && e->iz.avail_out != 0))
+				break;
+		}
+		if (last)
+			break;
+		in += chunk;
+		len -= chunk;
+	} while (len > 0);
+	return 0;
+}
+
+#define ISAL_BLOCK ((size_t)1 << 20)
+
+static int isal_write(struct encode *e, const unsigned char *in, size_t len, ferry_error *err)
+{
+	while (len > 0) {
+		size_t n = ISAL_BLOCK - e->block_len;
+		if (n > len)
+			n = len;
+		memcpy(e->block + e->block_len, in, n);
+		e->block_len += n;
+		in += n;
+		len -= n;
+		if (e->block_len == ISAL_BLOCK) {
+			if (isal_deflate_some(e, e->block, ISAL_BLOCK, false, err) < 0)
+				return -1;
+			e->block_len = 0;
+		}
+	}
+	return 0;
+}
+
+static int isal_end(struct encode *e, ferry_error *err)
+{
+	int rc = isal_deflate_some(e, e->block_len ? e->block : NULL, e->block_len, true, err);
+	e->block_len = 0;
+	return rc;
+}
+
 static int zstd_compress(struct encode *e, const void *in, size_t len, ZSTD_EndDirective mode,
 			 ferry_error *err)
 {
@@ -447,7 +532,7 @@ static int enc_write(ferry_ostream *s, const void *buf, size_t len, ferry_error 
 		return 0;
 	switch (e->comp) {
 	case FERRY_COMP_GZIP:
-		return gz_deflate(e, buf, len, Z_NO_FLUSH, err);
+		return e->isal ? isal_write(e, buf, len, err) : gz_deflate(e, buf, len, Z_NO_FLUSH, err);
 	case FERRY_COMP_ZSTD:
 		return zstd_compress(e, buf, len, ZSTD_e_continue, err);
 	case FERRY_COMP_NONE:
@@ -461,7 +546,7 @@ static int enc_finish(ferry_ostream *s, ferry_error *err)
 	struct encode *e = (struct encode *)s;
 	int rc = 0;
 	if (e->comp == FERRY_COMP_GZIP)
-		rc = gz_deflate(e, NULL, 0, Z_FINISH, err);
+		rc = e->isal ? isal_end(e, err) : gz_deflate(e, NULL, 0, Z_FINISH, err);
 	else if (e->comp == FERRY_COMP_ZSTD)
 		rc = zstd_compress(e, NULL, 0, ZSTD_e_end, err);
 	if (rc < 0)
@@ -475,6 +560,8 @@ static void enc_free(ferry_ostream *s)
 	if (e->z_ready)
 		deflateEnd(&e->z);
 	ZSTD_freeCCtx(e->zc);
+	free(e->level_buf);
+	free(e->block);
 	free(e->out);
 	free(e);
 }
@@ -494,7 +581,19 @@ ferry_ostream *ferry_ostream_encode(ferry_comp comp, int level, ferry_ostream *n
 	e->base.free = enc_free;
 	e->next = next;
 	e->comp = comp;
-	if (comp == FERRY_COMP_GZIP) {
+	if (comp == FERRY_COMP_GZIP && clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9) <= 3) {
+		/* ISA-L's levels 1-3 stand for gzip levels 1-3. */
+		static const uint32_t bufsize[] = {0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT, ISAL_DEF_LVL3_DEFAULT};
+		int lv = clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9);
+		e->isal = true;
+		isal_deflate_init(&e->iz);
+		e->iz.level = (uint32_t)lv;
+		e->iz.level_buf_size = bufsize[lv];
+		e->level_buf = ferry_xmalloc(bufsize[lv]);
+		e->iz.level_buf = e->level_buf;
+		e->iz.gzip_flag = IGZIP_GZIP_NO_HDR; /* our own fixed header; ISA-L writes the trailer */
+		e->block = ferry_xmalloc(ISAL_BLOCK);
+	} else if (comp == FERRY_COMP_GZIP) {
 		int lv = clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9);
 		if (deflateInit2(&e->z, lv, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 			enc_init_failed("gzip");
@@ -513,8 +612,14 @@ ferry_ostream *ferry_ostream_encode(ferry_comp comp, int level, ferry_ostream *n
 		    ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_compressionLevel, lv)) ||
 		    /* Layers are already covered by digests; keep frames minimal. */
 		    ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_checksumFlag, 0)) ||
-		    /* Single-threaded: the output must not depend on the worker count. */
-		    ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_nbWorkers, 0)))
+		    /*
+		     * Multi-threaded frames: libzstd makes the same bytes for any
+		     * worker count >= 1 (not for 0), cut into jobs of its own size,
+		     * so the output depends on the input alone.
+		     */
+		    ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_nbWorkers, 2)) ||
+		    /* Small jobs keep memory down (the default sizes them from the window: ~100 MB in flight). */
+		    ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_jobSize, 2u << 20)))
 			enc_init_failed("zstd");
 	} else {
 		e->comp = FERRY_COMP_NONE;

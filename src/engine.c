@@ -529,13 +529,20 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 				      pre ? -1 : expect_size, &store_out, err) < 0)
 		return -1;
 	ferry_alg out_alg = !transform && have_digest ? d->digest.alg : FERRY_ALG_SHA256;
-	ferry_ostream *out_hash = ferry_ostream_hash(out_alg, store_out);
-	ferry_ostream *encode = NULL, *diff_hash = NULL, *decode = NULL, *src_hash = NULL;
+	/*
+	 * Two cores: writing runs on a thread of its own, and so does compressing;
+	 * reading, hashing and decompressing stay on this one.
+	 */
+	ferry_ostream *to_store = ferry_ostream_async(store_out, 4, FERRY_IO_CHUNK);
+	ferry_ostream *out_hash = ferry_ostream_hash(out_alg, to_store);
+	ferry_ostream *encode = NULL, *to_encode = NULL, *diff_hash = NULL, *decode = NULL, *src_hash = NULL;
 	ferry_ostream *head_stage = out_hash;
 	if (transform) {
 		ferry_ostream *after_diff = out_hash;
-		if (want != FERRY_COMP_NONE)
-			after_diff = encode = ferry_ostream_encode(want, E->o->level, out_hash);
+		if (want != FERRY_COMP_NONE) {
+			encode = ferry_ostream_encode(want, E->o->level, out_hash);
+			after_diff = to_encode = ferry_ostream_async(encode, 4, FERRY_IO_CHUNK);
+		}
 		diff_hash = ferry_ostream_hash(FERRY_ALG_SHA256, after_diff);
 		uint64_t cap = in_size * FERRY_INFLATE_RATIO;
 		if (cap < FERRY_INFLATE_MIN)
@@ -552,6 +559,9 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		rc = ferry_pump(in, head_stage, err);
 	if (rc == 0)
 		rc = ferry_finish(head_stage, err);
+	/* Join the threads (abandoning their work after an error) before reading what they hashed. */
+	ferry_ostream_free(to_encode);
+	ferry_ostream_free(to_store);
 	ferry_digest src_d, out_d, diff_d = {0};
 	uint64_t src_n, out_n, diff_n = 0;
 	ferry_hash_result(out_hash, &out_d, &out_n);

@@ -71,6 +71,14 @@ ferry_istream *ferry_istream_mem(const void *buf, size_t len);
 ferry_ostream *ferry_ostream_hash(ferry_alg alg, ferry_ostream *next);
 void ferry_hash_result(ferry_ostream *hash_stage, ferry_digest *digest, uint64_t *size);
 
+/*
+ * A stage whose next stage runs on its own thread, fed through nbufs buffers
+ * of bufsize bytes (0: defaults of 4 x FERRY_IO_CHUNK).  Lets the stages
+ * before and after it use two cores.  finish() waits for the thread; free()
+ * without finish abandons the rest.
+ */
+ferry_ostream *ferry_ostream_async(ferry_ostream *next, size_t nbufs, size_t bufsize);
+
 /* Sink writing to fd (not closed by the stream); finish does nothing more. */
 ferry_ostream *ferry_ostream_fd(int fd);
 
