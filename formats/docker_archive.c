@@ -160,6 +160,7 @@ static int add_repo_tags(ferry_entry *e, const dm_entry *d, ferry_error *err)
 	for (size_t j = 0; j < d->n_tags; j++) {
 		ferry_name n = {0};
 		if (ferry_ref_parse(&n.ref, d->tags[j], err) < 0) {
+			err->code = FERRY_E_FORMAT; /* bad input data, not a bad command line */
 			ferry_error_prefix(err, "manifest.json: RepoTags");
 			return -1;
 		}

@@ -27,6 +27,7 @@ static int names_of(const ferry_descriptor *d, ferry_entry *e, ferry_error *err)
 	ferry_name n = {0};
 	if (full) {
 		if (ferry_ref_parse(&n.ref, full, err) < 0) {
+			err->code = FERRY_E_FORMAT; /* bad input data, not a bad command line */
 			ferry_error_prefix(err, "index.json: %s", FERRY_ANN_CONTAINERD_NAME);
 			return -1;
 		}
@@ -44,6 +45,7 @@ static int names_of(const ferry_descriptor *d, ferry_entry *e, ferry_error *err)
 		return 0;
 	}
 	if (ferry_ref_parse(&n.ref, refname, err) < 0) {
+		err->code = FERRY_E_FORMAT;
 		ferry_error_prefix(err, "index.json: %s", FERRY_ANN_REF_NAME);
 		return -1;
 	}
