@@ -1,10 +1,15 @@
 #!/bin/bash
-# The ferry demo: docker-save tarball -> OCI layout -> docker-save tarball.
+# The ferry demo: docker-save tarball -> OCI layout -> docker-save tarball,
+# then `docker tag` + `docker push` without a daemon: the sample retagged
+# for a private registry (Debian's docker-registry, started here on
+# 127.0.0.1:5000, or another free port when 5000 is taken), pushed, pulled
+# back into an OCI layout, verified and listed.
 #
 #   scripts/demo.sh [BUILD_DIR]      default BUILD_DIR: build
 #
 # Works in a fresh directory under ${TMPDIR:-/tmp}, removed at the end
-# unless KEEP=1.
+# unless KEEP=1.  The registry keeps its data there too and is stopped (by
+# its PID) at the end, whatever happens.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +24,19 @@ if [ ! -x "$ferry" ]; then
 	exit 1
 fi
 
+# shellcheck source=tests/lib/registry.sh
+. "$repo/tests/lib/registry.sh"
+
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
+reg_dir=
 cleanup() {
+	if [ -n "$reg_dir" ]; then
+		if registry_stop "$reg_dir"; then
+			echo "demo: stopped the registry"
+		else
+			echo "demo: could not stop the registry (pid file in $reg_dir)" >&2
+		fi
+	fi
 	if [ "${KEEP:-0}" = 1 ]; then
 		echo "demo: kept $OUT"
 	else
@@ -66,9 +82,61 @@ step "verify the round-tripped tarball" \
 step "list the images in the round-tripped tarball" \
 	ls "$OUT/roundtrip.tar"
 
+# ---- a registry: docker tag + docker push, without a daemon ---------------------------
+
+# A TCP port on 127.0.0.1 that nothing answers on: 5000 if it is free.
+free_port() {
+	local p
+	for p in 5000 $(seq 5001 5099) $(shuf -i 20000-60000 -n 50); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# ferry remembers where it pushed blobs ($XDG_CACHE_HOME/ferry): keep that
+# with the demo, since its registry does not outlive it.
+export XDG_CACHE_HOME=$OUT/cache
+port=$(free_port) || {
+	echo "demo: no free TCP port on 127.0.0.1" >&2
+	exit 1
+}
+reg=localhost:$port
+echo
+echo "== starting a private registry (docker-registry) on 127.0.0.1:$port"
+reg_dir=$OUT/registry
+if ! registry_start http "$reg_dir" "$port"; then
+	echo "demo: the registry did not start (is docker-registry installed? make deps-build)" >&2
+	exit 1
+fi
+echo "registry: http://$reg/ (pid $(cat "$reg_dir/registry.pid"), data in $reg_dir/data)"
+
+step "retag every image for $reg (docker tag, without a daemon)" \
+	convert --registry "$reg" "$sample" "$OUT/for-registry.tar"
+expect_file "$OUT/for-registry.tar"
+step "also name the app image $reg/team/app:13" \
+	tag "$OUT/for-registry.tar" "$reg/example/app:13" "$reg/team/app:13"
+step "list what will be pushed" \
+	ls "$OUT/for-registry.tar"
+step "push every image to the registry its name says (docker push, without a daemon)" \
+	push "$OUT/for-registry.tar"
+step "push again: the registry has every blob, so no blob is sent" \
+	push "$OUT/for-registry.tar"
+step "pull $reg/team/app:13 back into an OCI layout" \
+	convert "docker://$reg/team/app:13" "$OUT/pulled/"
+expect_file "$OUT/pulled/index.json"
+step "verify every digest of the pulled image" \
+	verify "oci:$OUT/pulled"
+step "list the pulled image" \
+	ls "oci:$OUT/pulled"
+
 echo
 echo "== summary"
 echo "input:      $sample ($(stat -c %s "$sample") bytes)"
 echo "OCI layout: $OUT/oci ($(find "$OUT/oci/blobs" -type f | wc -l) blobs, $(du -sk "$OUT/oci" | cut -f1) KiB)"
 echo "round trip: $OUT/roundtrip.tar ($(stat -c %s "$OUT/roundtrip.tar") bytes)"
+echo "registry:   $reg, $(find "$reg_dir/data/docker/registry/v2/repositories" -mindepth 2 -maxdepth 2 -type d 2>/dev/null | wc -l) repositories, $(find "$reg_dir/data/docker/registry/v2/blobs" -name data -type f 2>/dev/null | wc -l) blobs"
+echo "pulled:     $reg/team/app:13 -> $OUT/pulled ($(find "$OUT/pulled/blobs" -type f | wc -l) blobs, $(du -sk "$OUT/pulled" | cut -f1) KiB)"
 echo "demo: all $n steps succeeded"

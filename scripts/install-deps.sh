@@ -8,18 +8,24 @@
 # ready machine it is a quick no-op and needs no network.
 set -euo pipefail
 
-# Compile and run ferry (meson.build needs cmocka too, for the unit tests).
+# Compile and run ferry (meson.build needs cmocka too, for the unit tests),
+# and the demo (its private registry: docker-registry).
 BUILD_PKGS=(
 	gcc make meson ninja-build pkg-config
 	libarchive-dev libzstd-dev zlib1g-dev libssl-dev libjansson-dev
 	libcmocka-dev libcurl4-openssl-dev libisal-dev
+	scdoc
+	docker-registry
 )
 # Everything the unit and end-to-end tests use on top of that.
 TEST_PKGS=(
 	"${BUILD_PKGS[@]}"
 	clang libclang-rt-14-dev
-	skopeo umoci docker.io docker-registry valgrind jq
+	skopeo umoci docker.io valgrind jq
 	zstd xz-utils bzip2 gzip openssl iproute2 procps python3 e2fsprogs util-linux
+	apache2-utils
+	zsh man-db bsdextrautils
+	time
 )
 
 case ${1:-} in

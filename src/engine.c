@@ -398,6 +398,12 @@ out:
 
 /* ---- layers ---- */
 
+static const char *canonical(engine *E, const char *path)
+{
+	ferry_tree *t = E->src->tree;
+	return t->ops->canonical ? t->ops->canonical(t, path) : path;
+}
+
 static void add_jobs(engine *E, ferry_image *img)
 {
 	if (img->is_index) {
@@ -407,11 +413,17 @@ static void add_jobs(engine *E, ferry_image *img)
 	}
 	for (size_t i = 0; i < img->n_layers; i++) {
 		ferry_blob *b = &img->layers[i];
-		if (ferry_strmap_has(&E->job_by_path, b->path))
+		/* A symlinked copy of a layer (legacy archives) is the same job. */
+		const char *key = canonical(E, b->path);
+		uintptr_t have = (uintptr_t)ferry_strmap_get(&E->job_by_path, key);
+		if (have) {
+			ferry_strmap_put(&E->job_by_path, b->path, (void *)have);
 			continue;
+		}
 		layer_job *j = FERRY_PUSH(E->jobs, E->n_jobs, E->cap_jobs);
 		memset(j, 0, sizeof(*j));
 		j->blob = b;
+		ferry_strmap_put(&E->job_by_path, key, (void *)(uintptr_t)E->n_jobs);
 		ferry_strmap_put(&E->job_by_path, b->path, (void *)(uintptr_t)E->n_jobs);
 	}
 }
@@ -468,6 +480,32 @@ static ssize_t read_head(ferry_istream *in, unsigned char *buf, size_t cap, ferr
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
+}
+
+/*
+ * Hash a blob of the source again, from its start (random-access sources
+ * only).  A source that checks digests itself (a registry) may answer with
+ * an integrity error instead: that is in *e.
+ */
+static int rehash(engine *E, const ferry_blob *b, ferry_digest *out, ferry_error *e_out)
+{
+	ferry_error e = FERRY_ERROR_INIT;
+	ferry_istream *in;
+	uint64_t size;
+	ferry_tree *t = E->src->tree;
+	if (t->ops->open(t, b->path, &in, &size, &e) < 0)
+		return -1;
+	ferry_ostream *h = ferry_ostream_hash(b->desc.digest.alg, NULL);
+	int rc = ferry_pump(in, h, &e);
+	if (rc == 0)
+		rc = ferry_finish(h, &e);
+	uint64_t n;
+	if (rc == 0)
+		ferry_hash_result(h, out, &n);
+	ferry_ostream_free(h);
+	ferry_istream_close(in);
+	*e_out = e;
+	return rc;
 }
 
 static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size, ferry_error *err)
@@ -575,6 +613,18 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 			diff_d = out_d;
 	}
 	const char *what = have_digest ? d->digest.str : b->path;
+	if (rc < 0 && err && (err->code == FERRY_E_FORMAT || err->code == FERRY_E_LIMIT)) {
+		/* Undecodable: if the bytes are not what the digest names, that is the thing to say. */
+		ferry_digest again;
+		ferry_error e2 = FERRY_ERROR_INIT;
+		int hr = have_digest && !E->src->tree->one_pass ? rehash(E, b, &again, &e2) : -1;
+		if (hr == 0 && !ferry_digest_eq(&again, &d->digest))
+			ferry_error_set(err, FERRY_E_INTEGRITY, "layer %s: content hashes to %s", what, again.str);
+		else if (hr < 0 && e2.code == FERRY_E_INTEGRITY)
+			*err = e2;
+		else
+			ferry_error_prefix(err, "layer %s", what);
+	}
 	if (rc == 0 && have_digest && !ferry_digest_eq(&src_d, &d->digest))
 		rc = ferry_error_set(err, FERRY_E_INTEGRITY, "layer %s: content hashes to %s", what, src_d.str);
 	if (rc == 0 && src_n != in_size)
@@ -691,6 +741,18 @@ static int run_jobs(engine *E, ferry_error *err)
 		layer_job *j = &E->jobs[idx[which]];
 		rc = run_job(E, j, in, size, err);
 		ferry_istream_close(in);
+		/* A lost upload is sent again from the start, once more per retry, if the source can be read again. */
+		for (int attempt = 0; rc < 0 && attempt < 3 && !tree->one_pass && E->store->ops->retryable &&
+				      E->store->ops->retryable(E->store);
+		     attempt++) {
+			char msg[FERRY_ERROR_MSG_MAX + 64];
+			snprintf(msg, sizeof(msg), "%s; sending the blob again", err ? err->msg : "upload failed");
+			emit(E, FERRY_EV_WARNING, NULL, NULL, 0, 0, msg);
+			if (tree->ops->open(tree, j->blob->path, &in, &size, err) < 0)
+				break;
+			rc = run_job(E, j, in, size, err);
+			ferry_istream_close(in);
+		}
 		if (rc < 0) {
 			/* Writing errors name the destination already; the rest are about the source. */
 			if (err && err->code != FERRY_E_FAILED)
@@ -894,8 +956,9 @@ static int push_names(const char *dest, work *works, size_t n, ferry_error *err)
 {
 	if (!*dest)
 		return 0;
+	/* No '/' at all: a registry host ("HOST:PORT" would otherwise read as name:tag). */
 	ferry_ref full;
-	bool parsed = ferry_ref_parse(&full, dest, NULL) == 0;
+	bool parsed = strchr(dest, '/') && ferry_ref_parse(&full, dest, NULL) == 0;
 	bool is_full = parsed && (full.tag || ferry_digest_is_set(&full.digest));
 	if (parsed && !is_full)
 		ferry_ref_free(&full);

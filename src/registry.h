@@ -30,6 +30,7 @@
 
 typedef struct ferry_registry_opts {
 	const char *creds;                  /* --creds USER:PASS (NULL: look up the credential files) */
+	const char *creds_label;            /* what to call creds in messages (NULL: "--creds") */
 	const char *cert_dir;               /* --cert-dir DIR: ca.crt / *.crt, client.cert, client.key */
 	bool tls_verify;                    /* false with --tls-verify=false */
 	const char *const *insecure;        /* --insecure-registry HOST[:PORT], may use plain HTTP */

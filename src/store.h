@@ -43,6 +43,12 @@ typedef struct ferry_store_ops {
 	int (*put_file)(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err);
 	/* The destination's current version of a metadata file, if it has one (else FERRY_E_NOTFOUND). */
 	int (*read_existing)(ferry_store *s, const char *name, unsigned char **buf, size_t *len, ferry_error *err);
+	/*
+	 * Optional: did the last blob fail for a reason a fresh start may not meet
+	 * (a network fault that lost a registry's upload session)?  The engine
+	 * then reads the blob again from the source, if the source allows it.
+	 */
+	bool (*retryable)(ferry_store *s);
 	int (*commit)(ferry_store *s, ferry_error *err);
 	void (*free)(ferry_store *s);
 } ferry_store_ops;

@@ -33,6 +33,13 @@ typedef struct reg_store {
 	ferry_blobcache *cache; /* borrowed */
 	ferry_ostream tee;      /* fans a blob out to every registry's upload */
 	const ferry_registry_opts *opts;
+	/*
+	 * The first failure to reach a registry at all: later checks answer from
+	 * it at once instead of retrying the network for every blob.
+	 */
+	bool down;
+	ferry_error down_err;
+	bool upload_failed; /* the last blob's upload broke: worth one more try from scratch */
 } reg_store;
 
 static char *pkey(const char *repo, const ferry_digest *d)
@@ -150,15 +157,30 @@ static reg_dest *dest_of(reg_store *rs, const char *domain)
 static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
 {
 	reg_store *rs = (reg_store *)s;
+	if (rs->down)
+		return false;
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
 		bool have = false;
 		ferry_error e = FERRY_ERROR_INIT;
-		/* A failed check is a "no": the blob is then simply sent. */
-		if (ensure_blob(rs, rd, rd->staging, d, &have, &e) < 0 || !have)
+		/* A failed check is a "no": the blob is then simply sent (and that failure reported). */
+		if (ensure_blob(rs, rd, rd->staging, d, &have, &e) < 0) {
+			if (e.code == FERRY_E_FAILED) { /* could not talk to it at all */
+				rs->down = true;
+				rs->down_err = e;
+			}
+			return false;
+		}
+		if (!have)
 			return false;
 	}
 	return true;
+}
+
+static bool rs_retryable(ferry_store *s)
+{
+	reg_store *rs = (reg_store *)s;
+	return rs->upload_failed && !rs->down;
 }
 
 static int tee_write(ferry_ostream *o, const void *buf, size_t len, ferry_error *err)
@@ -166,6 +188,7 @@ static int tee_write(ferry_ostream *o, const void *buf, size_t len, ferry_error 
 	reg_store *rs = (reg_store *)((char *)o - offsetof(reg_store, tee));
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		if (ferry_write(rs->dests[i].up_out, buf, len, err) < 0) {
+			rs->upload_failed = true;
 			ferry_error_prefix(err, "%s", rs->dests[i].domain);
 			return -1;
 		}
@@ -200,6 +223,12 @@ static int rs_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 	(void)expect, (void)size;
 	reg_store *rs = (reg_store *)s;
 	abort_uploads(rs);
+	rs->upload_failed = false;
+	if (rs->down) {
+		if (err)
+			*err = rs->down_err;
+		return -1;
+	}
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
 		if (ferry_registry_upload_begin(rd->reg, rd->staging, &rd->up, &rd->up_out, err) < 0) {
@@ -231,6 +260,8 @@ static int rs_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint
 		if (rc < 0) {
 			ferry_registry_upload_abort(up);
 		} else if (ferry_registry_upload_finish(up, actual, err) < 0) {
+			if (err && err->code != FERRY_E_INTEGRITY)
+				rs->upload_failed = true;
 			ferry_error_prefix(err, "%s", rd->domain);
 			rc = -1;
 		} else {
@@ -305,6 +336,7 @@ static const ferry_store_ops reg_store_ops = {
 	.blob_end = rs_blob_end,
 	.put_file = rs_put_file,
 	.put_manifest = rs_put_manifest,
+	.retryable = rs_retryable,
 	.read_existing = rs_read_existing,
 	.commit = rs_commit,
 	.free = rs_free,

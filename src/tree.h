@@ -49,6 +49,12 @@ typedef struct ferry_tree_ops {
 	 * will be opened; a one-pass tree stops keeping the others.
 	 */
 	void (*want)(ferry_tree *t, const char *const *paths, size_t n);
+	/*
+	 * The name path finally refers to, links followed, as far as the tree
+	 * knows now (optional; NULL or an unknown chain: path itself).  Two paths
+	 * to one entry then count as one blob.  The result lives as long as the tree.
+	 */
+	const char *(*canonical)(ferry_tree *t, const char *path);
 	/* Read to the end, checking the rest of the archive is well formed. */
 	int (*finish)(ferry_tree *t, ferry_error *err);
 	void (*free)(ferry_tree *t);

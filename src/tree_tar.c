@@ -465,6 +465,17 @@ static int tar_stat(ferry_tree *tr, const char *path, bool read_ahead, bool *exi
 	}
 }
 
+static const char *tar_canonical(ferry_tree *tr, const char *path)
+{
+	tar_tree *t = (tar_tree *)tr;
+	tar_entry *e = NULL;
+	const char *final = NULL;
+	res_kind kind;
+	if (resolve(t, path, &e, &final, &kind, NULL) < 0 || kind != RES_FOUND)
+		return path;
+	return e->name;
+}
+
 static void tar_want(ferry_tree *tr, const char *const *paths, size_t n)
 {
 	tar_tree *t = (tar_tree *)tr;
@@ -533,6 +544,7 @@ static const ferry_tree_ops tar_ops = {
 	.stat = tar_stat,
 	.open_any = tar_open_any,
 	.want = tar_want,
+	.canonical = tar_canonical,
 	.finish = tar_finish,
 	.free = tar_free,
 };

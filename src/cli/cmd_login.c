@@ -20,7 +20,9 @@ const char cmd_login_usage[] =
 	"credsStore/credHelpers when it names one).\n"
 	"\n"
 	"  -u, --username USER      user name (asked for when absent and stdin is a terminal)\n"
-	"  --password-stdin         read the password from stdin\n" CLI_REG_HELP;
+	"  --password-stdin         read the password from stdin\n"
+	"  -h, --help               show this help\n"
+	"\n" CLI_REG_HELP;
 
 const char cmd_logout_usage[] = "Usage: ferry logout REGISTRY\n"
 				"\n"
@@ -114,6 +116,7 @@ int cmd_login(int argc, char **argv)
 	free(reg.creds);
 	reg.creds = ferry_xasprintf("%s:%s", user, pw);
 	reg.opts.creds = reg.creds;
+	reg.opts.creds_label = "the user name and password given to login";
 	if (ferry_registry_open(domain, cli_reg_opts(&reg), &r, &err) < 0 || ferry_registry_check_login(r, &err) < 0 ||
 	    ferry_creds_store(domain, user, pw, &err) < 0) {
 		rc = cli_fail(&err);

@@ -225,7 +225,7 @@ int ferry_registry_open(const char *domain, const ferry_registry_opts *o, ferry_
 	for (size_t i = 0; !r->may_http && i < r->n_insecure; i++)
 		r->may_http = insecure_match(r, r->insecure[i]);
 	r->cli_creds = ferry_xstrdup(o->creds);
-	r->cred_source = ferry_xstrdup(o->creds ? "--creds" : "none");
+	r->cred_source = ferry_xstrdup(o->creds ? (o->creds_label ? o->creds_label : "--creds") : "none");
 	set_noproxy(r);
 
 	r->curl = curl_easy_init();

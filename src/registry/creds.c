@@ -517,6 +517,11 @@ int reg_creds_load(ferry_registry *r, ferry_error *err)
 	r->user = u;
 	r->secret = s;
 	r->is_token = tok;
+	if (r->cli_creds && r->cred_source && strcmp(src, "--creds") == 0) {
+		/* Keep the caller's name for credentials it passed in (login's own prompt, say). */
+		free(src);
+		return 0;
+	}
 	free(r->cred_source);
 	r->cred_source = src;
 	return 0;

@@ -3,7 +3,8 @@
 # tests, on 127.0.0.1 only.
 #
 #   . tests/lib/registry.sh
-#   registry_start MODE DIR   # config, data, certificates and logs under DIR
+#   registry_start MODE DIR [PORT]  # config, data, certificates and logs under DIR;
+#                                   # PORT: listen there (default: a free port)
 #   registry_stop DIR         # stops what registry_start started there (by PID)
 #
 # MODE:
@@ -51,13 +52,15 @@ _registry_wait_port() {
 	return 1
 }
 
-# A bcrypt htpasswd line (the only hash docker-registry accepts).
+# A bcrypt htpasswd line (the only hash docker-registry accepts).  Cost 5
+# (htpasswd's default): the registry checks it on every request, and cost 12
+# (Python's default) takes a quarter of a second each time.
 _registry_bcrypt() {
 	if command -v htpasswd >/dev/null 2>&1; then
-		htpasswd -nbB "$1" "$2" | head -n 1
+		htpasswd -nbB -C 5 "$1" "$2" | head -n 1
 	else
 		python3 -W ignore -c 'import crypt, sys
-print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))' "$1" "$2"
+print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=32)))' "$1" "$2"
 	fi
 }
 
@@ -94,7 +97,7 @@ _registry_token_keys() {
 }
 
 registry_start() {
-	local mode=${1:?registry_start: MODE missing} dir=${2:?registry_start: DIR missing}
+	local mode=${1:?registry_start: MODE missing} dir=${2:?registry_start: DIR missing} want_port=${3:-}
 	local port tport tls=false auth='' scheme=http var
 	local -a unset_env=()
 
@@ -121,7 +124,11 @@ registry_start() {
 		return 1
 	fi
 	mkdir -p "$dir/data" || return 1
-	port=$(_registry_free_port) || return 1
+	if [ -n "$want_port" ]; then
+		port=$want_port
+	else
+		port=$(_registry_free_port) || return 1
+	fi
 
 	FERRY_REG_ADDR=127.0.0.1:$port
 	FERRY_REG_CERT_DIR=
@@ -260,13 +267,14 @@ registry_stop() {
 		if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
 			continue
 		fi
-		kill "$pid" 2>/dev/null
+		# (each step may fail harmlessly: keep going under set -e too)
+		kill "$pid" 2>/dev/null || true
 		for ((i = 0; i < 100; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
 	done
 	return 0
 }
