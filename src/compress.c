@@ -21,6 +21,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "gzip_parallel.h"
 #include "util.h"
 
 #define OUT_BUF_SIZE ((size_t)256 << 10)
@@ -391,17 +392,7 @@ struct encode {
 	z_stream z;
 	bool z_ready;
 	gz_header gzh; /* must live as long as z: zlib reads it lazily */
-	bool isal;      /* gzip through ISA-L (levels 1-3) */
-	struct isal_zstream iz;
-	unsigned char *level_buf; /* owned, ISA-L's per-level work area */
-	bool header_sent;
-	/*
-	 * ISA-L's output depends on how its input is cut into calls, so input
-	 * is regrouped into fixed blocks: the bytes out then depend on the bytes
-	 * in alone, whoever wrote them in what sizes.
-	 */
-	unsigned char *block; /* owned, ISAL_BLOCK */
-	size_t block_len;
+	ferry_pgz *pgz; /* gzip through ISA-L on every core (levels 1-3); owned */
 	ZSTD_CCtx *zc;
 	unsigned char *out; /* owned, OUT_BUF_SIZE; NULL for pass-through */
 };
@@ -446,67 +437,6 @@ static int gz_deflate(struct encode *e, const unsigned char *in, size_t len, int
  */
 static const unsigned char gzip_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, GZIP_OS_UNKNOWN};
 
-static int isal_deflate_some(struct encode *e, const unsigned char *in, size_t len, bool end, ferry_error *err)
-{
-	if (!e->header_sent) {
-		if (ferry_write(e->next, gzip_header, sizeof(gzip_header), err) < 0)
-			return -1;
-		e->header_sent = true;
-	}
-	do {
-		size_t chunk = len > ZLIB_MAX_IN ? ZLIB_MAX_IN : len;
-		bool last = chunk == len;
-		e->iz.next_in = (uint8_t *)in;
-		e->iz.avail_in = (uint32_t)chunk;
-		e->iz.end_of_stream = end && last;
-		for (;;) {
-			e->iz.next_out = e->out;
-			e->iz.avail_out = (uint32_t)OUT_BUF_SIZE;
-			if (isal_deflate(&e->iz) != COMP_OK)
-				return ferry_error_set(err, FERRY_E_FAILED, "gzip: compression failed");
-			size_t n = OUT_BUF_SIZE - e->iz.avail_out;
-			if (n && ferry_write(e->next, e->out, n, err) < 0)
-				return -1;
-			if (e->iz.end_of_stream ? e->iz.internal_state.state == ZSTATE_END
-						: (e->iz.avail_in == 0 && e->iz.avail_out != 0))
-				break;
-		}
-		if (last)
-			break;
-		in += chunk;
-		len -= chunk;
-	} while (len > 0);
-	return 0;
-}
-
-#define ISAL_BLOCK ((size_t)1 << 20)
-
-static int isal_write(struct encode *e, const unsigned char *in, size_t len, ferry_error *err)
-{
-	while (len > 0) {
-		size_t n = ISAL_BLOCK - e->block_len;
-		if (n > len)
-			n = len;
-		memcpy(e->block + e->block_len, in, n);
-		e->block_len += n;
-		in += n;
-		len -= n;
-		if (e->block_len == ISAL_BLOCK) {
-			if (isal_deflate_some(e, e->block, ISAL_BLOCK, false, err) < 0)
-				return -1;
-			e->block_len = 0;
-		}
-	}
-	return 0;
-}
-
-static int isal_end(struct encode *e, ferry_error *err)
-{
-	int rc = isal_deflate_some(e, e->block_len ? e->block : NULL, e->block_len, true, err);
-	e->block_len = 0;
-	return rc;
-}
-
 static int zstd_compress(struct encode *e, const void *in, size_t len, ZSTD_EndDirective mode,
 			 ferry_error *err)
 {
@@ -532,7 +462,7 @@ static int enc_write(ferry_ostream *s, const void *buf, size_t len, ferry_error 
 		return 0;
 	switch (e->comp) {
 	case FERRY_COMP_GZIP:
-		return e->isal ? isal_write(e, buf, len, err) : gz_deflate(e, buf, len, Z_NO_FLUSH, err);
+		return e->pgz ? ferry_pgz_write(e->pgz, buf, len, err) : gz_deflate(e, buf, len, Z_NO_FLUSH, err);
 	case FERRY_COMP_ZSTD:
 		return zstd_compress(e, buf, len, ZSTD_e_continue, err);
 	case FERRY_COMP_NONE:
@@ -546,7 +476,7 @@ static int enc_finish(ferry_ostream *s, ferry_error *err)
 	struct encode *e = (struct encode *)s;
 	int rc = 0;
 	if (e->comp == FERRY_COMP_GZIP)
-		rc = e->isal ? isal_end(e, err) : gz_deflate(e, NULL, 0, Z_FINISH, err);
+		rc = e->pgz ? ferry_pgz_finish(e->pgz, err) : gz_deflate(e, NULL, 0, Z_FINISH, err);
 	else if (e->comp == FERRY_COMP_ZSTD)
 		rc = zstd_compress(e, NULL, 0, ZSTD_e_end, err);
 	if (rc < 0)
@@ -560,8 +490,7 @@ static void enc_free(ferry_ostream *s)
 	if (e->z_ready)
 		deflateEnd(&e->z);
 	ZSTD_freeCCtx(e->zc);
-	free(e->level_buf);
-	free(e->block);
+	ferry_pgz_free(e->pgz);
 	free(e->out);
 	free(e);
 }
@@ -583,16 +512,7 @@ ferry_ostream *ferry_ostream_encode(ferry_comp comp, int level, ferry_ostream *n
 	e->comp = comp;
 	if (comp == FERRY_COMP_GZIP && clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9) <= 3) {
 		/* ISA-L's levels 1-3 stand for gzip levels 1-3. */
-		static const uint32_t bufsize[] = {0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT, ISAL_DEF_LVL3_DEFAULT};
-		int lv = clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9);
-		e->isal = true;
-		isal_deflate_init(&e->iz);
-		e->iz.level = (uint32_t)lv;
-		e->iz.level_buf_size = bufsize[lv];
-		e->level_buf = ferry_xmalloc(bufsize[lv]);
-		e->iz.level_buf = e->level_buf;
-		e->iz.gzip_flag = IGZIP_GZIP_NO_HDR; /* our own fixed header; ISA-L writes the trailer */
-		e->block = ferry_xmalloc(ISAL_BLOCK);
+		e->pgz = ferry_pgz_new(clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9), 0, gzip_header, next);
 	} else if (comp == FERRY_COMP_GZIP) {
 		int lv = clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9);
 		if (deflateInit2(&e->z, lv, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)

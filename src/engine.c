@@ -643,7 +643,13 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	ferry_ostream_free(diff_hash);
 	ferry_ostream_free(encode);
 	ferry_ostream_free(out_hash);
-	bool existed = rc == 0 && (pre || (!passed_expect && E->store->ops->has_blob(E->store, &out_d)));
+	/*
+	 * Did these bytes exist already (written by this run through another
+	 * path, or there before)?  A remote store is not asked: that would cost a
+	 * request per blob just for the count.
+	 */
+	bool existed = rc == 0 && (pre || ferry_strmap_has(&E->written, out_d.str) ||
+				   (!passed_expect && !E->store->remote && E->store->ops->has_blob(E->store, &out_d)));
 	int rc2 = E->store->ops->blob_end(E->store, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
 	if (rc < 0 || rc2 < 0)
 		return -1;

@@ -60,6 +60,7 @@ struct ferry_store {
 	/* Set by the engine: stores that do things of their own (mounts, pushes) report them here. */
 	void (*on_event)(const struct ferry_event *ev, void *ud);
 	void *event_ud;
+	bool remote; /* has_blob costs a network request */
 };
 
 /*

@@ -440,6 +440,7 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 	reg_store *rs = ferry_xcalloc(1, sizeof(*rs));
 	rs->base.ops = &reg_store_ops;
 	rs->base.display = ferry_xstrdup("registry");
+	rs->base.remote = true;
 	rs->cache = cache;
 	rs->opts = opts;
 	rs->tee.write = tee_write;
