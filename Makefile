@@ -4,12 +4,13 @@
 #   make check   install what is missing, build, run all tests
 #   make build   configure (once) and build in $(BUILD)
 #   make deps    install the packages for the tests (which covers the build)
+#   make bench   ferry against skopeo on synthetic images (by hand; slow)
 #   make clean   remove $(BUILD)
 
 BUILD ?= build
 SAN_BUILD ?= build-san
 
-.PHONY: all build build-san check demo deps deps-build deps-test clean fuzz
+.PHONY: all build build-san check demo deps deps-build deps-test clean fuzz bench
 
 all: build
 
@@ -41,6 +42,12 @@ build-san:
 fuzz: deps-test
 	$(MAKE) build-san
 	tests/fuzz.sh $(SAN_BUILD) $(or $(FUZZ_SECONDS),60)
+
+# Throughput of ferry against skopeo (scripts/bench.sh says how to size it:
+# BENCH_SCALE=0.1 for a quick run). Never part of check: figures, no asserts.
+bench: deps-test
+	$(MAKE) build
+	scripts/bench.sh $(BUILD)
 
 demo: deps-build
 	$(MAKE) build
