@@ -10,11 +10,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "ferry.h"
 #include "registry.h"
 
 /* Print "ferry: <message>" and return the exit code for err. */
 int cli_fail(const ferry_error *err);
+/* Print "ferry: <message>" on stderr (and remember it for --json). */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last message cli_error, cli_fail and the usage errors printed ("" if none). */
+const char *cli_last_error(void);
 /* Print "ferry: <fmt with arg>" and a pointer to --help; returns FERRY_E_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, const char *arg);
 /* After getopt_long returned '?': say which option was wrong. Returns FERRY_E_USAGE. */
@@ -22,6 +28,16 @@ int cli_bad_option(const char *cmd, char **argv);
 /* Print a command's usage text on stdout. */
 void cli_help(const char *cmd);
 void cli_human_size(uint64_t n, char *buf, size_t len);
+
+/* ---- --json (the schema is in README.md and ferry(1)) ---- */
+
+/* Is "--json" among the options (before any "--")? */
+bool cli_json_requested(int argc, char **argv);
+/* Print doc on stdout, indented, and drop the reference. */
+void cli_json_print(json_t *doc);
+bool cli_json_was_printed(void);
+/* {"command": cmd, "ok": false, "error": <the last error>, "code": code} (new reference). */
+json_t *cli_json_failure(const char *cmd, int code);
 
 /* ---- registry options ---- */
 
@@ -74,8 +90,9 @@ int cmd_untag(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
+int cmd_batch(int argc, char **argv);
 
 extern const char cmd_ls_usage[], cmd_convert_usage[], cmd_push_usage[], cmd_verify_usage[], cmd_tag_usage[],
-	cmd_untag_usage[], cmd_inspect_usage[], cmd_login_usage[], cmd_logout_usage[];
+	cmd_untag_usage[], cmd_inspect_usage[], cmd_login_usage[], cmd_logout_usage[], cmd_batch_usage[];
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "format.h"
+#include "progress.h"
 #include "util.h"
 
 #define RETAG_HELP                                                                                             \
@@ -22,7 +23,8 @@
 	"  --image REF              only this image (repeatable; REF may be a sha256: prefix)\n"                  \
 	"  --platform OS/ARCH[/VARIANT]\n"                                                                       \
 	"                           only this platform of multi-platform images\n"                                 \
-	"  -q, --quiet              print nothing but errors\n"                                                    \
+	CLI_PROGRESS_HELP                                                                                      \
+	"  --json                   print what was done as JSON on stdout (schema in ferry(1))\n"             \
 	"  -h, --help               show this help\n"
 
 const char cmd_convert_usage[] =
@@ -59,21 +61,214 @@ const char cmd_push_usage[] =
 	"  --manifest-format oci|docker\n"
 	"                           kind of manifest to build when one must be built\n" RETAG_HELP "\n" CLI_REG_HELP;
 
-typedef struct progress {
-	bool quiet;
-} progress;
+/* ---- what a run did, for --json ---- */
+
+typedef struct blob_rec {
+	char digest[FERRY_DIGEST_STRMAX];
+	int64_t size; /* -1: not known (a mounted blob) */
+	const char *action;
+} blob_rec;
+
+typedef struct done_rec {
+	char digest[FERRY_DIGEST_STRMAX];
+	char *name; /* owned; the image's first name, or its label */
+	char *ref;  /* owned; push: where it went ("host/repo:tag" or "host/repo@digest") */
+} done_rec;
+
+typedef struct run_rec {
+	cli_progress *prog;
+	bool registry; /* the destination is a registry (push, or convert to docker://) */
+	blob_rec *blobs;
+	size_t n_blobs, cap_blobs;
+	done_rec *images; /* FERRY_EV_IMAGE_DONE */
+	size_t n_images, cap_images;
+	done_rec *pushed; /* FERRY_EV_MANIFEST_PUSHED */
+	size_t n_pushed, cap_pushed;
+} run_rec;
+
+static void rec_blob(run_rec *r, const ferry_event *ev, const char *action)
+{
+	blob_rec *b = FERRY_PUSH(r->blobs, r->n_blobs, r->cap_blobs);
+	snprintf(b->digest, sizeof(b->digest), "%s", ev->digest ? ev->digest->str : "");
+	b->action = action;
+	/* A mount says no size: run_json takes it from another event about the same blob. */
+	b->size = ev->kind == FERRY_EV_BLOB_MOUNTED ? -1 : ev->bytes ? (int64_t)ev->bytes : (int64_t)ev->total;
+}
+
+static int64_t known_size(const run_rec *r, const char *digest)
+{
+	for (size_t i = 0; i < r->n_blobs; i++) {
+		if (r->blobs[i].size >= 0 && !strcmp(r->blobs[i].digest, digest))
+			return r->blobs[i].size;
+	}
+	return -1;
+}
 
 static void on_event(const ferry_event *ev, void *ud)
 {
-	progress *p = ud;
-	if (ev->kind == FERRY_EV_WARNING) {
-		fprintf(stderr, "ferry: warning: %s\n", ev->message);
-		return;
+	run_rec *r = ud;
+	switch (ev->kind) {
+	case FERRY_EV_BLOB_WRITTEN:
+		rec_blob(r, ev, r->registry ? "uploaded" : "written");
+		break;
+	case FERRY_EV_BLOB_EXISTS:
+		rec_blob(r, ev, "existing");
+		break;
+	case FERRY_EV_BLOB_DEDUP:
+		rec_blob(r, ev, "deduplicated");
+		break;
+	case FERRY_EV_BLOB_MOUNTED:
+		rec_blob(r, ev, "mounted");
+		break;
+	case FERRY_EV_IMAGE_DONE: {
+		done_rec *d = FERRY_PUSH(r->images, r->n_images, r->cap_images);
+		memset(d, 0, sizeof(*d));
+		snprintf(d->digest, sizeof(d->digest), "%s", ev->digest ? ev->digest->str : "");
+		d->name = ferry_xstrdup(ev->name);
+		break;
 	}
-	if (p->quiet)
-		return;
-	if (ev->kind == FERRY_EV_IMAGE_DONE)
-		fprintf(stderr, "  %s  %s\n", ev->digest ? ev->digest->str : "", ev->name ? ev->name : "");
+	case FERRY_EV_MANIFEST_PUSHED: {
+		done_rec *d = FERRY_PUSH(r->pushed, r->n_pushed, r->cap_pushed);
+		memset(d, 0, sizeof(*d));
+		snprintf(d->digest, sizeof(d->digest), "%s", ev->digest ? ev->digest->str : "");
+		d->ref = ferry_xstrdup(ev->name ? ev->name : ev->message);
+		break;
+	}
+	default:
+		break;
+	}
+	cli_progress_event(ev, r->prog);
+}
+
+static void rec_free(run_rec *r)
+{
+	for (size_t i = 0; i < r->n_images; i++)
+		free(r->images[i].name);
+	for (size_t i = 0; i < r->n_pushed; i++)
+		free(r->pushed[i].ref);
+	free(r->images);
+	free(r->pushed);
+	free(r->blobs);
+}
+
+static bool was_done(const run_rec *r, const char *digest)
+{
+	for (size_t i = 0; i < r->n_images; i++) {
+		if (!strcmp(r->images[i].digest, digest))
+			return true;
+	}
+	return false;
+}
+
+/* Did this run write img, or (an index) one of its manifests? */
+static bool image_written(const run_rec *r, const ferry_image *img)
+{
+	if (img->desc.digest.str[0] && was_done(r, img->desc.digest.str))
+		return true;
+	for (size_t i = 0; i < img->n_children; i++) {
+		if (image_written(r, &img->children[i]))
+			return true;
+	}
+	return false;
+}
+
+static json_t *image_json(json_t *names, const char *digest, const char *media_type)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "names", names);
+	json_object_set_new(o, "digest", digest && *digest ? json_string(digest) : json_null());
+	json_object_set_new(o, "mediaType", media_type ? json_string(media_type) : json_null());
+	return o;
+}
+
+/*
+ * The images a run wrote, as the destination now holds them. A registry:
+ * every manifest pushed under a tag. A file or layout: read back (names and
+ * media types as written), keeping the entries this run wrote. Stdout: what
+ * the events said.
+ */
+static json_t *images_json(const run_rec *r, const char *dest)
+{
+	json_t *arr = json_array();
+	if (r->registry) {
+		for (size_t i = 0; i < r->n_pushed; i++) {
+			const done_rec *p = &r->pushed[i];
+			if (strchr(p->ref, '@'))
+				continue; /* by digest: the manifests of an index, or an untagged push */
+			json_t *o = NULL;
+			size_t k;
+			json_t *v;
+			json_array_foreach(arr, k, v)
+			{
+				if (!strcmp(json_string_value(json_object_get(v, "digest")), p->digest))
+					o = v;
+			}
+			if (!o) {
+				o = image_json(json_array(), p->digest, NULL);
+				json_array_append_new(arr, o);
+			}
+			json_array_append_new(json_object_get(o, "names"), json_string(p->ref));
+		}
+		return arr;
+	}
+	ferry_source *src = NULL;
+	ferry_error err = FERRY_ERROR_INIT;
+	if (strcmp(dest, "-") != 0 && ferry_source_open(dest, &src, &err) == 0) {
+		for (size_t i = 0; i < src->n_entries; i++) {
+			const ferry_entry *e = &src->entries[i];
+			if (!image_written(r, &e->img))
+				continue;
+			json_t *names = json_array();
+			for (size_t k = 0; k < e->n_names; k++) {
+				char *s = ferry_name_string(&e->names[k]);
+				json_array_append_new(names, json_string(s));
+				free(s);
+			}
+			json_array_append_new(arr, image_json(names, e->img.desc.digest.str, e->img.desc.media_type));
+		}
+		ferry_source_free(src);
+		return arr;
+	}
+	for (size_t i = 0; i < r->n_images; i++) {
+		json_t *names = json_array();
+		const char *n = r->images[i].name;
+		if (n && strncmp(n, "image ", 6) != 0) /* "image sha256:...": the label of an unnamed image */
+			json_array_append_new(names, json_string(n));
+		json_array_append_new(arr, image_json(names, r->images[i].digest, NULL));
+	}
+	return arr;
+}
+
+static json_t *run_json(const char *cmd, const run_rec *r, const char *src, const char *dest,
+			const ferry_convert_stats *st, double secs)
+{
+	json_t *doc = json_object();
+	json_object_set_new(doc, "command", json_string(cmd));
+	json_object_set_new(doc, "source", json_string(src));
+	json_object_set_new(doc, "destination", json_string(dest));
+	json_object_set_new(doc, "images", images_json(r, dest));
+	json_t *blobs = json_array();
+	for (size_t i = 0; i < r->n_blobs; i++) {
+		const blob_rec *b = &r->blobs[i];
+		int64_t size = b->size >= 0 ? b->size : known_size(r, b->digest);
+		json_t *o = json_object();
+		json_object_set_new(o, "digest", json_string(b->digest));
+		json_object_set_new(o, "size", size >= 0 ? json_integer(size) : json_null());
+		json_object_set_new(o, "action", json_string(b->action));
+		json_array_append_new(blobs, o);
+	}
+	json_object_set_new(doc, "blobs", blobs);
+	if (r->registry) {
+		json_t *m = json_array();
+		for (size_t i = 0; i < r->n_pushed; i++)
+			json_array_append_new(m, json_string(r->pushed[i].ref));
+		json_object_set_new(doc, "manifests", m);
+	}
+	json_object_set_new(doc, "bytes_read", json_integer((json_int_t)st->bytes_read));
+	json_object_set_new(doc, "bytes_written", json_integer((json_int_t)st->bytes_written));
+	json_object_set_new(doc, "seconds", json_real(secs));
+	json_object_set_new(doc, "ok", json_true());
+	return doc;
 }
 
 static int split_rule(const char *arg, const char *opt, ferry_tag_rule *r, bool add, char **store)
@@ -95,13 +290,14 @@ static int split_rule(const char *arg, const char *opt, ferry_tag_rule *r, bool 
 static int run(const char *cmd, bool push, int argc, char **argv)
 {
 	enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
-	       O_PLATFORM };
+	       O_PLATFORM, O_PROGRESS, O_JSON };
 	static const struct option opts[] = {
 		{"format", required_argument, 0, O_FORMAT},     {"compress", required_argument, 0, O_COMPRESS},
 		{"manifest-format", required_argument, 0, O_MANIFEST}, {"tag", required_argument, 0, O_TAG},
 		{"add-tag", required_argument, 0, O_ADDTAG},    {"registry", required_argument, 0, O_REGISTRY},
 		{"prefix", required_argument, 0, O_PREFIX},     {"repository", required_argument, 0, O_REPO},
 		{"image", required_argument, 0, O_IMAGE},       {"platform", required_argument, 0, O_PLATFORM},
+		{"progress", required_argument, 0, O_PROGRESS}, {"json", no_argument, 0, O_JSON},
 		{"quiet", no_argument, 0, 'q'},                 {"help", no_argument, 0, 'h'},
 		CLI_REG_LONGOPTS,                                {0},
 	};
@@ -110,7 +306,9 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	char **rule_bufs = ferry_xcalloc((size_t)argc, sizeof(char *));
 	const char **images = ferry_xcalloc((size_t)argc, sizeof(char *));
 	size_t n_rules = 0, n_images = 0;
-	progress prog = {0};
+	cli_progress_mode mode = CLI_PROGRESS_AUTO;
+	bool json = false;
+	run_rec rec = {0};
 	cli_reg reg;
 	cli_reg_init(&reg);
 	ferry_error err = FERRY_ERROR_INIT;
@@ -167,8 +365,17 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 		case O_PLATFORM:
 			o.platform = optarg;
 			break;
+		case O_PROGRESS:
+			if (cli_progress_parse(optarg, &mode) < 0) {
+				rc = cli_usage_error(cmd, "--progress takes auto, bar, plain or none, not \"%s\"", optarg);
+				goto out;
+			}
+			break;
+		case O_JSON:
+			json = true;
+			break;
 		case 'q':
-			prog.quiet = true;
+			mode = CLI_PROGRESS_NONE;
 			break;
 		case 'h':
 			cli_help(cmd);
@@ -194,33 +401,45 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 		dest = ferry_xstrdup(d);
 	} else {
 		dest = ferry_xstrdup(argv[optind + 1]);
+		if (json && !strcmp(dest, "-")) {
+			rc = cli_usage_error(cmd, "%s", "--json prints to stdout, where DST - would write the archive");
+			goto out;
+		}
 	}
 	o.tag_rules = rules;
 	o.n_tag_rules = n_rules;
 	o.images = images;
 	o.n_images = n_images;
+	rec.registry = push || ferry_str_startswith(dest, "docker://");
+	rec.prog = cli_progress_new(mode, rec.registry);
 	o.on_event = on_event;
-	o.event_ud = &prog;
+	o.event_ud = &rec;
 	o.registry_opts = cli_reg_opts(&reg);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ferry_convert_stats st;
-	if (ferry_convert(src, dest, &o, &st, &err) < 0) {
+	int crc = ferry_convert(src, dest, &o, &st, &err);
+	cli_progress_done(rec.prog);
+	if (crc < 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (!prog.quiet) {
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (cli_progress_get_mode(rec.prog) != CLI_PROGRESS_NONE) {
 		char w[32];
 		cli_human_size(st.bytes_written, w, sizeof(w));
-		double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		fprintf(stderr, "%s %zu image%s to %s: %zu blobs written (%s), %zu shared, %zu already there, in %.2fs\n",
 			push ? "pushed" : "converted", st.images, st.images == 1 ? "" : "s",
 			push && !strcmp(dest, "docker://") ? "their registries" : dest, st.blobs_written, w,
 			st.blobs_dedup, st.blobs_existing, secs);
 	}
+	if (json)
+		cli_json_print(run_json(cmd, &rec, src, dest, &st, secs));
 	rc = 0;
 out:
+	cli_progress_free(rec.prog);
+	rec_free(&rec);
 	for (size_t i = 0; i < n_rules; i++)
 		free(rule_bufs[i]);
 	free(rule_bufs);

@@ -17,7 +17,7 @@ const char cmd_ls_usage[] = "Usage: ferry ls [--json] LOCATION\n"
 			       "List the images in LOCATION, one line per name: reference, manifest digest,\n"
 			       "platforms, layer count and total size (layers and config).\n"
 			       "\n"
-			       "  --json      print a JSON document instead (schema in README.md)\n"
+			       "  --json      print a JSON document instead (schema in ferry(1))\n"
 			       "  -h, --help  show this help\n"
 			       "\n" CLI_REG_HELP;
 

@@ -7,32 +7,67 @@
 #include <string.h>
 
 #include "cli.h"
+#include "progress.h"
 
 /* ---- verify ---- */
 
-const char cmd_verify_usage[] = "Usage: ferry verify LOCATION\n"
-				   "\n"
-				   "Re-read every blob reachable in LOCATION and check its size, digest and (for\n"
-				   "layers) the diff_id of its uncompressed content, plus media types and\n"
-				   "structure. Every problem is reported; exits 0 only when there are none.\n"
-				   "\n" CLI_REG_HELP;
+const char cmd_verify_usage[] = "Usage: ferry verify [OPTIONS] LOCATION\n"
+				"\n"
+				"Re-read every blob reachable in LOCATION and check its size, digest and (for\n"
+				"layers) the diff_id of its uncompressed content, plus media types and\n"
+				"structure. Every problem is reported; exits 0 only when there are none (3 when\n"
+				"problems were found).\n"
+				"\n"
+				"  --json                   print {command, location, problems, ok} on stdout\n" CLI_PROGRESS_HELP
+				"  -h, --help               show this help\n"
+				"\n" CLI_REG_HELP;
+
+typedef struct problems {
+	json_t *list; /* --json: the messages; NULL otherwise */
+	cli_progress *prog;
+} problems;
 
 static void on_problem(const char *problem, void *ud)
 {
-	(void)ud;
-	fprintf(stderr, "ferry: %s\n", problem);
+	problems *p = ud;
+	/* A problem is an error: printed even with --quiet. */
+	cli_progress_warn(p->prog, "ferry: %s", problem);
+	if (p->list)
+		json_array_append_new(p->list, json_string(problem));
 }
 
 int cmd_verify(int argc, char **argv)
 {
-	static const struct option opts[] = {{"help", no_argument, 0, 'h'}, CLI_REG_LONGOPTS, {0}};
+	enum { O_JSON = 256, O_PROGRESS };
+	static const struct option opts[] = {{"json", no_argument, 0, O_JSON},
+					     {"progress", required_argument, 0, O_PROGRESS},
+					     {"quiet", no_argument, 0, 'q'},
+					     {"help", no_argument, 0, 'h'},
+					     CLI_REG_LONGOPTS,
+					     {0}};
 	cli_reg reg;
 	cli_reg_init(&reg);
+	cli_progress_mode mode = CLI_PROGRESS_AUTO;
+	bool json = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		int x = cli_reg_option(&reg, c, optarg);
 		if (x > 0)
 			continue;
+		if (x == 0 && c == O_JSON) {
+			json = true;
+			continue;
+		}
+		if (x == 0 && c == 'q') {
+			mode = CLI_PROGRESS_NONE;
+			continue;
+		}
+		if (x == 0 && c == O_PROGRESS) {
+			if (cli_progress_parse(optarg, &mode) == 0)
+				continue;
+			cli_reg_free(&reg);
+			return cli_usage_error("verify", "--progress takes auto, bar, plain or none, not \"%s\"", optarg);
+		}
 		cli_reg_free(&reg);
 		if (x < 0)
 			return FERRY_E_USAGE;
@@ -46,16 +81,33 @@ int cmd_verify(int argc, char **argv)
 		cli_reg_free(&reg);
 		return cli_usage_error("verify", "%s", "verify takes exactly one LOCATION");
 	}
+	const char *loc = argv[optind];
 	ferry_error err = FERRY_ERROR_INIT;
-	size_t problems = 0;
-	int rc = ferry_verify_opts(argv[optind], cli_reg_opts(&reg), on_problem, NULL, &problems, &err);
+	size_t n = 0;
+	problems p = {json ? json_array() : NULL, cli_progress_new(mode, false)};
+	int rc = ferry_verify_opts(loc, cli_reg_opts(&reg), on_problem, &p, &n, &err);
 	cli_reg_free(&reg);
-	if (rc < 0)
-		return cli_fail(&err);
-	if (problems) {
-		fprintf(stderr, "ferry: %s: %zu problem%s found\n", argv[optind], problems, problems == 1 ? "" : "s");
-		return FERRY_E_INTEGRITY;
+	cli_progress_done(p.prog);
+	if (rc < 0) {
+		rc = cli_fail(&err);
+	} else if (n) {
+		cli_error("%s: %zu problem%s found", loc, n, n == 1 ? "" : "s");
+		rc = FERRY_E_INTEGRITY;
+	} else if (cli_progress_get_mode(p.prog) != CLI_PROGRESS_NONE) {
+		fprintf(stderr, "%s: verified, no problems\n", loc);
 	}
-	fprintf(stderr, "%s: verified, no problems\n", argv[optind]);
-	return 0;
+	if (json) {
+		json_t *doc = json_object();
+		json_object_set_new(doc, "command", json_string("verify"));
+		json_object_set_new(doc, "location", json_string(loc));
+		json_object_set_new(doc, "problems", p.list);
+		json_object_set_new(doc, "ok", rc == 0 ? json_true() : json_false());
+		if (rc != 0) {
+			json_object_set_new(doc, "error", json_string(cli_last_error()));
+			json_object_set_new(doc, "code", json_integer(rc));
+		}
+		cli_json_print(doc);
+	}
+	cli_progress_free(p.prog);
+	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * common.c - helpers shared by the ferry command's files.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,17 +9,43 @@
 #include "cli.h"
 #include "util.h"
 
+/* The last error message printed, for the --json failure document. */
+static char last_error[FERRY_ERROR_MSG_MAX];
+static bool json_printed;
+
+static void remember(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void remember(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "ferry: %s\n", last_error);
+}
+
 int cli_fail(const ferry_error *err)
 {
-	fprintf(stderr, "ferry: %s\n", err->msg);
+	cli_error("%s", err->msg);
 	return err->code ? (int)err->code : 1;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, const char *arg)
 {
-	fprintf(stderr, "ferry: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'ferry %s --help'.\n", cmd);
+	char msg[FERRY_ERROR_MSG_MAX];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(msg, sizeof(msg), fmt, arg);
+#pragma GCC diagnostic pop
+	cli_error("%s", msg);
+	fprintf(stderr, "Try 'ferry %s --help'.\n", cmd);
 	return FERRY_E_USAGE;
 }
 
@@ -27,11 +54,58 @@ int cli_bad_option(const char *cmd, char **argv)
 {
 	const char *opt = argv[optind - 1];
 	if (optopt && optopt < 256 && !(opt && opt[0] == '-' && opt[1] == '-'))
-		fprintf(stderr, "ferry %s: unknown option -%c\n", cmd, optopt);
+		remember("unknown option -%c", optopt);
 	else
-		fprintf(stderr, "ferry %s: unknown option or missing argument: %s\n", cmd, opt ? opt : "?");
+		remember("unknown option or missing argument: %s", opt ? opt : "?");
+	fprintf(stderr, "ferry %s: %s\n", cmd, last_error);
 	fprintf(stderr, "Try 'ferry %s --help'.\n", cmd);
 	return FERRY_E_USAGE;
+}
+
+/* ---- --json ---- */
+
+bool cli_json_requested(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--json"))
+			return true;
+	}
+	return false;
+}
+
+void cli_json_print(json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s) {
+		puts(s);
+		fflush(stdout);
+	}
+	free(s);
+	json_decref(doc);
+	json_printed = true;
+}
+
+bool cli_json_was_printed(void)
+{
+	return json_printed;
+}
+
+json_t *cli_json_failure(const char *cmd, int code)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "command", json_string(cmd));
+	json_object_set_new(o, "ok", json_false());
+	const char *msg = last_error[0] ? last_error : code >= 128 ? "interrupted" : "failed";
+	json_object_set_new(o, "error", json_string(msg));
+	json_object_set_new(o, "code", json_integer(code));
+	return o;
+}
+
+const char *cli_last_error(void)
+{
+	return last_error;
 }
 
 void cli_human_size(uint64_t n, char *buf, size_t len)

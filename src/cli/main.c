@@ -3,6 +3,7 @@
  * Every command is a thin layer over libferry (see ferry.h).
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,18 +15,20 @@ typedef struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
 	const char *usage;
+	bool json; /* takes --json: a failure prints {"ok": false, ...} on stdout */
 } command;
 
 static const command commands[] = {
-	{"ls", cmd_ls, cmd_ls_usage},
-	{"convert", cmd_convert, cmd_convert_usage},
-	{"verify", cmd_verify, cmd_verify_usage},
-	{"tag", cmd_tag, cmd_tag_usage},
-	{"untag", cmd_untag, cmd_untag_usage},
-	{"inspect", cmd_inspect, cmd_inspect_usage},
-	{"push", cmd_push, cmd_push_usage},
-	{"login", cmd_login, cmd_login_usage},
-	{"logout", cmd_logout, cmd_logout_usage},
+	{"ls", cmd_ls, cmd_ls_usage, true},
+	{"convert", cmd_convert, cmd_convert_usage, true},
+	{"verify", cmd_verify, cmd_verify_usage, true},
+	{"tag", cmd_tag, cmd_tag_usage, false},
+	{"untag", cmd_untag, cmd_untag_usage, false},
+	{"inspect", cmd_inspect, cmd_inspect_usage, true},
+	{"push", cmd_push, cmd_push_usage, true},
+	{"login", cmd_login, cmd_login_usage, false},
+	{"logout", cmd_logout, cmd_logout_usage, false},
+	{"batch", cmd_batch, cmd_batch_usage, true},
 };
 
 static const command *find_command(const char *name)
@@ -53,10 +56,12 @@ static const char main_usage[] =
 	"  push      send images to the registries their names say\n"
 	"  login     store credentials for a registry\n"
 	"  logout    remove them\n"
-	"  help CMD  show a command's help\n"
+	"  batch     run many convert and push jobs from a file, resumably\n"
+	"  help CMD  show a command's help (the same as ferry CMD --help)\n"
 	"\n"
 	"Exit codes: 0 ok, 1 failure, 2 usage, 3 integrity (digest/size mismatch), 4 bad\n"
-	"input format, 5 not found, 6 over a safety limit.\n";
+	"input format, 5 not found, 6 over a safety limit; 130 interrupted.\n"
+	"See ferry(1) and ferry-COMMAND(1).\n";
 
 static void on_signal(int sig)
 {
@@ -120,7 +125,11 @@ int main(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	int rc = c->run(argc - 1, argv + 1);
-	return ferry_interrupted && rc ? 128 + SIGINT : rc;
+	rc = ferry_interrupted && rc ? 128 + SIGINT : rc;
+	/* Whatever went wrong, a --json caller gets a document to read. */
+	if (rc && c->json && cli_json_requested(argc - 1, argv + 1) && !cli_json_was_printed())
+		cli_json_print(cli_json_failure(c->name, rc));
+	return rc;
 }
 
 void cli_help(const char *cmd)
