@@ -28,31 +28,6 @@ const char cmd_logout_usage[] = "Usage: ferry logout REGISTRY\n"
 				"\n"
 				"Remove the credentials stored for REGISTRY.\n";
 
-static char *read_line(bool echo)
-{
-	struct termios old, quiet;
-	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
-	if (tty && !echo) {
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-	}
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n = getline(&line, &cap, stdin);
-	if (tty && !echo) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
-	if (n < 0) {
-		free(line);
-		return NULL;
-	}
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	return line;
-}
-
 int cmd_login(int argc, char **argv)
 {
 	enum { O_PWSTDIN = 256 };
@@ -103,12 +78,12 @@ int cmd_login(int argc, char **argv)
 			goto out;
 		}
 		fprintf(stderr, "Username: ");
-		u = read_line(true);
+		u = cli_read_line(true);
 		user = u;
 	}
 	if (!pw_stdin && isatty(STDIN_FILENO))
 		fprintf(stderr, "Password: ");
-	pw = read_line(false);
+	pw = cli_read_line(false);
 	if (!user || !*user || !pw) {
 		fprintf(stderr, "ferry: login needs a user name and a password\n");
 		goto out;

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "util.h"
@@ -126,12 +128,22 @@ void cli_reg_init(cli_reg *r)
 	ferry_registry_opts_init(&r->opts);
 }
 
-/* A password from stdin: one line, the newline dropped. Never echoed anywhere. */
-static char *read_password(void)
+char *cli_read_line(bool echo)
 {
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	if (tty && !echo) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n = getline(&line, &cap, stdin);
+	if (tty && !echo) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
 	if (n < 0) {
 		free(line);
 		return NULL;
@@ -149,7 +161,7 @@ int cli_reg_option(cli_reg *r, int c, const char *arg)
 		if (strchr(arg, ':')) {
 			r->creds = ferry_xstrdup(arg);
 		} else {
-			char *pw = read_password();
+			char *pw = cli_read_line(false);
 			if (!pw) {
 				fprintf(stderr, "ferry: --creds %s: no password on stdin\n", arg);
 				return -1;

@@ -52,7 +52,7 @@ bool reg_is_loopback(const char *hostname)
 
 /* ---- TLS material ---- */
 
-static int read_small_file(const char *path, size_t max, char **buf, size_t *len, ferry_error *err)
+int reg_read_small_file(const char *path, size_t max, char **buf, size_t *len, ferry_error *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -95,7 +95,7 @@ static void add_system_cas(ferry_registry *r)
 	curl_easy_getinfo(r->curl, CURLINFO_CAINFO, &path);
 	char *buf = NULL;
 	size_t len = 0;
-	if (path && read_small_file(path, SYSTEM_CA_MAX, &buf, &len, NULL) == 0) {
+	if (path && reg_read_small_file(path, SYSTEM_CA_MAX, &buf, &len, NULL) == 0) {
 		pem_append(r, buf, len);
 		free(buf);
 	}
@@ -128,7 +128,7 @@ static int load_cert_dir(ferry_registry *r, const char *dir, bool must_exist, fe
 		if (ferry_str_endswith(name, ".crt")) {
 			char *buf = NULL;
 			size_t len = 0;
-			if (read_small_file(path, PEM_FILE_MAX, &buf, &len, err) < 0) {
+			if (reg_read_small_file(path, PEM_FILE_MAX, &buf, &len, err) < 0) {
 				rc = -1;
 			} else {
 				if (!have_ca)

@@ -306,29 +306,16 @@ static char *docker_config_path(ferry_error *err)
 static int load_config(const char *path, json_t **j, ferry_error *err)
 {
 	*j = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		return ferry_error_errno(err, errno, "cannot read credentials file %s", path);
+	if (access(path, F_OK) < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return 0;
+	char *buf;
+	size_t n;
+	if (reg_read_small_file(path, CONFIG_MAX, &buf, &n, err) < 0) {
+		ferry_error_prefix(err, "credentials file");
+		if (err && err->code == FERRY_E_LIMIT)
+			err->code = FERRY_E_FORMAT;
+		return -1;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_MAX) {
-		close(fd);
-		return ferry_error_set(err, FERRY_E_FORMAT, "credentials file %s is not a regular file of at most %u bytes",
-				       path, CONFIG_MAX);
-	}
-	char *buf = ferry_xmalloc((size_t)st.st_size + 1);
-	size_t n = 0;
-	while (n < (size_t)st.st_size) {
-		ssize_t got = read(fd, buf + n, (size_t)st.st_size - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-	}
-	close(fd);
 	int rc = 0;
 	if (n == 0) {
 		*j = json_object(); /* an empty file counts as {} */

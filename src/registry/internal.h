@@ -171,4 +171,7 @@ bool reg_is_loopback(const char *hostname);
 /* Free a string holding a secret, wiping it first. */
 void reg_free_secret(char *s);
 
+/* Read a regular file of at most max bytes into *buf (NUL-terminated, caller frees). */
+int reg_read_small_file(const char *path, size_t max, char **buf, size_t *len, ferry_error *err);
+
 #endif
