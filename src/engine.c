@@ -572,20 +572,30 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	 * reading, hashing and decompressing stay on this one.
 	 */
 	ferry_ostream *to_store = ferry_ostream_async(store_out, 4, FERRY_IO_CHUNK);
-	ferry_ostream *out_hash = ferry_ostream_hash(out_alg, to_store);
-	ferry_ostream *encode = NULL, *to_encode = NULL, *diff_hash = NULL, *decode = NULL, *src_hash = NULL;
-	ferry_ostream *head_stage = out_hash;
-	if (transform) {
-		ferry_ostream *after_diff = out_hash;
+	ferry_ostream *out_hash = NULL, *encode = NULL, *to_mid = NULL, *diff_hash = NULL, *decode = NULL,
+		      *src_hash = NULL;
+	ferry_ostream *head_stage;
+	if (!transform) {
+		head_stage = out_hash = ferry_ostream_hash(out_alg, to_store);
+	} else {
+		/*
+		 * Decompressing is the slow part this thread keeps; hashing the
+		 * uncompressed bytes (and compressing them again) moves to another.
+		 * Decompressed only, the uncompressed digest is the output's.
+		 */
+		ferry_ostream *after_diff = to_store;
 		if (want != FERRY_COMP_NONE) {
-			encode = ferry_ostream_encode(want, E->o->level, out_hash);
-			after_diff = to_encode = ferry_ostream_async(encode, 4, FERRY_IO_CHUNK);
+			out_hash = ferry_ostream_hash(out_alg, to_store);
+			after_diff = encode = ferry_ostream_encode(want, E->o->level, out_hash);
 		}
 		diff_hash = ferry_ostream_hash(FERRY_ALG_SHA256, after_diff);
+		to_mid = ferry_ostream_async(diff_hash, 4, FERRY_IO_CHUNK);
+		if (!out_hash)
+			out_hash = diff_hash;
 		uint64_t cap = in_size * FERRY_INFLATE_RATIO;
 		if (cap < FERRY_INFLATE_MIN)
 			cap = FERRY_INFLATE_MIN;
-		decode = ferry_ostream_decode(diff_hash, cap);
+		decode = ferry_ostream_decode(to_mid, cap);
 		src_hash = ferry_ostream_hash(have_digest ? d->digest.alg : FERRY_ALG_SHA256, decode);
 		head_stage = src_hash;
 	}
@@ -598,7 +608,7 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	if (rc == 0)
 		rc = ferry_finish(head_stage, err);
 	/* Join the threads (abandoning their work after an error) before reading what they hashed. */
-	ferry_ostream_free(to_encode);
+	ferry_ostream_free(to_mid);
 	ferry_ostream_free(to_store);
 	ferry_digest src_d, out_d, diff_d = {0};
 	uint64_t src_n, out_n, diff_n = 0;
@@ -640,9 +650,10 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 				     out_d.str, expect.str);
 	ferry_ostream_free(src_hash);
 	ferry_ostream_free(decode);
-	ferry_ostream_free(diff_hash);
 	ferry_ostream_free(encode);
-	ferry_ostream_free(out_hash);
+	if (out_hash != diff_hash)
+		ferry_ostream_free(out_hash);
+	ferry_ostream_free(diff_hash);
 	/*
 	 * Did these bytes exist already (written by this run through another
 	 * path, or there before)?  A remote store is not asked: that would cost a
