@@ -24,15 +24,16 @@
 #include "strmap.h"
 #include "util.h"
 
-typedef struct dm_entry {
+struct ferry_dm_entry {
 	char *config;
 	char **tags;
 	size_t n_tags;
 	char **layers;
 	size_t n_layers;
-} dm_entry;
+};
+typedef struct ferry_dm_entry dm_entry;
 
-static void dm_free(dm_entry *d, size_t n)
+void ferry_dm_free(dm_entry *d, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(d[i].config);
@@ -55,7 +56,7 @@ static int norm_path(const char *raw, char **out, const char *what, size_t idx, 
 	return 0;
 }
 
-static int parse_manifest_json(const unsigned char *buf, size_t len, dm_entry **out, size_t *n_out,
+int ferry_dm_parse(const unsigned char *buf, size_t len, dm_entry **out, size_t *n_out,
 			       ferry_error *err)
 {
 	json_t *doc;
@@ -123,7 +124,7 @@ static int parse_manifest_json(const unsigned char *buf, size_t len, dm_entry **
 out:
 	json_decref(doc);
 	if (rc < 0) {
-		dm_free(d, n);
+		ferry_dm_free(d, n);
 		return -1;
 	}
 	*out = d;
@@ -269,7 +270,7 @@ static int docker_read(ferry_source *src, ferry_error *err)
 	}
 	dm_entry *d;
 	size_t n;
-	int rc = parse_manifest_json(buf, len, &d, &n, err);
+	int rc = ferry_dm_parse(buf, len, &d, &n, err);
 	free(buf);
 	if (rc < 0) {
 		ferry_error_prefix_once(err, src->display);
@@ -288,7 +289,7 @@ static int docker_read(ferry_source *src, ferry_error *err)
 			}
 		}
 	}
-	dm_free(d, n);
+	ferry_dm_free(d, n);
 	return rc < 0 ? -1 : 0;
 }
 

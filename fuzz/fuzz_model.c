@@ -1,8 +1,9 @@
-/* libFuzzer target: the JSON model parsers (manifest, index, config, platform, descriptors). */
+/* libFuzzer target: the JSON model parsers (manifest, index, config, docker manifest.json, platform). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "model.h"
 #include "util.h"
 
@@ -33,6 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(out);
 		ferry_index_free(&ix);
 	}
+	struct ferry_dm_entry *dm;
+	size_t ndm;
+	if (ferry_dm_parse(data, size, &dm, &ndm, &err) == 0)
+		ferry_dm_free(dm, ndm);
 	ferry_config c;
 	if (ferry_config_parse(&c, data, size, &err) == 0)
 		ferry_config_free(&c);

@@ -62,4 +62,12 @@ int ferry_oci_write_index(ferry_store *store, const ferry_out_entry *entries, si
 
 void ferry_out_entry_free(ferry_out_entry *e);
 
+/*
+ * docker-archive's manifest.json, parsed and checked (an array of objects
+ * with Config, RepoTags, Layers; paths normalised).  Exposed for the fuzzer.
+ */
+struct ferry_dm_entry;
+int ferry_dm_parse(const unsigned char *buf, size_t len, struct ferry_dm_entry **out, size_t *n, ferry_error *err);
+void ferry_dm_free(struct ferry_dm_entry *d, size_t n);
+
 #endif
