@@ -575,8 +575,16 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	ferry_ostream *out_hash = NULL, *encode = NULL, *to_mid = NULL, *diff_hash = NULL, *decode = NULL,
 		      *src_hash = NULL;
 	ferry_ostream *head_stage;
+	/* Compressing a plain layer: its digest is its diff_id, hashed once, and nothing to decode. */
+	bool plain_src = transform && sniffed == FERRY_COMP_NONE && want != FERRY_COMP_NONE &&
+			 (!have_digest || d->digest.alg == FERRY_ALG_SHA256);
 	if (!transform) {
 		head_stage = out_hash = ferry_ostream_hash(out_alg, to_store);
+	} else if (plain_src) {
+		out_hash = ferry_ostream_hash(out_alg, to_store);
+		encode = ferry_ostream_encode(want, E->o->level, out_hash);
+		to_mid = ferry_ostream_async(encode, 4, FERRY_IO_CHUNK);
+		head_stage = src_hash = ferry_ostream_hash(FERRY_ALG_SHA256, to_mid);
 	} else {
 		/*
 		 * Decompressing is the slow part this thread keeps; hashing the
@@ -613,7 +621,11 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	ferry_digest src_d, out_d, diff_d = {0};
 	uint64_t src_n, out_n, diff_n = 0;
 	ferry_hash_result(out_hash, &out_d, &out_n);
-	if (transform) {
+	if (plain_src) {
+		ferry_hash_result(src_hash, &src_d, &src_n);
+		diff_d = src_d;
+		diff_n = src_n;
+	} else if (transform) {
 		ferry_hash_result(src_hash, &src_d, &src_n);
 		ferry_hash_result(diff_hash, &diff_d, &diff_n);
 	} else {
