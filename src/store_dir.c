@@ -139,7 +139,7 @@ static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 		return ferry_error_errno(err, e, "cannot create a file in %s/blobs", ds->root);
 	}
 	fchmod(ds->blob_fd, 0644);
-	ds->blob_out = ferry_ostream_fd(ds->blob_fd);
+	ds->blob_out = ferry_ostream_fd_durable(ds->blob_fd);
 	*out = ds->blob_out;
 	return 0;
 }
@@ -271,11 +271,16 @@ static int fsync_dir(const char *path)
 static int ds_commit(ferry_store *s, ferry_error *err)
 {
 	dir_store *ds = (dir_store *)s;
-	/* Everything written so far reaches the disk before anything points at it. */
-	int rfd = open(ds->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rfd >= 0) {
-		syncfs(rfd);
-		close(rfd);
+	/*
+	 * Everything written reaches the disk before anything points at it: each
+	 * blob's bytes were synced as it was finished; here the directory
+	 * entries of the renamed blobs.
+	 */
+	const char *algdirs[] = {"blobs/sha256", "blobs/sha512", "blobs"};
+	for (size_t i = 0; i < sizeof(algdirs) / sizeof(algdirs[0]); i++) {
+		char *d = join(ds->root, algdirs[i]);
+		fsync_dir(d);
+		free(d);
 	}
 	/* index.json last: it is what makes the rest reachable. */
 	for (int pass = 0; pass < 2; pass++) {

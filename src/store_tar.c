@@ -31,6 +31,7 @@ typedef struct tar_store {
 	int fd;
 	struct archive *a;
 	bool broken; /* an entry was left half written: the archive cannot be committed */
+	uint64_t out_bytes, out_flushed; /* bytes of the archive written, and handed to writeback */
 	bool committed;
 	ferry_strmap written; /* entry names already in the archive */
 	/* the blob being written */
@@ -42,6 +43,36 @@ typedef struct tar_store {
 	char *spool_path;
 	ferry_ostream *spool_out;
 } tar_store;
+
+/*
+ * libarchive's output goes through here: written with retries, and for a
+ * file, writeback started every few MiB so the fsync at commit has little
+ * left to wait for.
+ */
+static la_ssize_t tar_out_write(struct archive *a, void *ud, const void *buf, size_t len)
+{
+	tar_store *ts = ud;
+	const char *p = buf;
+	size_t left = len;
+	while (left) {
+		ssize_t n = write(ts->fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			archive_set_error(a, errno, "write failed");
+			return -1;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	ts->out_bytes += len;
+	if (ts->final && ts->out_bytes - ts->out_flushed >= ((uint64_t)8 << 20)) {
+		sync_file_range(ts->fd, (off_t)ts->out_flushed, (off_t)(ts->out_bytes - ts->out_flushed),
+				SYNC_FILE_RANGE_WRITE);
+		ts->out_flushed = ts->out_bytes;
+	}
+	return (la_ssize_t)len;
+}
 
 static int arch_err(tar_store *ts, const char *what, ferry_error *err)
 {
@@ -366,7 +397,7 @@ int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, f
 	} else if (comp == FERRY_COMP_ZSTD) {
 		r = archive_write_add_filter_zstd(ts->a);
 	}
-	if (r != ARCHIVE_OK || archive_write_open_fd(ts->a, ts->fd) != ARCHIVE_OK) {
+	if (r != ARCHIVE_OK || archive_write_open2(ts->a, ts, NULL, tar_out_write, NULL, NULL) != ARCHIVE_OK) {
 		arch_err(ts, "cannot start the archive", err);
 		ts_free(&ts->base);
 		return -1;

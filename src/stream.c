@@ -7,6 +7,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -237,18 +238,32 @@ void ferry_hash_result(ferry_ostream *hash_stage, ferry_digest *digest, uint64_t
 struct fd_out {
 	ferry_ostream base;
 	int fd; /* borrowed */
+	bool durable;
+	uint64_t written, flushed; /* bytes written, and handed to writeback */
 };
+
+/* Hand the disk what is written every this many bytes, so the final sync has little left to wait for. */
+#define WRITEBACK_STEP ((uint64_t)8 << 20)
 
 static int fd_out_write(ferry_ostream *s, const void *buf, size_t len, ferry_error *err)
 {
 	struct fd_out *o = (struct fd_out *)s;
-	return ferry_write_all(o->fd, buf, len, "output", err);
+	if (ferry_write_all(o->fd, buf, len, "output", err) < 0)
+		return -1;
+	o->written += len;
+	if (o->durable && o->written - o->flushed >= WRITEBACK_STEP) {
+		/* Start writeback of the new range without waiting for it (a hint: errors surface at fdatasync). */
+		sync_file_range(o->fd, (off_t)o->flushed, (off_t)(o->written - o->flushed), SYNC_FILE_RANGE_WRITE);
+		o->flushed = o->written;
+	}
+	return 0;
 }
 
 static int fd_out_finish(ferry_ostream *s, ferry_error *err)
 {
-	(void)s;
-	(void)err;
+	struct fd_out *o = (struct fd_out *)s;
+	if (o->durable && fdatasync(o->fd) < 0)
+		return ferry_error_errno(err, errno, "cannot write output to disk");
 	return 0;
 }
 
@@ -265,6 +280,13 @@ ferry_ostream *ferry_ostream_fd(int fd)
 	o->base.free = fd_out_free;
 	o->fd = fd;
 	return &o->base;
+}
+
+ferry_ostream *ferry_ostream_fd_durable(int fd)
+{
+	ferry_ostream *s = ferry_ostream_fd(fd);
+	((struct fd_out *)s)->durable = true;
+	return s;
 }
 
 /* ---- memory sink ---- */

@@ -81,6 +81,11 @@ ferry_ostream *ferry_ostream_async(ferry_ostream *next, size_t nbufs, size_t buf
 
 /* Sink writing to fd (not closed by the stream); finish does nothing more. */
 ferry_ostream *ferry_ostream_fd(int fd);
+/*
+ * The same, for data that must survive a crash: writeback is started as the
+ * bytes arrive, and finish waits until they are on disk (fdatasync).
+ */
+ferry_ostream *ferry_ostream_fd_durable(int fd);
 
 /* Sink that collects up to max bytes in memory (for manifests and configs). */
 ferry_ostream *ferry_ostream_membuf(size_t max);
