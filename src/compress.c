@@ -1,9 +1,10 @@
 /*
  * compress.c - gzip/zstd decode and encode stages.
  *
- * gzip goes through ISA-L (igzip) where it is several times faster than
- * zlib: all decoding, and encoding at levels 1-3; levels 4-9 use zlib, whose
- * stronger levels ISA-L does not have.  zstd uses libzstd.
+ * gzip decoding goes through ISA-L (igzip), several times faster than
+ * zlib; encoding is cut into blocks compressed on every core
+ * (gzip_parallel.c: ISA-L for levels 1-3, zlib for the stronger 4-9).
+ * zstd uses libzstd.
  *
  * Every stage works with fixed-size buffers, so its memory does not grow with
  * the size of the blob flowing through it (zstd's window is bounded by
@@ -389,10 +390,7 @@ struct encode {
 	ferry_ostream base;
 	ferry_ostream *next; /* borrowed */
 	ferry_comp comp;
-	z_stream z;
-	bool z_ready;
-	gz_header gzh; /* must live as long as z: zlib reads it lazily */
-	ferry_pgz *pgz; /* gzip through ISA-L on every core (levels 1-3); owned */
+	ferry_pgz *pgz; /* gzip on every core (ISA-L 1-3, zlib 4-9); owned */
 	ZSTD_CCtx *zc;
 	unsigned char *out; /* owned, OUT_BUF_SIZE; NULL for pass-through */
 };
@@ -402,33 +400,6 @@ static _Noreturn void enc_init_failed(const char *what)
 	/* Only reachable on allocation failure (levels are clamped), so abort like ferry_xmalloc. */
 	fprintf(stderr, "ferry: cannot initialise %s encoder\n", what);
 	abort();
-}
-
-static int gz_deflate(struct encode *e, const unsigned char *in, size_t len, int flush, ferry_error *err)
-{
-	do {
-		size_t chunk = len > ZLIB_MAX_IN ? ZLIB_MAX_IN : len;
-		int f = chunk == len ? flush : Z_NO_FLUSH;
-		e->z.next_in = (unsigned char *)in;
-		e->z.avail_in = (uInt)chunk;
-		for (;;) {
-			e->z.next_out = e->out;
-			e->z.avail_out = (uInt)OUT_BUF_SIZE;
-			int ret = deflate(&e->z, f);
-			if (ret == Z_STREAM_ERROR)
-				return ferry_error_set(err, FERRY_E_FAILED, "gzip: compression failed");
-			size_t n = OUT_BUF_SIZE - e->z.avail_out;
-			if (n && ferry_write(e->next, e->out, n, err) < 0)
-				return -1;
-			if (f == Z_FINISH ? ret == Z_STREAM_END : (e->z.avail_in == 0 && e->z.avail_out != 0))
-				break;
-		}
-		if (chunk == len)
-			break; /* (also when finishing with in == NULL: no arithmetic on it) */
-		in += chunk;
-		len -= chunk;
-	} while (len > 0);
-	return 0;
 }
 
 /*
@@ -462,7 +433,7 @@ static int enc_write(ferry_ostream *s, const void *buf, size_t len, ferry_error 
 		return 0;
 	switch (e->comp) {
 	case FERRY_COMP_GZIP:
-		return e->pgz ? ferry_pgz_write(e->pgz, buf, len, err) : gz_deflate(e, buf, len, Z_NO_FLUSH, err);
+		return ferry_pgz_write(e->pgz, buf, len, err);
 	case FERRY_COMP_ZSTD:
 		return zstd_compress(e, buf, len, ZSTD_e_continue, err);
 	case FERRY_COMP_NONE:
@@ -476,7 +447,7 @@ static int enc_finish(ferry_ostream *s, ferry_error *err)
 	struct encode *e = (struct encode *)s;
 	int rc = 0;
 	if (e->comp == FERRY_COMP_GZIP)
-		rc = e->pgz ? ferry_pgz_finish(e->pgz, err) : gz_deflate(e, NULL, 0, Z_FINISH, err);
+		rc = ferry_pgz_finish(e->pgz, err);
 	else if (e->comp == FERRY_COMP_ZSTD)
 		rc = zstd_compress(e, NULL, 0, ZSTD_e_end, err);
 	if (rc < 0)
@@ -487,8 +458,6 @@ static int enc_finish(ferry_ostream *s, ferry_error *err)
 static void enc_free(ferry_ostream *s)
 {
 	struct encode *e = (struct encode *)s;
-	if (e->z_ready)
-		deflateEnd(&e->z);
 	ZSTD_freeCCtx(e->zc);
 	ferry_pgz_free(e->pgz);
 	free(e->out);
@@ -510,21 +479,9 @@ ferry_ostream *ferry_ostream_encode(ferry_comp comp, int level, ferry_ostream *n
 	e->base.free = enc_free;
 	e->next = next;
 	e->comp = comp;
-	if (comp == FERRY_COMP_GZIP && clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9) <= 3) {
-		/* ISA-L's levels 1-3 stand for gzip levels 1-3. */
+	if (comp == FERRY_COMP_GZIP) {
+		/* Every level on every core: ISA-L for 1-3, zlib for 4-9 (see gzip_parallel.h). */
 		e->pgz = ferry_pgz_new(clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9), 0, gzip_header, next);
-	} else if (comp == FERRY_COMP_GZIP) {
-		int lv = clamp_level(level, FERRY_GZIP_DEFAULT_LEVEL, 9);
-		if (deflateInit2(&e->z, lv, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-			enc_init_failed("gzip");
-		e->z_ready = true;
-		/*
-		 * zlib's default header already has mtime 0 and no name, but its
-		 * OS byte depends on the platform zlib was built for: pin it.
-		 */
-		e->gzh.os = GZIP_OS_UNKNOWN;
-		if (deflateSetHeader(&e->z, &e->gzh) != Z_OK)
-			enc_init_failed("gzip");
 	} else if (comp == FERRY_COMP_ZSTD) {
 		int lv = clamp_level(level, FERRY_ZSTD_DEFAULT_LEVEL, 19);
 		e->zc = ZSTD_createCCtx();

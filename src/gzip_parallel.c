@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "util.h"
 
@@ -49,9 +50,36 @@ struct ferry_pgz {
 
 static const uint32_t level_bufs[] = {0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT, ISAL_DEF_LVL3_DEFAULT};
 
+/* Levels 4-9: zlib, the same piece-by-piece way (ISA-L has no such levels). */
+static bool compress_slot_zlib(ferry_pgz *z, slot *s)
+{
+	z_stream zs;
+	memset(&zs, 0, sizeof(zs));
+	/* -15: raw deflate; the gzip wrapper is ours. */
+	if (deflateInit2(&zs, z->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return false;
+	bool ok = !s->dict_len || deflateSetDictionary(&zs, s->dict, (uInt)s->dict_len) == Z_OK;
+	size_t bound = deflateBound(&zs, (uLong)s->in_len) + 64;
+	if (s->out_cap < bound) {
+		s->out_cap = bound;
+		s->out = ferry_xrealloc(s->out, s->out_cap);
+	}
+	zs.next_in = s->in;
+	zs.avail_in = (uInt)s->in_len;
+	zs.next_out = s->out;
+	zs.avail_out = (uInt)s->out_cap;
+	int ret = ok ? deflate(&zs, s->last ? Z_FINISH : Z_FULL_FLUSH) : Z_STREAM_ERROR;
+	ok = s->last ? ret == Z_STREAM_END : (ret == Z_OK && zs.avail_in == 0);
+	s->out_len = s->out_cap - zs.avail_out;
+	deflateEnd(&zs);
+	return ok;
+}
+
 /* Compress one slot into its own piece of the deflate stream. Runs on a worker. */
 static bool compress_slot(ferry_pgz *z, slot *s, unsigned char *level_buf)
 {
+	if (z->level > 3)
+		return compress_slot_zlib(z, s);
 	struct isal_zstream zs;
 	isal_deflate_init(&zs);
 	zs.level = (uint32_t)z->level;
@@ -84,7 +112,7 @@ static bool compress_slot(ferry_pgz *z, slot *s, unsigned char *level_buf)
 static void *worker(void *arg)
 {
 	ferry_pgz *z = arg;
-	unsigned char *level_buf = ferry_xmalloc(z->level_buf_size);
+	unsigned char *level_buf = z->level_buf_size ? ferry_xmalloc(z->level_buf_size) : NULL;
 	pthread_mutex_lock(&z->mu);
 	for (;;) {
 		slot *s = NULL;
@@ -223,8 +251,8 @@ ferry_pgz *ferry_pgz_new(int level, int threads, const unsigned char header[10],
 {
 	ferry_pgz *z = ferry_xcalloc(1, sizeof(*z));
 	z->next = next;
-	z->level = level < 1 ? 1 : level > 3 ? 3 : level;
-	z->level_buf_size = level_bufs[z->level];
+	z->level = level < 1 ? 1 : level > 9 ? 9 : level;
+	z->level_buf_size = z->level <= 3 ? level_bufs[z->level] : 0;
 	memcpy(z->header, header, sizeof(z->header));
 	pthread_mutex_init(&z->mu, NULL);
 	pthread_cond_init(&z->work, NULL);
