@@ -363,16 +363,37 @@ static char *scope_push(const char *repo)
 
 /* ---- blobs ---- */
 
+/* What a request about blob d in repo needs: its URL, pull scope and name for messages (caller frees). */
+typedef struct blob_req {
+	char *url, *scope, *what;
+} blob_req;
+
+static int blob_req_make(blob_req *b, const char *repo, const ferry_digest *d, ferry_error *err)
+{
+	if (check_repo(repo, err) < 0)
+		return -1;
+	char sh[24];
+	b->url = ferry_xasprintf("/v2/%s/blobs/%s", repo, d->str);
+	b->scope = scope_pull(repo);
+	b->what = ferry_xasprintf("blob %s in %s", ferry_digest_short(d, sh), repo);
+	return 0;
+}
+
+static void blob_req_free(blob_req *b)
+{
+	free(b->url);
+	free(b->scope);
+	free(b->what);
+}
+
 int ferry_registry_blob_exists(ferry_registry *r, const char *repo, const ferry_digest *d, bool *exists,
 			       uint64_t *size, ferry_error *err)
 {
 	*exists = false;
-	if (check_repo(repo, err) < 0)
+	blob_req b;
+	if (blob_req_make(&b, repo, d, err) < 0)
 		return -1;
-	char sh[24];
-	char *url = ferry_xasprintf("/v2/%s/blobs/%s", repo, d->str);
-	char *scope = scope_pull(repo);
-	char *what = ferry_xasprintf("blob %s in %s", ferry_digest_short(d, sh), repo);
+	char *url = b.url, *scope = b.scope, *what = b.what;
 	reg_req q = {.method = "HEAD", .url = url, .scope = scope, .follow = true, .what = what};
 	reg_resp p = {0};
 	int rc = reg_do(r, &q, &p, err);
@@ -386,9 +407,7 @@ int ferry_registry_blob_exists(ferry_registry *r, const char *repo, const ferry_
 		}
 	}
 	reg_resp_clear(&p);
-	free(url);
-	free(scope);
-	free(what);
+	blob_req_free(&b);
 	return rc;
 }
 
@@ -450,16 +469,11 @@ int ferry_registry_blob_open(ferry_registry *r, const char *repo, const ferry_di
 			     uint64_t *size, ferry_error *err)
 {
 	*in = NULL;
-	if (check_repo(repo, err) < 0)
+	blob_req b;
+	if (blob_req_make(&b, repo, d, err) < 0)
 		return -1;
-	char sh[24];
-	char *url = ferry_xasprintf("/v2/%s/blobs/%s", repo, d->str);
-	char *scope = scope_pull(repo);
-	char *what = ferry_xasprintf("blob %s in %s", ferry_digest_short(d, sh), repo);
-	int rc = reg_download_open(r, url, scope, d, what, in, size, err);
-	free(url);
-	free(scope);
-	free(what);
+	int rc = reg_download_open(r, b.url, b.scope, d, b.what, in, size, err);
+	blob_req_free(&b);
 	return rc;
 }
 
