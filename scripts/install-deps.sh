@@ -15,7 +15,7 @@ BUILD_PKGS=(
 	libarchive-dev libzstd-dev zlib1g-dev libssl-dev libjansson-dev
 	libcmocka-dev libcurl4-openssl-dev libisal-dev
 	scdoc
-	docker-registry
+	docker-registry python3
 )
 # Everything the unit and end-to-end tests use on top of that.
 TEST_PKGS=(
