@@ -582,7 +582,7 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		head_stage = out_hash = ferry_ostream_hash(out_alg, to_store);
 	} else if (plain_src) {
 		out_hash = ferry_ostream_hash(out_alg, to_store);
-		encode = ferry_ostream_encode(want, E->o->level, out_hash);
+		encode = ferry_ostream_encode(want, E->level, out_hash);
 		to_mid = ferry_ostream_async(encode, 4, FERRY_IO_CHUNK);
 		head_stage = src_hash = ferry_ostream_hash(FERRY_ALG_SHA256, to_mid);
 	} else {
@@ -594,7 +594,7 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		ferry_ostream *after_diff = to_store;
 		if (want != FERRY_COMP_NONE) {
 			out_hash = ferry_ostream_hash(out_alg, to_store);
-			after_diff = encode = ferry_ostream_encode(want, E->o->level, out_hash);
+			after_diff = encode = ferry_ostream_encode(want, E->level, out_hash);
 		}
 		diff_hash = ferry_ostream_hash(FERRY_ALG_SHA256, after_diff);
 		to_mid = ferry_ostream_async(diff_hash, 4, FERRY_IO_CHUNK);

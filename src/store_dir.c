@@ -44,27 +44,26 @@ typedef struct dir_store {
 	size_t n_files, cap_files;
 } dir_store;
 
-char *ferry_dest_parent(const char *path)
+/* dirname() or basename() of path, where "dir/" names dir itself (caller frees). */
+static char *path_part(const char *path, bool dir)
 {
 	char *copy = ferry_xstrdup(path);
-	/* "dir/" names dir itself: strip trailing slashes before dirname. */
 	size_t n = strlen(copy);
 	while (n > 1 && copy[n - 1] == '/')
 		copy[--n] = '\0';
-	char *d = ferry_xstrdup(dirname(copy));
+	char *part = ferry_xstrdup(dir ? dirname(copy) : basename(copy));
 	free(copy);
-	return d;
+	return part;
+}
+
+char *ferry_dest_parent(const char *path)
+{
+	return path_part(path, true);
 }
 
 static char *base_name(const char *path)
 {
-	char *copy = ferry_xstrdup(path);
-	size_t n = strlen(copy);
-	while (n > 1 && copy[n - 1] == '/')
-		copy[--n] = '\0';
-	char *b = ferry_xstrdup(basename(copy));
-	free(copy);
-	return b;
+	return path_part(path, false);
 }
 
 static char *join(const char *a, const char *b)

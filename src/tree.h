@@ -88,11 +88,6 @@ int ferry_tree_open_dir(const char *dir, ferry_tree **out, ferry_error *err);
 int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, ferry_tree **out,
 			ferry_error *err);
 
-static inline int ferry_tree_open_entry(ferry_tree *t, const char *path, ferry_istream **out, uint64_t *size,
-					ferry_error *err)
-{
-	return t->ops->open(t, path, out, size, err);
-}
 /* Read a whole (small) entry into memory: at most max bytes, else FERRY_E_LIMIT. *buf is malloc'd. */
 int ferry_tree_read_all(ferry_tree *t, const char *path, size_t max, unsigned char **buf, size_t *len,
 			ferry_error *err);

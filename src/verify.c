@@ -39,13 +39,19 @@ static void problem(verifier *v, const char *fmt, ...)
 		v->fn(msg, v->ud);
 }
 
-static void collect(verifier *v, ferry_image *img, const char *label)
+/* The entry a path finally names (a symlinked copy of a layer is the same blob: hash it once). */
+static const char *canonical(ferry_tree *t, const char *path)
+{
+	return t->ops->canonical ? t->ops->canonical(t, path) : path;
+}
+
+static void collect(verifier *v, ferry_tree *tree, ferry_image *img, const char *label)
 {
 	if (img->is_index) {
 		if (img->n_children == 0)
 			problem(v, "%s: index %s lists no images", label, img->desc.digest.str);
 		for (size_t i = 0; i < img->n_children; i++)
-			collect(v, &img->children[i], label);
+			collect(v, tree, &img->children[i], label);
 		return;
 	}
 	if (img->bytes) {
@@ -59,9 +65,10 @@ static void collect(verifier *v, ferry_image *img, const char *label)
 		if (b->desc.media_type && !ferry_media_type_is_layer(b->desc.media_type))
 			problem(v, "%s: layer %s has unexpected media type %s", label, b->desc.digest.str,
 				b->desc.media_type);
-		if (ferry_strmap_has(&v->seen, b->path))
+		const char *key = canonical(tree, b->path);
+		if (ferry_strmap_has(&v->seen, key))
 			continue;
-		ferry_strmap_put(&v->seen, b->path, (void *)1);
+		ferry_strmap_put(&v->seen, key, (void *)1);
 		vjob *j = FERRY_PUSH(v->jobs, v->n_jobs, v->cap_jobs);
 		j->blob = b;
 		j->image = label;
@@ -144,7 +151,7 @@ int ferry_verify_opts(const char *location, const struct ferry_registry_opts *ro
 		ferry_entry *e = &src->entries[i];
 		labels[i] = e->n_names ? ferry_name_string(&e->names[0])
 				       : ferry_xasprintf("image %zu", i + 1);
-		collect(&v, &e->img, labels[i]);
+		collect(&v, src->tree, &e->img, labels[i]);
 	}
 	const char **paths = ferry_xcalloc(v.n_jobs + 1, sizeof(char *));
 	size_t *idx = ferry_xcalloc(v.n_jobs + 1, sizeof(size_t));
