@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@ struct ferry_blobcache {
 	char *path;
 	ferry_strmap map; /* key -> value, both owned strings (values malloc'd) */
 	bool dirty;
+	/* Pushes update it from several threads; the few lookups are cheap to serialise. */
+	pthread_mutex_t mu;
 };
 
 static char *default_path(void)
@@ -37,6 +40,7 @@ static void put(ferry_blobcache *c, const char *key, const char *val)
 ferry_blobcache *ferry_blobcache_open(const char *path)
 {
 	ferry_blobcache *c = ferry_xcalloc(1, sizeof(*c));
+	pthread_mutex_init(&c->mu, NULL);
 	c->path = path ? ferry_xstrdup(path) : default_path();
 	FILE *f = c->path ? fopen(c->path, "r") : NULL;
 	if (!f)
@@ -65,13 +69,14 @@ bool ferry_blobcache_compressed(ferry_blobcache *c, const ferry_digest *diff_id,
 				ferry_digest *out, uint64_t *size)
 {
 	char *k = comp_key(diff_id, comp, level);
-	const char *v = ferry_strmap_get(&c->map, k);
-	free(k);
-	if (!v)
-		return false;
 	char dg[FERRY_DIGEST_STRMAX];
 	unsigned long long sz;
-	if (sscanf(v, "%135s %llu", dg, &sz) != 2 || ferry_digest_parse(out, dg, NULL) < 0)
+	pthread_mutex_lock(&c->mu);
+	const char *v = ferry_strmap_get(&c->map, k);
+	int got = v ? sscanf(v, "%135s %llu", dg, &sz) : 0;
+	pthread_mutex_unlock(&c->mu);
+	free(k);
+	if (got != 2 || ferry_digest_parse(out, dg, NULL) < 0)
 		return false;
 	*size = sz;
 	return true;
@@ -82,28 +87,35 @@ void ferry_blobcache_put_compressed(ferry_blobcache *c, const ferry_digest *diff
 {
 	char *k = comp_key(diff_id, comp, level);
 	char *v = ferry_xasprintf("%s %llu", out->str, (unsigned long long)size);
+	pthread_mutex_lock(&c->mu);
 	put(c, k, v);
+	c->dirty = true;
+	pthread_mutex_unlock(&c->mu);
 	free(k);
 	free(v);
-	c->dirty = true;
 }
 
-const char *ferry_blobcache_location(ferry_blobcache *c, const char *domain, const ferry_digest *d)
+char *ferry_blobcache_location(ferry_blobcache *c, const char *domain, const ferry_digest *d)
 {
 	char *k = ferry_xasprintf("L %s %s", domain, d->str);
+	pthread_mutex_lock(&c->mu);
 	const char *v = ferry_strmap_get(&c->map, k);
+	char *copy = v ? ferry_xstrdup(v) : NULL;
+	pthread_mutex_unlock(&c->mu);
 	free(k);
-	return v;
+	return copy;
 }
 
 void ferry_blobcache_put_location(ferry_blobcache *c, const char *domain, const char *repo, const ferry_digest *d)
 {
 	char *k = ferry_xasprintf("L %s %s", domain, d->str);
+	pthread_mutex_lock(&c->mu);
 	const char *old = ferry_strmap_get(&c->map, k);
 	if (!old || strcmp(old, repo) != 0) {
 		put(c, k, repo);
 		c->dirty = true;
 	}
+	pthread_mutex_unlock(&c->mu);
 	free(k);
 }
 
@@ -153,6 +165,7 @@ void ferry_blobcache_close(ferry_blobcache *c)
 	for (size_t i = 0; i < c->map.cap; i++)
 		free(c->map.vals[i]);
 	ferry_strmap_free(&c->map);
+	pthread_mutex_destroy(&c->mu);
 	free(c->path);
 	free(c);
 }

@@ -29,8 +29,11 @@ bool ferry_blobcache_compressed(ferry_blobcache *c, const ferry_digest *diff_id,
 				ferry_digest *out, uint64_t *size);
 void ferry_blobcache_put_compressed(ferry_blobcache *c, const ferry_digest *diff_id, ferry_comp comp, int level,
 				    const ferry_digest *out, uint64_t size);
-/* A repository (of domain) where d was seen, or NULL. The string lives as long as the cache. */
-const char *ferry_blobcache_location(ferry_blobcache *c, const char *domain, const ferry_digest *d);
+/*
+ * A repository (of domain) where d was seen, or NULL (caller frees).  The
+ * cache may be used from several threads at once.
+ */
+char *ferry_blobcache_location(ferry_blobcache *c, const char *domain, const ferry_digest *d);
 void ferry_blobcache_put_location(ferry_blobcache *c, const char *domain, const char *repo, const ferry_digest *d);
 /* Write back if anything changed (best effort: a cache that cannot be written is not an error). */
 void ferry_blobcache_close(ferry_blobcache *c); /* NULL-safe; frees */

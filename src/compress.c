@@ -496,7 +496,13 @@ ferry_ostream *ferry_ostream_encode(ferry_comp comp, int level, ferry_ostream *n
 		     */
 		    ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_nbWorkers, 2)) ||
 		    /* Small jobs keep memory down (the default sizes them from the window: ~100 MB in flight). */
-		    ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_jobSize, 2u << 20)))
+		    ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_jobSize, 2u << 20)) ||
+		    /*
+		     * Each job re-reads a slice of the one before as its dictionary:
+		     * 1/64 of the window instead of the default 1/8 costs ~0.1% in
+		     * size and saves ~7% of the CPU time (measured on the bench data).
+		     */
+		    ZSTD_isError(ZSTD_CCtx_setParameter(e->zc, ZSTD_c_overlapLog, 3)))
 			enc_init_failed("zstd");
 	} else {
 		e->comp = FERRY_COMP_NONE;

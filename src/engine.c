@@ -34,6 +34,7 @@
 
 typedef struct layer_job {
 	ferry_blob *blob; /* the first image's blob at this path (borrowed) */
+	size_t owner;     /* index of that image's work */
 	bool done;
 	bool transformed;
 	ferry_comp comp; /* compression of the bytes written */
@@ -64,6 +65,7 @@ typedef struct engine {
 	ferry_convert_stats *st;
 	ferry_strmap written; /* digests of the layers this run wrote */
 	unsigned char *buf;
+	work *works; /* borrowed from ferry_convert_in */
 } engine;
 
 static void emit(engine *E, ferry_event_kind kind, const char *name, const ferry_digest *d, uint64_t bytes,
@@ -404,11 +406,11 @@ static const char *canonical(engine *E, const char *path)
 	return t->ops->canonical ? t->ops->canonical(t, path) : path;
 }
 
-static void add_jobs(engine *E, ferry_image *img)
+static void add_jobs(engine *E, ferry_image *img, size_t owner)
 {
 	if (img->is_index) {
 		for (size_t i = 0; i < img->n_children; i++)
-			add_jobs(E, &img->children[i]);
+			add_jobs(E, &img->children[i], owner);
 		return;
 	}
 	for (size_t i = 0; i < img->n_layers; i++) {
@@ -423,6 +425,7 @@ static void add_jobs(engine *E, ferry_image *img)
 		layer_job *j = FERRY_PUSH(E->jobs, E->n_jobs, E->cap_jobs);
 		memset(j, 0, sizeof(*j));
 		j->blob = b;
+		j->owner = owner;
 		ferry_strmap_put(&E->job_by_path, key, (void *)(uintptr_t)E->n_jobs);
 		ferry_strmap_put(&E->job_by_path, b->path, (void *)(uintptr_t)E->n_jobs);
 	}
@@ -571,7 +574,11 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	 * Two cores: writing runs on a thread of its own, and so does compressing;
 	 * reading, hashing and decompressing stay on this one.
 	 */
-	ferry_ostream *to_store = ferry_ostream_async(store_out, 4, FERRY_IO_CHUNK);
+	/*
+	 * A registry takes a chunk per request and answers only once it has it
+	 * all: a deeper queue lets compressing go on meanwhile.
+	 */
+	ferry_ostream *to_store = ferry_ostream_async(store_out, E->store->remote ? 8 : 4, FERRY_IO_CHUNK);
 	ferry_ostream *out_hash = NULL, *encode = NULL, *to_mid = NULL, *diff_hash = NULL, *decode = NULL,
 		      *src_hash = NULL;
 	ferry_ostream *head_stage;
@@ -707,6 +714,13 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	return 0;
 }
 
+/* Tell the store which image the next blobs are for (a registry uploads them into its repository). */
+static void set_owner(engine *E, size_t w)
+{
+	if (E->store->ops->set_owner)
+		E->store->ops->set_owner(E->store, E->works[w].names, E->works[w].n_names);
+}
+
 static int run_jobs(engine *E, ferry_error *err)
 {
 	ferry_tree *tree = E->src->tree;
@@ -719,6 +733,7 @@ static int run_jobs(engine *E, ferry_error *err)
 		const ferry_descriptor *d = &j->blob->desc;
 		ferry_comp said = comp_of_mt(d->media_type);
 		bool kept = E->keep || (E->plain_only && said != FERRY_COMP_NONE);
+		set_owner(E, j->owner);
 		if (kept && ferry_digest_is_set(&d->digest) && d->media_type &&
 		    E->store->ops->has_blob(E->store, &d->digest)) {
 			j->done = true;
@@ -768,6 +783,7 @@ static int run_jobs(engine *E, ferry_error *err)
 			break;
 		}
 		layer_job *j = &E->jobs[idx[which]];
+		set_owner(E, j->owner);
 		rc = run_job(E, j, in, size, err);
 		ferry_istream_close(in);
 		/* A lost upload is sent again from the start, once more per retry, if the source can be read again. */
@@ -801,7 +817,8 @@ static int run_jobs(engine *E, ferry_error *err)
 
 static int put_bytes_blob(engine *E, const ferry_digest *d, const void *buf, size_t len, ferry_error *err)
 {
-	if (E->store->ops->has_blob(E->store, d))
+	bool ask = !E->store->ops->cheap_to_send || !E->store->ops->cheap_to_send(E->store, d, len);
+	if (ask && E->store->ops->has_blob(E->store, d))
 		return 0;
 	ferry_ostream *out;
 	if (E->store->ops->blob_begin(E->store, d, (int64_t)len, &out, err) < 0)
@@ -1069,14 +1086,16 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 	E.store->on_event = o->on_event;
 	E.store->event_ud = o->event_ud;
 	E.buf = ferry_xmalloc(FERRY_IO_CHUNK);
+	E.works = works;
 	for (size_t i = 0; i < n_works; i++)
-		add_jobs(&E, works[i].img);
+		add_jobs(&E, works[i].img, i);
 	if (run_jobs(&E, err) < 0)
 		goto out;
 	oes = ferry_xcalloc(n_works ? n_works : 1, sizeof(*oes));
 	for (size_t i = 0; i < n_works; i++) {
 		work *w = &works[i];
 		ferry_out_entry *oe = &oes[n_oes++];
+		set_owner(&E, i);
 		if (write_image(&E, w->label, w->img, oe, &oe->desc, err) < 0)
 			goto out;
 		for (size_t k = 0; k < w->n_names; k++) {

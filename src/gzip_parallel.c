@@ -171,7 +171,11 @@ static slot *filling(ferry_pgz *z, ferry_error *err)
 {
 	if (z->count) {
 		slot *last = &z->slots[(z->head + z->count - 1) % PGZ_SLOTS];
-		if (last->state == SLOT_FILLING)
+		/* Workers change the states of other slots meanwhile: read it under the lock. */
+		pthread_mutex_lock(&z->mu);
+		bool open = last->state == SLOT_FILLING;
+		pthread_mutex_unlock(&z->mu);
+		if (open)
 			return last;
 	}
 	if (z->count == PGZ_SLOTS && drain_one(z, err) < 0)

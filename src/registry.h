@@ -26,7 +26,7 @@
 #include "error.h"
 #include "stream.h"
 
-#define FERRY_UPLOAD_CHUNK (16u << 20)
+#define FERRY_UPLOAD_CHUNK (8u << 20)
 
 typedef struct ferry_registry_opts {
 	const char *creds;                  /* --creds USER:PASS (NULL: look up the credential files) */
@@ -47,6 +47,15 @@ typedef struct ferry_registry ferry_registry;
 /* domain as in a reference: "localhost:5000", "docker.io", "[::1]:5000". */
 int ferry_registry_open(const char *domain, const ferry_registry_opts *o, ferry_registry **out, ferry_error *err);
 void ferry_registry_free(ferry_registry *r); /* NULL-safe */
+/* Probe the registry now (GET /v2/: scheme and auth) rather than at the first request. */
+int ferry_registry_connect(ferry_registry *r, ferry_error *err);
+/*
+ * Another connection to r's registry, for another thread, starting from
+ * what r has learnt (scheme, auth challenge, credentials) instead of
+ * probing again.  r must not be in use by another thread during the call.
+ */
+int ferry_registry_open_sibling(const ferry_registry *r, const ferry_registry_opts *o, ferry_registry **out,
+				ferry_error *err);
 /* Where credentials came from, for messages: "--creds", "/root/.docker/config.json", "none". */
 const char *ferry_registry_cred_source(const ferry_registry *r);
 

@@ -20,9 +20,16 @@
 #include "stream.h"
 
 typedef struct ferry_store ferry_store;
+struct ferry_name;
 
 typedef struct ferry_store_ops {
 	bool (*has_blob)(ferry_store *s, const ferry_digest *d);
+	/*
+	 * Optional: true when sending this blob costs no more than asking
+	 * has_blob first (a small blob, for a registry that has not been seen
+	 * with it): the caller then just writes it.
+	 */
+	bool (*cheap_to_send)(ferry_store *s, const ferry_digest *d, uint64_t size);
 	/*
 	 * Start a blob.  expect (may be NULL) and size (-1 = unknown) are what the
 	 * caller expects to write; when both are known the bytes may go straight
@@ -49,6 +56,12 @@ typedef struct ferry_store_ops {
 	 * then reads the blob again from the source, if the source allows it.
 	 */
 	bool (*retryable)(ferry_store *s);
+	/*
+	 * Optional: the names of the image the next blobs are for (a registry
+	 * uploads them straight into that image's repository, which saves a
+	 * cross-repository mount when publishing).  Borrowed for the call.
+	 */
+	void (*set_owner)(ferry_store *s, const struct ferry_name *names, size_t n);
 	int (*commit)(ferry_store *s, ferry_error *err);
 	void (*free)(ferry_store *s);
 } ferry_store_ops;

@@ -1,22 +1,38 @@
 #include "store_registry.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <stdio.h>
 
 #include "ferry.h"
 #include "model.h"
 #include "strmap.h"
 #include "util.h"
+#include "workpool.h"
+
+/*
+ * Blobs up to this size are collected in memory and handed to a worker,
+ * which uploads them (POST + PUT) while the engine goes on with the next
+ * one: pushing many small images is bound by request latency, not bytes.
+ * Bigger blobs stream through the calling thread in chunks as they come.
+ */
+#define SMALL_BLOB_MAX (4u << 20)
+#define CHEAP_BLOB_MAX (1u << 20) /* sent without asking first when nothing says the registry has it */
+#define PUSH_WORKERS 8
+#define PUSH_QUEUED_MAX (16u << 20) /* bytes of small blobs waiting for a worker */
 
 typedef struct reg_dest {
 	char *domain;
-	char *staging; /* repository blobs are uploaded to */
-	ferry_registry *reg;
-	ferry_upload *up; /* the blob being written */
+	char *staging; /* repository blobs go to when no owner is set */
+	char *owner;   /* repository of the image the current blobs are for */
+	ferry_registry *reg;   /* the calling thread's connection */
+	ferry_registry **wreg; /* one per worker, opened by that worker when first needed */
+	ferry_upload *up;      /* a big blob being streamed */
 	ferry_ostream *up_out;
-	ferry_strmap present; /* "repo digest" -> 1: known to be in that repository */
+	/* Under the store's mutex: */
+	ferry_strmap present; /* "repo digest" -> 1: in that repository (or on its way there) */
+	ferry_strmap placed;  /* digest -> the repository this run first put it in (owned) */
 } reg_dest;
 
 typedef struct man {
@@ -29,9 +45,9 @@ typedef struct reg_store {
 	ferry_store base;
 	reg_dest *dests;
 	size_t n_dests;
-	ferry_strmap manifests; /* digest -> man* */
-	ferry_blobcache *cache; /* borrowed */
-	ferry_ostream tee;      /* fans a blob out to every registry's upload */
+	ferry_strmap manifests; /* digest -> man*; written before publishing, then only read */
+	ferry_blobcache *cache; /* borrowed; thread-safe */
+	ferry_ostream tee;      /* fans a blob out to every registry */
 	const ferry_registry_opts *opts;
 	/*
 	 * The first failure to reach a registry at all: later checks answer from
@@ -39,7 +55,15 @@ typedef struct reg_store {
 	 */
 	bool down;
 	ferry_error down_err;
-	bool upload_failed; /* the last blob's upload broke: worth one more try from scratch */
+	bool upload_failed; /* the last streamed blob's upload broke: worth one more try from scratch */
+	/* The blob being written: in memory until it outgrows SMALL_BLOB_MAX, then streamed. */
+	unsigned char *small;
+	size_t small_len, small_cap;
+	bool streaming;
+	ferry_workpool *pool;
+	pthread_mutex_t mu; /* dests' maps, events, and the workers' first failure */
+	bool failed;
+	ferry_error fail;
 } reg_store;
 
 static char *pkey(const char *repo, const ferry_digest *d)
@@ -47,21 +71,72 @@ static char *pkey(const char *repo, const ferry_digest *d)
 	return ferry_xasprintf("%s %s", repo, d->str);
 }
 
-static bool known(reg_dest *rd, const char *repo, const ferry_digest *d)
+static bool has_key(reg_store *rs, reg_dest *rd, const char *k)
+{
+	pthread_mutex_lock(&rs->mu);
+	bool has = ferry_strmap_has(&rd->present, k);
+	pthread_mutex_unlock(&rs->mu);
+	return has;
+}
+
+static void put_key(reg_store *rs, reg_dest *rd, const char *k)
+{
+	pthread_mutex_lock(&rs->mu);
+	ferry_strmap_put(&rd->present, k, (void *)1);
+	pthread_mutex_unlock(&rs->mu);
+}
+
+static bool known(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d)
 {
 	char *k = pkey(repo, d);
-	bool has = ferry_strmap_has(&rd->present, k);
+	bool has = has_key(rs, rd, k);
 	free(k);
 	return has;
 }
 
-static void mark(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d)
+/*
+ * repo has d (or will, once a queued upload is done).  placed: this run put
+ * it there, so other repositories of this run are unlikely to have it yet.
+ */
+static void mark_local(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, bool placed)
 {
 	char *k = pkey(repo, d);
+	pthread_mutex_lock(&rs->mu);
 	ferry_strmap_put(&rd->present, k, (void *)1);
+	if (placed && !ferry_strmap_has(&rd->placed, d->str))
+		ferry_strmap_put(&rd->placed, d->str, ferry_xstrdup(repo));
+	pthread_mutex_unlock(&rs->mu);
 	free(k);
+}
+
+static void mark(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, bool placed)
+{
+	mark_local(rs, rd, repo, d, placed);
 	if (rs->cache)
 		ferry_blobcache_put_location(rs->cache, rd->domain, repo, d);
+}
+
+/*
+ * A repository other than repo to mount d from (caller frees): one this run
+ * put it in (*fresh true: repo most likely lacks it, so mounting is the
+ * first thing to try), else the cache's (from an earlier run, which may
+ * well have put it in repo too).
+ */
+static char *mount_source(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, bool *fresh)
+{
+	pthread_mutex_lock(&rs->mu);
+	const char *w = ferry_strmap_get(&rd->placed, d->str);
+	char *from = w && strcmp(w, repo) != 0 ? ferry_xstrdup(w) : NULL;
+	pthread_mutex_unlock(&rs->mu);
+	*fresh = from != NULL;
+	if (!from && rs->cache) {
+		from = ferry_blobcache_location(rs->cache, rd->domain, d);
+		if (from && strcmp(from, repo) == 0) {
+			free(from);
+			from = NULL;
+		}
+	}
+	return from;
 }
 
 static void report(reg_store *rs, ferry_event_kind kind, const ferry_digest *d, const char *a, const char *b)
@@ -71,78 +146,105 @@ static void report(reg_store *rs, ferry_event_kind kind, const ferry_digest *d, 
 	char msg[512];
 	snprintf(msg, sizeof(msg), "%s%s%s", a, b ? " " : "", b ? b : "");
 	ferry_event ev = {.kind = kind, .digest = d, .message = msg, .name = kind == FERRY_EV_MANIFEST_PUSHED ? msg : NULL};
+	/* Workers report too: one event at a time reaches the caller. */
+	pthread_mutex_lock(&rs->mu);
 	rs->base.on_event(&ev, rs->base.event_ud);
+	pthread_mutex_unlock(&rs->mu);
+}
+
+/* A worker's failure: the first one is what the push reports. */
+static void record_failure(reg_store *rs, const ferry_error *e)
+{
+	pthread_mutex_lock(&rs->mu);
+	if (!rs->failed) {
+		rs->failed = true;
+		rs->fail = *e;
+	}
+	pthread_mutex_unlock(&rs->mu);
+}
+
+static int take_failure(reg_store *rs, ferry_error *err)
+{
+	pthread_mutex_lock(&rs->mu);
+	bool failed = rs->failed;
+	if (failed && err)
+		*err = rs->fail;
+	pthread_mutex_unlock(&rs->mu);
+	return failed ? -1 : 0;
+}
+
+/* Copy d from repository src to repo through us (a registry that will not mount). */
+static int copy_blob(ferry_registry *r, const char *src, const char *repo, const ferry_digest *d, ferry_error *err)
+{
+	ferry_istream *in;
+	ferry_upload *up;
+	ferry_ostream *out;
+	uint64_t size;
+	int rc = ferry_registry_blob_open(r, src, d, &in, &size, err);
+	if (rc < 0)
+		return -1;
+	rc = ferry_registry_upload_begin(r, repo, &up, &out, err);
+	if (rc == 0) {
+		rc = ferry_pump(in, out, err);
+		if (rc == 0)
+			rc = ferry_registry_upload_finish(up, d, err);
+		else
+			ferry_registry_upload_abort(up);
+	}
+	ferry_istream_close(in);
+	return rc;
+}
+
+static int try_mount(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *d,
+		     const char *from, bool *mounted, ferry_error *err)
+{
+	if (ferry_registry_blob_mount(r, repo, d, from, mounted, err) < 0)
+		return -1;
+	if (*mounted) {
+		mark(rs, rd, repo, d, true);
+		report(rs, FERRY_EV_BLOB_MOUNTED, d, from, repo);
+	}
+	return 0;
 }
 
 /*
- * Make sure repo of rd has blob d: known, HEAD, mount from where it was seen
- * (this run's staging repository or the cache), else copy it across.
- * *have false (and 0 returned) when it is nowhere to be found.
+ * Make sure repo of rd has blob d, talking through r: known, else HEAD and
+ * a mount from where it was seen (in this order, or mount first for a blob
+ * this run just put elsewhere), else copied across.  *have false (and 0
+ * returned) when it is nowhere to be found.
  */
-static int ensure_blob(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, bool *have,
-		       ferry_error *err)
+static int ensure_blob(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *d,
+		       bool *have, ferry_error *err)
 {
 	*have = true;
-	if (known(rd, repo, d))
+	if (known(rs, rd, repo, d))
 		return 0;
-	bool exists;
+	bool fresh, mounted = false, exists = false;
+	char *from = mount_source(rs, rd, repo, d, &fresh);
 	uint64_t size;
-	if (ferry_registry_blob_exists(rd->reg, repo, d, &exists, &size, err) < 0)
-		return -1;
-	if (exists) {
-		mark(rs, rd, repo, d);
-		return 0;
+	int rc = 0;
+	if (from && fresh)
+		rc = try_mount(rs, rd, r, repo, d, from, &mounted, err);
+	if (rc == 0 && !mounted) {
+		rc = ferry_registry_blob_exists(r, repo, d, &exists, &size, err);
+		if (rc == 0 && exists)
+			mark(rs, rd, repo, d, false);
 	}
-	const char *from = NULL;
-	if (strcmp(repo, rd->staging) != 0 && known(rd, rd->staging, d))
-		from = rd->staging;
-	else if (rs->cache)
-		from = ferry_blobcache_location(rs->cache, rd->domain, d);
-	if (from && strcmp(from, repo) != 0) {
-		char *src = ferry_xstrdup(from);
-		bool mounted = false;
-		int rc = ferry_registry_blob_mount(rd->reg, repo, d, src, &mounted, err);
-		if (rc == 0 && mounted) {
-			mark(rs, rd, repo, d);
-			report(rs, FERRY_EV_BLOB_MOUNTED, d, src, repo);
-			free(src);
-			return 0;
+	if (rc == 0 && !mounted && !exists && from && !fresh)
+		rc = try_mount(rs, rd, r, repo, d, from, &mounted, err);
+	if (rc == 0 && !mounted && !exists) {
+		*have = false;
+		if (from) {
+			/* The registry would not mount: copy the blob through us, registry to registry. */
+			rc = ferry_registry_blob_exists(r, from, d, have, &size, err);
+			if (rc == 0 && *have)
+				rc = copy_blob(r, from, repo, d, err);
+			if (rc == 0 && *have)
+				mark(rs, rd, repo, d, true);
 		}
-		if (rc < 0) {
-			free(src);
-			return -1;
-		}
-		/* The registry would not mount: copy the blob through us, registry to registry. */
-		bool src_has = false;
-		if (ferry_registry_blob_exists(rd->reg, src, d, &src_has, &size, err) < 0) {
-			free(src);
-			return -1;
-		}
-		if (src_has) {
-			ferry_istream *in;
-			ferry_upload *up;
-			ferry_ostream *out;
-			rc = ferry_registry_blob_open(rd->reg, src, d, &in, &size, err);
-			if (rc == 0) {
-				rc = ferry_registry_upload_begin(rd->reg, repo, &up, &out, err);
-				if (rc == 0) {
-					rc = ferry_pump(in, out, err);
-					if (rc == 0)
-						rc = ferry_registry_upload_finish(up, d, err);
-					else
-						ferry_registry_upload_abort(up);
-				}
-				ferry_istream_close(in);
-			}
-			free(src);
-			if (rc == 0)
-				mark(rs, rd, repo, d);
-			return rc;
-		}
-		free(src);
 	}
-	*have = false;
-	return 0;
+	free(from);
+	return rc;
 }
 
 static reg_dest *dest_of(reg_store *rs, const char *domain)
@@ -154,6 +256,30 @@ static reg_dest *dest_of(reg_store *rs, const char *domain)
 	return NULL;
 }
 
+/* Where blobs of the current image go in rd. */
+static const char *upload_repo(const reg_dest *rd)
+{
+	return rd->owner ? rd->owner : rd->staging;
+}
+
+/*
+ * Give rd its workers' connections, before any job for it is queued: on
+ * this thread, after the probe, so that they start from what the probe
+ * learnt instead of each probing again.
+ */
+static int start_workers(reg_store *rs, reg_dest *rd, ferry_error *err)
+{
+	if (rd->wreg[0])
+		return 0;
+	if (ferry_registry_connect(rd->reg, err) < 0)
+		return -1;
+	for (unsigned w = 0; w < PUSH_WORKERS; w++) {
+		if (ferry_registry_open_sibling(rd->reg, rs->opts, &rd->wreg[w], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
 {
 	reg_store *rs = (reg_store *)s;
@@ -161,10 +287,11 @@ static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
 		return false;
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
+		const char *repo = upload_repo(rd);
 		bool have = false;
 		ferry_error e = FERRY_ERROR_INIT;
 		/* A failed check is a "no": the blob is then simply sent (and that failure reported). */
-		if (ensure_blob(rs, rd, rd->staging, d, &have, &e) < 0) {
+		if (ensure_blob(rs, rd, rd->reg, repo, d, &have, &e) < 0) {
 			if (e.code == FERRY_E_FAILED) { /* could not talk to it at all */
 				rs->down = true;
 				rs->down_err = e;
@@ -177,15 +304,48 @@ static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
 	return true;
 }
 
+/*
+ * Asking costs a request, and so does sending a small blob (one POST, one
+ * PUT): ask only about what this run or the cache has seen at a registry,
+ * which a re-push then finds there without sending anything.
+ */
+static bool rs_cheap_to_send(ferry_store *s, const ferry_digest *d, uint64_t size)
+{
+	reg_store *rs = (reg_store *)s;
+	if (size > CHEAP_BLOB_MAX || rs->down)
+		return false;
+	for (size_t i = 0; i < rs->n_dests; i++) {
+		reg_dest *rd = &rs->dests[i];
+		pthread_mutex_lock(&rs->mu);
+		bool seen = ferry_strmap_has(&rd->placed, d->str);
+		pthread_mutex_unlock(&rs->mu);
+		char *cached = seen || !rs->cache ? NULL : ferry_blobcache_location(rs->cache, rd->domain, d);
+		seen = seen || cached;
+		free(cached);
+		if (seen)
+			return false;
+	}
+	return true;
+}
+
 static bool rs_retryable(ferry_store *s)
 {
 	reg_store *rs = (reg_store *)s;
 	return rs->upload_failed && !rs->down;
 }
 
-static int tee_write(ferry_ostream *o, const void *buf, size_t len, ferry_error *err)
+static void abort_uploads(reg_store *rs)
 {
-	reg_store *rs = (reg_store *)((char *)o - offsetof(reg_store, tee));
+	for (size_t i = 0; i < rs->n_dests; i++) {
+		if (rs->dests[i].up)
+			ferry_registry_upload_abort(rs->dests[i].up);
+		rs->dests[i].up = NULL;
+		rs->dests[i].up_out = NULL;
+	}
+}
+
+static int send_to_all(reg_store *rs, const void *buf, size_t len, ferry_error *err)
+{
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		if (ferry_write(rs->dests[i].up_out, buf, len, err) < 0) {
 			rs->upload_failed = true;
@@ -194,6 +354,45 @@ static int tee_write(ferry_ostream *o, const void *buf, size_t len, ferry_error 
 		}
 	}
 	return 0;
+}
+
+/* The blob outgrew memory: open an upload on every registry and send what was collected. */
+static int start_streaming(reg_store *rs, ferry_error *err)
+{
+	for (size_t i = 0; i < rs->n_dests; i++) {
+		reg_dest *rd = &rs->dests[i];
+		if (ferry_registry_upload_begin(rd->reg, upload_repo(rd), &rd->up, &rd->up_out, err) < 0) {
+			rd->up = NULL;
+			abort_uploads(rs);
+			rs->upload_failed = err && err->code == FERRY_E_FAILED;
+			ferry_error_prefix(err, "%s", rd->domain);
+			return -1;
+		}
+	}
+	rs->streaming = true;
+	int rc = send_to_all(rs, rs->small, rs->small_len, err);
+	rs->small_len = 0;
+	return rc;
+}
+
+static int tee_write(ferry_ostream *o, const void *buf, size_t len, ferry_error *err)
+{
+	reg_store *rs = (reg_store *)((char *)o - offsetof(reg_store, tee));
+	if (!rs->streaming && rs->small_len + len <= SMALL_BLOB_MAX) {
+		if (rs->small_len + len > rs->small_cap) {
+			size_t c = rs->small_cap ? rs->small_cap : 64 << 10;
+			while (c < rs->small_len + len)
+				c *= 2;
+			rs->small = ferry_xrealloc(rs->small, c);
+			rs->small_cap = c;
+		}
+		memcpy(rs->small + rs->small_len, buf, len);
+		rs->small_len += len;
+		return 0;
+	}
+	if (!rs->streaming && start_streaming(rs, err) < 0)
+		return -1;
+	return send_to_all(rs, buf, len, err);
 }
 
 static int tee_finish(ferry_ostream *o, ferry_error *err)
@@ -207,16 +406,6 @@ static void tee_free(ferry_ostream *o)
 	(void)o;
 }
 
-static void abort_uploads(reg_store *rs)
-{
-	for (size_t i = 0; i < rs->n_dests; i++) {
-		if (rs->dests[i].up)
-			ferry_registry_upload_abort(rs->dests[i].up);
-		rs->dests[i].up = NULL;
-		rs->dests[i].up_out = NULL;
-	}
-}
-
 static int rs_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
 			 ferry_error *err)
 {
@@ -224,21 +413,61 @@ static int rs_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 	reg_store *rs = (reg_store *)s;
 	abort_uploads(rs);
 	rs->upload_failed = false;
+	rs->streaming = false;
+	rs->small_len = 0;
 	if (rs->down) {
 		if (err)
 			*err = rs->down_err;
 		return -1;
 	}
-	for (size_t i = 0; i < rs->n_dests; i++) {
-		reg_dest *rd = &rs->dests[i];
-		if (ferry_registry_upload_begin(rd->reg, rd->staging, &rd->up, &rd->up_out, err) < 0) {
-			rd->up = NULL;
-			abort_uploads(rs);
-			return -1;
-		}
-	}
+	/* A queued upload that failed fails the push: say so now rather than after the rest. */
+	if (take_failure(rs, err) < 0)
+		return -1;
 	*out = &rs->tee;
 	return 0;
+}
+
+typedef struct small_upload {
+	reg_store *rs;
+	reg_dest *rd;
+	char *repo;
+	ferry_digest digest;
+	unsigned char *bytes;
+	size_t len;
+} small_upload;
+
+/* A worker's job: one in-memory blob, POST + PUT, tried again from scratch if the network loses it. */
+static void run_small_upload(void *arg, unsigned w)
+{
+	small_upload *u = arg;
+	ferry_error e = FERRY_ERROR_INIT;
+	ferry_registry *r = u->rd->wreg[w];
+	int rc = -1;
+	for (int attempt = 0;; attempt++) {
+		ferry_upload *up;
+		ferry_ostream *out;
+		e = (ferry_error)FERRY_ERROR_INIT;
+		rc = ferry_registry_upload_begin(r, u->repo, &up, &out, &e);
+		if (rc == 0) {
+			rc = ferry_write(out, u->bytes, u->len, &e);
+			if (rc == 0)
+				rc = ferry_registry_upload_finish(up, &u->digest, &e);
+			else
+				ferry_registry_upload_abort(up);
+		}
+		if (rc == 0 || e.code == FERRY_E_INTEGRITY || attempt >= 2)
+			break;
+	}
+	if (rc == 0) {
+		if (u->rs->cache)
+			ferry_blobcache_put_location(u->rs->cache, u->rd->domain, u->repo, &u->digest);
+	} else {
+		ferry_error_prefix(&e, "%s", u->rd->domain);
+		record_failure(u->rs, &e);
+	}
+	free(u->repo);
+	free(u->bytes);
+	free(u);
 }
 
 static int rs_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err)
@@ -247,9 +476,44 @@ static int rs_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint
 	reg_store *rs = (reg_store *)s;
 	if (!ok) {
 		abort_uploads(rs);
+		rs->small_len = 0;
 		return 0;
 	}
 	int rc = 0;
+	if (!rs->streaming) {
+		for (size_t i = 0; i < rs->n_dests; i++) {
+			reg_dest *rd = &rs->dests[i];
+			const char *repo = upload_repo(rd);
+			if (known(rs, rd, repo, actual))
+				continue;
+			if (start_workers(rs, rd, err) < 0) {
+				ferry_error_prefix(err, "%s", rd->domain);
+				rs->small_len = 0;
+				return -1;
+			}
+			small_upload *u = ferry_xcalloc(1, sizeof(*u));
+			u->rs = rs;
+			u->rd = rd;
+			u->repo = ferry_xstrdup(repo);
+			u->digest = *actual;
+			u->len = rs->small_len;
+			if (rs->small && i + 1 == rs->n_dests) {
+				/* The last one takes the buffer itself. */
+				u->bytes = rs->small;
+				rs->small = NULL;
+				rs->small_cap = 0;
+			} else {
+				u->bytes = ferry_xmalloc(u->len ? u->len : 1);
+				if (u->len)
+					memcpy(u->bytes, rs->small, u->len);
+			}
+			/* Counted as there from now on, so the same blob is not queued twice; a failure fails the push. */
+			mark_local(rs, rd, repo, actual, true);
+			ferry_workpool_submit(rs->pool, run_small_upload, u, u->len);
+		}
+		rs->small_len = 0;
+		return 0;
+	}
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
 		ferry_upload *up = rd->up;
@@ -265,10 +529,25 @@ static int rs_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint
 			ferry_error_prefix(err, "%s", rd->domain);
 			rc = -1;
 		} else {
-			mark(rs, rd, rd->staging, actual);
+			mark(rs, rd, upload_repo(rd), actual, true);
 		}
 	}
+	rs->streaming = false;
 	return rc;
+}
+
+static void rs_set_owner(ferry_store *s, const ferry_name *names, size_t n)
+{
+	reg_store *rs = (reg_store *)s;
+	for (size_t i = 0; i < rs->n_dests; i++) {
+		reg_dest *rd = &rs->dests[i];
+		free(rd->owner);
+		rd->owner = NULL;
+		for (size_t k = 0; k < n && !rd->owner; k++) {
+			if (names[k].has_ref && strcmp(names[k].ref.domain, rd->domain) == 0)
+				rd->owner = ferry_xstrdup(names[k].ref.path);
+		}
+	}
 }
 
 static int rs_put_file(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err)
@@ -302,19 +581,30 @@ static int rs_read_existing(ferry_store *s, const char *name, unsigned char **bu
 
 static int rs_commit(ferry_store *s, ferry_error *err)
 {
-	(void)s, (void)err;
-	return 0;
+	reg_store *rs = (reg_store *)s;
+	ferry_workpool_wait(rs->pool);
+	return take_failure(rs, err);
 }
 
 static void rs_free(ferry_store *s)
 {
 	reg_store *rs = (reg_store *)s;
+	/* Queued uploads finish first (their registries are freed below). */
+	ferry_workpool_free(rs->pool);
 	abort_uploads(rs);
 	for (size_t i = 0; i < rs->n_dests; i++) {
-		free(rs->dests[i].domain);
-		free(rs->dests[i].staging);
-		ferry_registry_free(rs->dests[i].reg);
-		ferry_strmap_free(&rs->dests[i].present);
+		reg_dest *rd = &rs->dests[i];
+		free(rd->domain);
+		free(rd->staging);
+		free(rd->owner);
+		ferry_registry_free(rd->reg);
+		for (unsigned w = 0; rd->wreg && w < PUSH_WORKERS; w++)
+			ferry_registry_free(rd->wreg[w]);
+		free(rd->wreg);
+		ferry_strmap_free(&rd->present);
+		for (size_t k = 0; k < rd->placed.cap; k++)
+			free(rd->placed.vals[k]);
+		ferry_strmap_free(&rd->placed);
 	}
 	free(rs->dests);
 	for (size_t i = 0; i < rs->manifests.cap; i++) {
@@ -326,36 +616,39 @@ static void rs_free(ferry_store *s)
 		}
 	}
 	ferry_strmap_free(&rs->manifests);
+	free(rs->small);
+	pthread_mutex_destroy(&rs->mu);
 	free(s->display);
 	free(rs);
 }
 
 static const ferry_store_ops reg_store_ops = {
 	.has_blob = rs_has_blob,
+	.cheap_to_send = rs_cheap_to_send,
 	.blob_begin = rs_blob_begin,
 	.blob_end = rs_blob_end,
 	.put_file = rs_put_file,
 	.put_manifest = rs_put_manifest,
 	.retryable = rs_retryable,
+	.set_owner = rs_set_owner,
 	.read_existing = rs_read_existing,
 	.commit = rs_commit,
 	.free = rs_free,
 };
 
 /* Push one manifest (by digest or tag) to repo, once. */
-static int push_manifest(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, const char *tag,
-			 ferry_error *err)
+static int push_manifest(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *d,
+			 const char *tag, ferry_error *err)
 {
 	man *m = ferry_strmap_get(&rs->manifests, d->str);
 	if (!m)
 		return ferry_error_set(err, FERRY_E_FAILED, "internal: manifest %s was not kept", d->str);
 	char *k = ferry_xasprintf("M %s %s %s", repo, d->str, tag ? tag : "");
-	bool done = ferry_strmap_has(&rd->present, k);
 	int rc = 0;
-	if (!done) {
-		rc = ferry_registry_manifest_put(rd->reg, repo, tag ? tag : d->str, m->media_type, m->bytes, m->len, err);
+	if (!has_key(rs, rd, k)) {
+		rc = ferry_registry_manifest_put(r, repo, tag ? tag : d->str, m->media_type, m->bytes, m->len, err);
 		if (rc == 0) {
-			ferry_strmap_put(&rd->present, k, (void *)1);
+			put_key(rs, rd, k);
 			char *where = ferry_xasprintf("%s/%s%s%s", rd->domain, repo, tag ? ":" : "@", tag ? tag : d->str);
 			report(rs, FERRY_EV_MANIFEST_PUSHED, d, where, NULL);
 			free(where);
@@ -366,8 +659,8 @@ static int push_manifest(reg_store *rs, reg_dest *rd, const char *repo, const fe
 }
 
 /* A manifest after its children (an index's manifests, nested indexes included), children by digest. */
-static int push_tree(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, const char *tag,
-		     int depth, ferry_error *err)
+static int push_tree(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *d,
+		     const char *tag, int depth, ferry_error *err)
 {
 	man *m = ferry_strmap_get(&rs->manifests, d->str);
 	if (m && depth < 16 && ferry_media_type_is_index(m->media_type)) {
@@ -378,32 +671,56 @@ static int push_tree(reg_store *rs, reg_dest *rd, const char *repo, const ferry_
 		for (size_t i = 0; i < ix.n_manifests && rc == 0; i++) {
 			/* Children ferry did not write (skipped artifacts) are not ours to push. */
 			if (ferry_strmap_has(&rs->manifests, ix.manifests[i].digest.str))
-				rc = push_tree(rs, rd, repo, &ix.manifests[i].digest, NULL, depth + 1, err);
+				rc = push_tree(rs, rd, r, repo, &ix.manifests[i].digest, NULL, depth + 1, err);
 		}
 		ferry_index_free(&ix);
 		if (rc < 0)
 			return -1;
 	}
-	return push_manifest(rs, rd, repo, d, tag, err);
+	return push_manifest(rs, rd, r, repo, d, tag, err);
 }
 
 /* Blobs and child manifests of one entry into repo, then the entry under tag. */
-static int publish_one(reg_store *rs, reg_dest *rd, const char *repo, const char *tag, const ferry_out_entry *e,
-		       ferry_error *err)
+static int publish_one(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const char *tag,
+		       const ferry_out_entry *e, ferry_error *err)
 {
 	for (size_t i = 0; i < e->n_images; i++) {
 		const ferry_out_image *im = &e->images[i];
 		for (size_t j = 0; j <= im->n_layers; j++) {
 			const ferry_digest *d = j < im->n_layers ? &im->layers[j] : &im->config;
 			bool have;
-			if (ensure_blob(rs, rd, repo, d, &have, err) < 0)
+			if (ensure_blob(rs, rd, r, repo, d, &have, err) < 0)
 				return -1;
 			if (!have)
 				return ferry_error_set(err, FERRY_E_FAILED, "%s/%s: blob %s is missing and could not be sent",
 						       rd->domain, repo, d->str);
 		}
 	}
-	return push_tree(rs, rd, repo, &e->desc.digest, tag, 0, err);
+	return push_tree(rs, rd, r, repo, &e->desc.digest, tag, 0, err);
+}
+
+typedef struct publish_job {
+	reg_store *rs;
+	reg_dest *rd;
+	const ferry_name *name;     /* borrowed: lives until publishing returns */
+	const ferry_out_entry *entry; /* borrowed likewise */
+} publish_job;
+
+static void run_publish(void *arg, unsigned w)
+{
+	publish_job *j = arg;
+	ferry_error e = FERRY_ERROR_INIT;
+	/* After a failure the push is over: the rest is not started. */
+	if (take_failure(j->rs, NULL) == 0) {
+		int rc = publish_one(j->rs, j->rd, j->rd->wreg[w], j->name->ref.path, j->name->ref.tag, j->entry, &e);
+		if (rc < 0) {
+			char *full = ferry_ref_string(&j->name->ref);
+			ferry_error_prefix(&e, "pushing %s", full);
+			free(full);
+			record_failure(j->rs, &e);
+		}
+	}
+	free(j);
 }
 
 int ferry_store_registry_publish(ferry_store *s, const ferry_out_entry *entries, size_t n, ferry_error *err)
@@ -418,19 +735,33 @@ int ferry_store_registry_publish(ferry_store *s, const ferry_out_entry *entries,
 						       "an image named only by the tag \"%s\" has no repository to push to "
 						       "(give it one with --repository NAME)",
 						       nm->bare_tag);
-			reg_dest *rd = dest_of(rs, nm->ref.domain);
-			if (!rd)
+			if (!dest_of(rs, nm->ref.domain))
 				return ferry_error_set(err, FERRY_E_FAILED, "internal: no connection to %s", nm->ref.domain);
-			char *full = ferry_ref_string(&nm->ref);
-			int rc = publish_one(rs, rd, nm->ref.path, nm->ref.tag, e, err);
-			if (rc < 0)
-				ferry_error_prefix(err, "pushing %s", full);
-			free(full);
-			if (rc < 0)
-				return -1;
 		}
 	}
-	return 0;
+	/* Every blob is uploaded before any manifest names it. */
+	ferry_workpool_wait(rs->pool);
+	if (take_failure(rs, err) < 0)
+		return -1;
+	for (size_t i = 0; i < rs->n_dests; i++) {
+		if (start_workers(rs, &rs->dests[i], err) < 0) {
+			ferry_error_prefix(err, "%s", rs->dests[i].domain);
+			return -1;
+		}
+	}
+	/* Names are independent: several are pushed at once, each by one worker. */
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < entries[i].n_names; k++) {
+			publish_job *j = ferry_xcalloc(1, sizeof(*j));
+			j->rs = rs;
+			j->name = &entries[i].names[k];
+			j->rd = dest_of(rs, j->name->ref.domain);
+			j->entry = &entries[i];
+			ferry_workpool_submit(rs->pool, run_publish, j, 0);
+		}
+	}
+	ferry_workpool_wait(rs->pool);
+	return take_failure(rs, err);
 }
 
 int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name *names, size_t n,
@@ -446,6 +777,8 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 	rs->tee.write = tee_write;
 	rs->tee.finish = tee_finish;
 	rs->tee.free = tee_free;
+	pthread_mutex_init(&rs->mu, NULL);
+	rs->pool = ferry_workpool_new(PUSH_WORKERS, PUSH_QUEUED_MAX);
 	for (size_t i = 0; i < n; i++) {
 		if (!names[i].has_ref || dest_of(rs, names[i].ref.domain))
 			continue;
@@ -458,6 +791,7 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 		}
 		rd->domain = ferry_xstrdup(names[i].ref.domain);
 		rd->staging = ferry_xstrdup(names[i].ref.path);
+		rd->wreg = ferry_xcalloc(PUSH_WORKERS, sizeof(*rd->wreg));
 		rs->n_dests++;
 	}
 	if (rs->n_dests == 0) {

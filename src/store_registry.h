@@ -1,11 +1,16 @@
 /*
  * store_registry.h - registries as a destination (push).
  *
- * Blobs stream into an upload on one "staging" repository per registry (the
- * first destination repository there); publishing then makes sure every
- * other destination repository has the blobs it needs (HEAD, else a
- * cross-repository mount, else a registry-side copy), pushes child
- * manifests by digest and finally each name's manifest by tag.
+ * Each blob goes into the repository of the first image that uses it (the
+ * engine says which with set_owner; else the first destination repository
+ * there).  Small blobs (configs, small layers) are collected in memory and
+ * uploaded by a few worker threads, each with its own connection, while the
+ * engine goes on; big ones stream in chunks as they are produced.
+ * Publishing waits for the uploads, then, several names at once, makes sure
+ * every destination repository has the blobs it needs (a mount from where
+ * this run put them, HEAD, a mount from where the cache saw them, else a
+ * registry-side copy), pushes child manifests by digest and finally each
+ * name's manifest by tag.  The first failure fails the push.
  */
 #ifndef FERRY_STORE_REGISTRY_H
 #define FERRY_STORE_REGISTRY_H

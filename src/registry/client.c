@@ -256,6 +256,34 @@ int ferry_registry_open(const char *domain, const ferry_registry_opts *o, ferry_
 	return 0;
 }
 
+int ferry_registry_connect(ferry_registry *r, ferry_error *err)
+{
+	return reg_ping(r, err);
+}
+
+int ferry_registry_open_sibling(const ferry_registry *r, const ferry_registry_opts *o, ferry_registry **out,
+				ferry_error *err)
+{
+	if (ferry_registry_open(r->domain, o, out, err) < 0)
+		return -1;
+	ferry_registry *s = *out;
+	if (!r->base)
+		return 0; /* nothing learnt yet: it probes for itself */
+	s->base = ferry_xstrdup(r->base);
+	s->auth = r->auth;
+	s->realm = r->realm ? ferry_xstrdup(r->realm) : NULL;
+	s->service = r->service ? ferry_xstrdup(r->service) : NULL;
+	if (r->creds_loaded && !s->creds_loaded) {
+		s->creds_loaded = true;
+		s->user = r->user ? ferry_xstrdup(r->user) : NULL;
+		s->secret = r->secret ? ferry_xstrdup(r->secret) : NULL;
+		s->is_token = r->is_token;
+		free(s->cred_source);
+		s->cred_source = ferry_xstrdup(r->cred_source);
+	}
+	return 0;
+}
+
 void ferry_registry_free(ferry_registry *r)
 {
 	if (!r)

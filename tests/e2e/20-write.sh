@@ -107,4 +107,49 @@ tap_is "$(image_facts oa.tar)" "$SAMPLE_FACTS" "oci-archive: same configs and di
 tap_is "$(tar tf oa.tar | grep -Ec '^(\./)?(oci-layout|index\.json)$')" 2 \
 	"oci-archive: has oci-layout and index.json at its top"
 
+# ==== store_tar: a layer's copy into the archive fails in the background =========
+# A decompressed layer is spooled, then copied into the archive on a thread of
+# its own while the next layer is decoded.  Under a file size limit that every
+# spool stays below but the archive crosses inside a layer's bytes, that copy
+# fails (EFBIG): the error must still reach the user, naming the entry, and
+# nothing may be left behind.  One case per layer, so the call that learns of
+# the failure is another layer's end or, after the last, a config's start.
+mkdir -p bgcopy
+"$FERRY" convert -q --compress gzip "$SAMPLE" bgcopy/gz/ >/dev/null 2>&1
+"$FERRY" convert -q bgcopy/gz/ bgcopy/ref.tar >/dev/null 2>&1
+# "KIB ENTRY" per layer: a limit in KiB that falls inside the layer's bytes in
+# the archive and is above every layer's size (so no spool reaches it).  The
+# archive is written unblocked, so the write that crosses it is that layer's.
+bg_cases=$(python3 - bgcopy/ref.tar <<'EOF' 2>/dev/null
+import json, sys, tarfile
+t = tarfile.open(sys.argv[1])
+layers = [l for m in json.load(t.extractfile("manifest.json")) for l in m["Layers"]]
+members = {m.name: m for m in t.getmembers()}
+biggest = max(members[l].size for l in layers)
+for l in dict.fromkeys(layers):
+    m = members[l]
+    k = max(biggest, m.offset_data) // 1024 + 1
+    if k * 1024 < m.offset_data + m.size:
+        print(k, l)
+EOF
+)
+tap_like "$(grep -c . <<<"$bg_cases")" '^[2-9]$' "background copy: file size limits that fall inside layers' copies"
+while read -r kib entry; do
+	[ -n "$kib" ] || continue
+	rm -f bgcopy/out.tar
+	# SIGXFSZ ignored: over the limit, write fails with EFBIG instead of killing ferry.
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	rc=$(bash -c 'trap "" XFSZ; ulimit -f "$1"; shift; "$@" >bgcopy/err 2>&1 </dev/null; echo $?' \
+		_ "$kib" "$FERRY" convert -q bgcopy/gz/ bgcopy/out.tar)
+	tap_is "$rc" 1 "background copy fails in $entry (limit $kib KiB): exit 1"
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	if ! tap_ok "background copy fails in $entry: one line naming the entry and the cause" \
+		bash -c '[ "$(wc -l <bgcopy/err)" = 1 ] && grep -qF "$1: File too large" bgcopy/err' _ "$entry"; then
+		tap_diag "stderr: $(cat bgcopy/err)"
+	fi
+	tap_is "$(find bgcopy -mindepth 1 -maxdepth 1 -printf '%f\n' | LC_ALL=C sort | xargs)" "err gz ref.tar" \
+		"background copy fails in $entry: nothing left, no archive, no temporary file"
+done <<<"$bg_cases"
+# ==== end of store_tar's block ======================================================
+
 tap_done

@@ -205,6 +205,15 @@ mode_suite() {
 		tap_is "$(log_since "$dir" "$n0" | grep -oE '"PUT /v2/[^" ]*/blobs/uploads/[^" ]*digest=sha256%3A[0-9a-f]{64}' |
 			grep -oE '[0-9a-f]{64}$' | LC_ALL=C sort | uniq -d | xargs)" "" \
 			"$mode: the first push uploads each blob once (the rest is mounted)"
+		# Each blob goes straight into the repository of the first image using
+		# it: only a blob shared by several repositories is mounted, once per
+		# extra repository.
+		uses=$(for r in $SAMPLE_REFS; do
+			skopeo inspect --raw --tls-verify=false "docker://$A/$r" | jq -r '.config.digest, .layers[].digest'
+		done)
+		tap_is "$(log_since "$dir" "$n0" | grep -cE '"POST /v2/[^" ]*/blobs/uploads/\?mount=sha256%3A[0-9a-f]{64}&from=[^" ]+ HTTP/[0-9.]+" 201')" \
+			"$(($(printf '%s\n' "$uses" | wc -l) - $(printf '%s\n' "$uses" | sort -u | wc -l)))" \
+			"$mode: the first push mounts only blobs shared between repositories"
 	fi
 	for r in $SAMPLE_REFS; do
 		check_pushed "$mode" "$A/$r" "$(sample_want "$(short "$r")")"
