@@ -580,7 +580,7 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	 */
 	ferry_ostream *to_store = ferry_ostream_async(store_out, E->store->remote ? 8 : 4, FERRY_IO_CHUNK);
 	ferry_ostream *out_hash = NULL, *encode = NULL, *to_mid = NULL, *diff_hash = NULL, *decode = NULL,
-		      *src_hash = NULL;
+		      *src_hash = NULL, *to_decode = NULL;
 	ferry_ostream *head_stage;
 	/* Compressing a plain layer: its digest is its diff_id, hashed once, and nothing to decode. */
 	bool plain_src = transform && sniffed == FERRY_COMP_NONE && want != FERRY_COMP_NONE &&
@@ -611,7 +611,9 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		if (cap < FERRY_INFLATE_MIN)
 			cap = FERRY_INFLATE_MIN;
 		decode = ferry_ostream_decode(to_mid, cap);
-		src_hash = ferry_ostream_hash(have_digest ? d->digest.alg : FERRY_ALG_SHA256, decode);
+		/* Decompressing alone is the longest stage: hashing what is read moves off its thread. */
+		to_decode = ferry_ostream_async(decode, 4, FERRY_IO_CHUNK);
+		src_hash = ferry_ostream_hash(have_digest ? d->digest.alg : FERRY_ALG_SHA256, to_decode);
 		head_stage = src_hash;
 	}
 	progress_stage prog = {{progress_write, progress_finish, progress_free}, head_stage, E,
@@ -623,6 +625,7 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	if (rc == 0)
 		rc = ferry_finish(head_stage, err);
 	/* Join the threads (abandoning their work after an error) before reading what they hashed. */
+	ferry_ostream_free(to_decode);
 	ferry_ostream_free(to_mid);
 	ferry_ostream_free(to_store);
 	ferry_digest src_d, out_d, diff_d = {0};

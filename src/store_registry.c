@@ -1,6 +1,7 @@
 #include "store_registry.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,10 @@ typedef struct reg_store {
 	/* The blob being written: in memory until it outgrows SMALL_BLOB_MAX, then streamed. */
 	unsigned char *small;
 	size_t small_len, small_cap;
+	size_t small_max; /* SMALL_BLOB_MAX, or FERRY_PUSH_SMALL_TEST=N (tests: stream smaller blobs) */
 	bool streaming;
 	ferry_workpool *pool;
+	atomic_bool abandon; /* freed before commit: queued work is not wanted any more */
 	pthread_mutex_t mu; /* dests' maps, events, and the workers' first failure */
 	bool failed;
 	ferry_error fail;
@@ -150,6 +153,12 @@ static void report(reg_store *rs, ferry_event_kind kind, const ferry_digest *d, 
 	pthread_mutex_lock(&rs->mu);
 	rs->base.on_event(&ev, rs->base.event_ud);
 	pthread_mutex_unlock(&rs->mu);
+}
+
+/* Queued work that is no longer wanted: the push was interrupted or is being abandoned. */
+static bool stopping(reg_store *rs)
+{
+	return ferry_interrupted || atomic_load(&rs->abandon);
 }
 
 /* A worker's failure: the first one is what the push reports. */
@@ -378,7 +387,7 @@ static int start_streaming(reg_store *rs, ferry_error *err)
 static int tee_write(ferry_ostream *o, const void *buf, size_t len, ferry_error *err)
 {
 	reg_store *rs = (reg_store *)((char *)o - offsetof(reg_store, tee));
-	if (!rs->streaming && rs->small_len + len <= SMALL_BLOB_MAX) {
+	if (!rs->streaming && rs->small_len + len <= rs->small_max) {
 		if (rs->small_len + len > rs->small_cap) {
 			size_t c = rs->small_cap ? rs->small_cap : 64 << 10;
 			while (c < rs->small_len + len)
@@ -443,7 +452,9 @@ static void run_small_upload(void *arg, unsigned w)
 	ferry_error e = FERRY_ERROR_INIT;
 	ferry_registry *r = u->rd->wreg[w];
 	int rc = -1;
-	for (int attempt = 0;; attempt++) {
+	if (stopping(u->rs))
+		ferry_error_set(&e, FERRY_E_FAILED, "interrupted");
+	for (int attempt = 0; !stopping(u->rs); attempt++) {
 		ferry_upload *up;
 		ferry_ostream *out;
 		e = (ferry_error)FERRY_ERROR_INIT;
@@ -589,7 +600,8 @@ static int rs_commit(ferry_store *s, ferry_error *err)
 static void rs_free(ferry_store *s)
 {
 	reg_store *rs = (reg_store *)s;
-	/* Queued uploads finish first (their registries are freed below). */
+	/* Jobs still queued give up at once; running ones end (their registries are freed below). */
+	atomic_store(&rs->abandon, true);
 	ferry_workpool_free(rs->pool);
 	abort_uploads(rs);
 	for (size_t i = 0; i < rs->n_dests; i++) {
@@ -711,7 +723,10 @@ static void run_publish(void *arg, unsigned w)
 	publish_job *j = arg;
 	ferry_error e = FERRY_ERROR_INIT;
 	/* After a failure the push is over: the rest is not started. */
-	if (take_failure(j->rs, NULL) == 0) {
+	if (stopping(j->rs)) {
+		ferry_error_set(&e, FERRY_E_FAILED, "interrupted");
+		record_failure(j->rs, &e);
+	} else if (take_failure(j->rs, NULL) == 0) {
 		int rc = publish_one(j->rs, j->rd, j->rd->wreg[w], j->name->ref.path, j->name->ref.tag, j->entry, &e);
 		if (rc < 0) {
 			char *full = ferry_ref_string(&j->name->ref);
@@ -779,6 +794,14 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 	rs->tee.free = tee_free;
 	pthread_mutex_init(&rs->mu, NULL);
 	rs->pool = ferry_workpool_new(PUSH_WORKERS, PUSH_QUEUED_MAX);
+	rs->small_max = SMALL_BLOB_MAX;
+	const char *t = getenv("FERRY_PUSH_SMALL_TEST");
+	if (t && *t) {
+		char *end;
+		unsigned long long v = strtoull(t, &end, 10);
+		if (*end == '\0' && v <= SMALL_BLOB_MAX)
+			rs->small_max = (size_t)v;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (!names[i].has_ref || dest_of(rs, names[i].ref.domain))
 			continue;

@@ -531,4 +531,38 @@ if [ -n "${HTTP_ENV:-}" ]; then
 	fi
 fi
 
+# ---- one push, two registries -----------------------------------------------------------
+# Names in two registries in one run: every blob goes to both (small ones by
+# the worker connections, or, with FERRY_PUSH_SMALL_TEST=0, every blob
+# streamed to both at once), and each registry gets the names that are its own.
+if command -v docker-registry >/dev/null 2>&1; then
+	set_mode_opts http
+	reg_dirs+=("$TAP_TMP/reg-two-a" "$TAP_TMP/reg-two-b")
+	if tap_ok "two registries: the first starts" registry_start http "$TAP_TMP/reg-two-a" &&
+		TWO_A=$FERRY_REG_ADDR &&
+		tap_ok "two registries: the second starts" registry_start http "$TAP_TMP/reg-two-b"; then
+		TWO_B=$FERRY_REG_ADDR
+		for small in default 0; do
+			two=$TAP_TMP/two-$small.tar
+			cp "$SAMPLE" "$two"
+			tap_ok "two registries ($small): name app:13 in both, tool:2.1 in the second" \
+				"$FERRY" tag "$two" example/app:13 "$TWO_A/a$small/app:13" "$TWO_B/b$small/app:13"
+			tap_ok "two registries ($small): ... and tool:2.1 in the second" \
+				"$FERRY" tag "$two" example/tool:2.1 "$TWO_B/b$small/tool:2.1"
+			tap_ok "two registries ($small): ... and untag the rest" \
+				"$FERRY" untag "$two" example/app:13 example/tool:2.1 example/base:1.0
+			if [ "$small" = default ]; then
+				tap_ok "two registries ($small): one push" "$FERRY" push -q "$two"
+			else
+				tap_ok "two registries ($small): one push" env FERRY_PUSH_SMALL_TEST=0 "$FERRY" push -q "$two"
+			fi
+			check_pushed "two registries ($small)" "$TWO_A/a$small/app:13" "$(sample_want app)"
+			check_pushed "two registries ($small)" "$TWO_B/b$small/app:13" "$(sample_want app)"
+			check_pushed "two registries ($small)" "$TWO_B/b$small/tool:2.1" "$(sample_want tool)"
+			tap_fails "two registries ($small): tool:2.1 is not in the first" \
+				skopeo inspect "${SK[@]}" "docker://$TWO_A/b$small/tool:2.1"
+		done
+	fi
+fi
+
 tap_done
