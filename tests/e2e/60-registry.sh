@@ -562,6 +562,40 @@ if command -v docker-registry >/dev/null 2>&1; then
 			tap_fails "two registries ($small): tool:2.1 is not in the first" \
 				skopeo inspect "${SK[@]}" "docker://$TWO_A/b$small/tool:2.1"
 		done
+
+		# Many names at once: published by several workers side by side, each
+		# repository getting its blobs (mounted from where this run put them).
+		many=$TAP_TMP/many.tar
+		cp "$SAMPLE" "$many"
+		names=()
+		for i in $(seq -w 1 12); do
+			names+=("$TWO_A/many/r$i:app" "$TWO_A/many/r$i:tool" "$TWO_A/many/r$i:base")
+		done
+		refs_of() { local tag=$1 n; for n in "${names[@]}"; do [ "${n##*:}" = "$tag" ] && echo "$n"; done; }
+		# shellcheck disable=SC2046 # one argument per name
+		tap_ok "many names: tag app:13 into 12 repositories" "$FERRY" tag "$many" example/app:13 $(refs_of app)
+		# shellcheck disable=SC2046
+		tap_ok "many names: tool:2.1 likewise" "$FERRY" tag "$many" example/tool:2.1 $(refs_of tool)
+		# shellcheck disable=SC2046
+		tap_ok "many names: base:1.0 likewise" "$FERRY" tag "$many" example/base:1.0 $(refs_of base)
+		tap_ok "many names: the docker.io names go" \
+			"$FERRY" untag "$many" example/app:13 example/tool:2.1 example/base:1.0
+		tap_ok "many names: one push of 36 names" "$FERRY" push -q --json "$many"
+		cp "$TAP_OUT" "$TAP_TMP/many.json"
+		tap_is "$(jq -r '.manifests | length' "$TAP_TMP/many.json")" 36 "many names: every name pushed"
+		want_app=$(ls_field "$TWO_A/adefault/app:13" digest)
+		want_tool=$(ls_field "$TWO_B/bdefault/tool:2.1" digest)
+		want_base=$(ls_field "$TWO_A/many/r01:base" digest)
+		tap_like "$want_base" '^sha256:' "many names: r01:base has a digest"
+		bad=
+		for n in "${names[@]}"; do
+			case ${n##*:} in app) want=$want_app ;; tool) want=$want_tool ;; base) want=$want_base ;; esac
+			[ "$(ls_field "$n" digest)" = "$want" ] || bad="$bad $n"
+		done
+		tap_is "$bad" "" "many names: each of the 36 serves the manifest of its image"
+		tap_is "$(printf '%s\n' "$want_app" "$want_tool" "$want_base" | sort -u | wc -l)" 3 \
+			"many names: ... and the three images differ"
+		tap_ok "many names: ferry verify one of them" "$FERRY" verify "docker://$TWO_A/many/r07:tool"
 	fi
 fi
 
