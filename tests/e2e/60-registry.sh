@@ -214,6 +214,13 @@ mode_suite() {
 		tap_is "$(log_since "$dir" "$n0" | grep -cE '"POST /v2/[^" ]*/blobs/uploads/\?mount=sha256%3A[0-9a-f]{64}&from=[^" ]+ HTTP/[0-9.]+" 201')" \
 			"$(($(printf '%s\n' "$uses" | wc -l) - $(printf '%s\n' "$uses" | sort -u | wc -l)))" \
 			"$mode: the first push mounts only blobs shared between repositories"
+		# A small config nothing has seen at this registry is sent without asking first.
+		cfgs=$(for r in $SAMPLE_REFS; do
+			skopeo inspect --raw --tls-verify=false "docker://$A/$r" | jq -r '.config.digest'
+		done)
+		tap_is "$(log_since "$dir" "$n0" | grep -E '"HEAD /v2/[^" ]*/blobs/sha256:' |
+			grep -cF "$(printf '%s\n' "$cfgs" | sed 's/^sha256://')")" 0 \
+			"$mode: the first push sends the (small, unseen) configs without a HEAD first"
 	fi
 	for r in $SAMPLE_REFS; do
 		check_pushed "$mode" "$A/$r" "$(sample_want "$(short "$r")")"
