@@ -14,11 +14,18 @@
  * Layers are taken in whatever order the source can give them cheapest
  * (archive order for a one-pass read), and a layer shared by several images,
  * or already present in the destination, is written once or not at all.
+ * Where one layer cannot keep both cores busy (decompressing into a tar)
+ * two layers run at once, each into a spool of its own, and reach the store
+ * in the order they were taken, so the output never depends on timing.
  * Manifests are copied byte for byte when their layers are, and rebuilt with
  * correct digests otherwise; config bytes are never changed.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blobcache.h"
 #include "engine.h"
@@ -26,6 +33,7 @@
 #include "store_registry.h"
 #include "location.h"
 #include "strmap.h"
+#include "tmpname.h"
 #include "util.h"
 
 /* A decompressed layer may be at most this many times its compressed size (and at least 1 GiB). */
@@ -64,9 +72,77 @@ typedef struct engine {
 	ferry_strmap job_by_path; /* path -> job index + 1 */
 	ferry_convert_stats *st;
 	ferry_strmap written; /* digests of the layers this run wrote */
-	unsigned char *buf;
 	work *works; /* borrowed from ferry_convert_in */
+	/*
+	 * Layers run on two lanes at once when that pays (see lanes_pay) and
+	 * then share what follows.  Lock order: store_mu before mu.
+	 */
+	bool lanes;
+	pthread_mutex_t mu;       /* stats, written, events, the tree and the job list */
+	pthread_mutex_t store_mu; /* the store */
+	/*
+	 * Blobs reach the store in the order their jobs were taken, as they
+	 * would on one lane, so that the output does not depend on timing: a
+	 * job waits for its turn (under mu) before it writes.
+	 */
+	pthread_cond_t turn_cv;
+	uint64_t turn;    /* the ticket whose turn it is */
+	bool lane_failed; /* a lane failed: nobody waits for a turn any more */
+	char *spool_dir;          /* where a lane spools what the store would have (owned) */
+	const char *store_path;   /* the destination file ("-": stdout), for spools beside it */
 } engine;
+
+/* What one lane of layer jobs has of its own. */
+typedef struct lane {
+	unsigned char *buf; /* FERRY_IO_CHUNK bytes: the start of each layer */
+	uint64_t ticket;    /* the job's place in the order blobs reach the store */
+	bool had_turn;      /* the job has taken (and ended) its turn */
+	bool stopped;       /* it gave up waiting: another lane failed, and reports why */
+} lane;
+
+/* Wait until it is this lane's job's turn to write; false when another lane failed. */
+static bool wait_turn(engine *E, lane *L)
+{
+	if (!E->lanes)
+		return true;
+	pthread_mutex_lock(&E->mu);
+	while (E->turn != L->ticket && !E->lane_failed)
+		pthread_cond_wait(&E->turn_cv, &E->mu);
+	bool ok = E->turn == L->ticket;
+	pthread_mutex_unlock(&E->mu);
+	L->stopped = !ok;
+	return ok;
+}
+
+/*
+ * Pass the turn on, or, when writing failed, stop every lane: the next blob
+ * must not go after a broken one (and be the failure reported instead).
+ */
+static void end_turn(engine *E, lane *L, bool ok)
+{
+	if (!E->lanes)
+		return;
+	pthread_mutex_lock(&E->mu);
+	if (ok)
+		E->turn++;
+	else
+		E->lane_failed = true;
+	L->had_turn = true;
+	pthread_cond_broadcast(&E->turn_cv);
+	pthread_mutex_unlock(&E->mu);
+}
+
+static void lock(pthread_mutex_t *m, engine *E)
+{
+	if (E->lanes)
+		pthread_mutex_lock(m);
+}
+
+static void unlock(pthread_mutex_t *m, engine *E)
+{
+	if (E->lanes)
+		pthread_mutex_unlock(m);
+}
 
 static void emit(engine *E, ferry_event_kind kind, const char *name, const ferry_digest *d, uint64_t bytes,
 		 uint64_t total, const char *msg)
@@ -74,7 +150,9 @@ static void emit(engine *E, ferry_event_kind kind, const char *name, const ferry
 	if (!E->o->on_event)
 		return;
 	ferry_event ev = {kind, name, d, bytes, total, msg};
+	lock(&E->mu, E);
 	E->o->on_event(&ev, E->o->event_ud);
+	unlock(&E->mu, E);
 }
 
 static const char *layer_mt(ferry_comp c, bool docker)
@@ -496,22 +574,66 @@ static int rehash(engine *E, const ferry_blob *b, ferry_digest *out, ferry_error
 	ferry_istream *in;
 	uint64_t size;
 	ferry_tree *t = E->src->tree;
-	if (t->ops->open(t, b->path, &in, &size, &e) < 0)
+	lock(&E->mu, E);
+	int rc = t->ops->open(t, b->path, &in, &size, &e);
+	unlock(&E->mu, E);
+	if (rc < 0) {
+		*e_out = e;
 		return -1;
+	}
 	ferry_ostream *h = ferry_ostream_hash(b->desc.digest.alg, NULL);
-	int rc = ferry_pump(in, h, &e);
+	rc = ferry_pump(in, h, &e);
 	if (rc == 0)
 		rc = ferry_finish(h, &e);
 	uint64_t n;
 	if (rc == 0)
 		ferry_hash_result(h, out, &n);
 	ferry_ostream_free(h);
+	lock(&E->mu, E);
 	ferry_istream_close(in);
+	unlock(&E->mu, E);
 	*e_out = e;
 	return rc;
 }
 
-static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size, ferry_error *err)
+static bool written_has(engine *E, const ferry_digest *d)
+{
+	lock(&E->mu, E);
+	bool has = ferry_strmap_has(&E->written, d->str);
+	unlock(&E->mu, E);
+	return has;
+}
+
+/* A spool for one blob of a lane, unlinked at once: it goes when closed, even if we die. */
+static int open_spool(engine *E, ferry_error *err)
+{
+	char *path = ferry_tmp_template(E->spool_dir, "spool");
+	int fd = mkostemp(path, O_CLOEXEC);
+	int e = errno;
+	if (fd >= 0)
+		unlink(path);
+	free(path);
+	if (fd < 0)
+		return ferry_error_errno(err, e, "cannot create a spool file in %s", E->spool_dir);
+	return fd;
+}
+
+/* Put a lane's spooled blob into the store, now that its digest and size are known (store held). */
+static int hand_over(engine *E, int fd, const ferry_digest *d, uint64_t size, ferry_error *err)
+{
+	ferry_ostream *out;
+	if (E->store->ops->blob_begin(E->store, d, (int64_t)size, &out, err) < 0)
+		return -1;
+	ferry_istream *in = ferry_istream_fd_range(fd, 0, size, false);
+	int rc = ferry_pump(in, out, err);
+	if (rc == 0)
+		rc = ferry_finish(out, err);
+	ferry_istream_close(in);
+	int rc2 = E->store->ops->blob_end(E->store, rc == 0, d, size, rc == 0 ? err : NULL);
+	return rc < 0 || rc2 < 0 ? -1 : 0;
+}
+
+static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t in_size, ferry_error *err)
 {
 	ferry_blob *b = j->blob;
 	const ferry_descriptor *d = &b->desc;
@@ -520,10 +642,10 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		return ferry_error_set(err, FERRY_E_INTEGRITY, "layer %s: %s is %llu bytes, its descriptor says %llu",
 				       have_digest ? d->digest.str : b->path, b->path, (unsigned long long)in_size,
 				       (unsigned long long)d->size);
-	ssize_t head = read_head(in, E->buf, FERRY_IO_CHUNK, err);
+	ssize_t head = read_head(in, L->buf, FERRY_IO_CHUNK, err);
 	if (head < 0)
 		return -1;
-	ferry_comp sniffed = ferry_comp_sniff(E->buf, (size_t)head);
+	ferry_comp sniffed = ferry_comp_sniff(L->buf, (size_t)head);
 	ferry_comp want = E->keep || (E->plain_only && sniffed != FERRY_COMP_NONE) ? sniffed : E->target;
 	bool transform = want != sniffed;
 	ferry_digest expect = {0};
@@ -538,7 +660,9 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		expect = b->diff_id;
 	}
 	ferry_ostream *store_out;
+	lock(&E->store_mu, E);
 	bool pre = ferry_digest_is_set(&expect) && E->store->ops->has_blob(E->store, &expect);
+	unlock(&E->store_mu, E);
 	if (pre && !transform) {
 		/*
 		 * Kept as it is and already in the destination (a legacy layer,
@@ -551,11 +675,13 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		j->out.size = in_size;
 		if (!j->out.media_type)
 			j->out.media_type = ferry_xstrdup(layer_mt(sniffed, E->o->docker_manifests));
+		lock(&E->mu, E);
 		bool ours = ferry_strmap_has(&E->written, expect.str);
 		if (ours)
 			E->st->blobs_dedup++;
 		else
 			E->st->blobs_existing++;
+		unlock(&E->mu, E);
 		emit(E, ours ? FERRY_EV_BLOB_DEDUP : FERRY_EV_BLOB_EXISTS, NULL, &expect, 0, in_size, b->path);
 		return 0;
 	}
@@ -566,9 +692,28 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	 * store must not get a second header for them.
 	 */
 	bool passed_expect = !pre && ferry_digest_is_set(&expect) && expect_size >= 0;
-	if (E->store->ops->blob_begin(E->store, pre || !ferry_digest_is_set(&expect) ? NULL : &expect,
-				      pre ? -1 : expect_size, &store_out, err) < 0)
-		return -1;
+	/*
+	 * On lanes, what the store would spool goes to a spool of this lane,
+	 * handed over once its digest is known; a blob the store takes as it
+	 * comes holds the store until it ends.
+	 */
+	int spool_fd = -1;
+	ferry_ostream *lane_sink = NULL;
+	if (E->lanes && !passed_expect) {
+		if ((spool_fd = open_spool(E, err)) < 0)
+			return -1;
+		store_out = lane_sink = ferry_ostream_fd(spool_fd);
+	} else {
+		if (!wait_turn(E, L))
+			return ferry_error_set(err, FERRY_E_FAILED, "layer %s: stopped (another layer failed)", b->path);
+		lock(&E->store_mu, E);
+		if (E->store->ops->blob_begin(E->store, pre || !ferry_digest_is_set(&expect) ? NULL : &expect,
+					      pre ? -1 : expect_size, &store_out, err) < 0) {
+			unlock(&E->store_mu, E);
+			end_turn(E, L, false);
+			return -1;
+		}
+	}
 	ferry_alg out_alg = !transform && have_digest ? d->digest.alg : FERRY_ALG_SHA256;
 	/*
 	 * Two cores: writing runs on a thread of its own, and so does compressing;
@@ -619,7 +764,7 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	progress_stage prog = {{progress_write, progress_finish, progress_free}, head_stage, E,
 			       have_digest ? &d->digest : NULL, b->path, 0, in_size, 0};
 	head_stage = &prog.base;
-	int rc = ferry_write(head_stage, E->buf, (size_t)head, err);
+	int rc = ferry_write(head_stage, L->buf, (size_t)head, err);
 	if (rc == 0)
 		rc = ferry_pump(in, head_stage, err);
 	if (rc == 0)
@@ -681,13 +826,34 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	 * path, or there before)?  A remote store is not asked: that would cost a
 	 * request per blob just for the count.
 	 */
-	bool existed = rc == 0 && (pre || ferry_strmap_has(&E->written, out_d.str) ||
-				   (!passed_expect && !E->store->remote && E->store->ops->has_blob(E->store, &out_d)));
-	int rc2 = E->store->ops->blob_end(E->store, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
+	bool existed;
+	int rc2 = 0;
+	if (lane_sink) {
+		ferry_ostream_free(lane_sink);
+		existed = false;
+		if (rc == 0 && !wait_turn(E, L))
+			rc2 = ferry_error_set(err, FERRY_E_FAILED, "layer %s: stopped (another layer failed)", b->path);
+		if (rc == 0 && rc2 == 0) {
+			lock(&E->store_mu, E);
+			existed = pre || written_has(E, &out_d) || E->store->ops->has_blob(E->store, &out_d);
+			if (!existed)
+				rc2 = hand_over(E, spool_fd, &out_d, out_n, err);
+			unlock(&E->store_mu, E);
+			end_turn(E, L, rc2 == 0);
+		}
+		close(spool_fd);
+	} else {
+		existed = rc == 0 && (pre || written_has(E, &out_d) ||
+				      (!passed_expect && !E->store->remote && E->store->ops->has_blob(E->store, &out_d)));
+		rc2 = E->store->ops->blob_end(E->store, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
+		unlock(&E->store_mu, E);
+		end_turn(E, L, rc == 0 && rc2 == 0);
+	}
 	if (rc < 0 || rc2 < 0)
 		return -1;
-	E->st->bytes_read += src_n;
 	ferry_event_kind ev = FERRY_EV_BLOB_WRITTEN;
+	lock(&E->mu, E);
+	E->st->bytes_read += src_n;
 	if (existed) {
 		/* Another path of this run (a symlinked copy, another image) wrote these bytes, or the destination had them. */
 		bool ours = ferry_strmap_has(&E->written, out_d.str);
@@ -701,6 +867,7 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 		E->st->bytes_written += out_n;
 		E->st->blobs_written++;
 	}
+	unlock(&E->mu, E);
 	if (transform && want != FERRY_COMP_NONE && E->cache && ferry_digest_is_set(&b->diff_id))
 		ferry_blobcache_put_compressed(E->cache, &b->diff_id, want, E->level, &out_d, out_n);
 	j->done = true;
@@ -715,6 +882,118 @@ static int run_job(engine *E, layer_job *j, ferry_istream *in, uint64_t in_size,
 	}
 	emit(E, ev, NULL, &out_d, out_n, out_n, b->path);
 	return 0;
+}
+
+/*
+ * Two layers at once pays where one layer keeps a core busy on its own and
+ * the store can take finished blobs one by one: decompressing (one stream,
+ * one thread) into a store that would spool anyway (a tar), from a source
+ * whose streams can be read side by side.  Compressing already uses every
+ * core, and a registry is bound by its own work.
+ */
+static bool lanes_pay(engine *E, size_t n_jobs)
+{
+	return n_jobs >= 2 && E->store->spools && E->src->tree->concurrent && !E->keep &&
+	       E->target == FERRY_COMP_NONE;
+}
+
+/* The layers still to do, taken by the lanes one at a time (under E->mu). */
+typedef struct job_list {
+	engine *E;
+	const char **paths;
+	size_t *idx;
+	size_t n;
+	uint64_t tickets; /* jobs taken so far */
+	bool failed;
+	ferry_error err; /* the first lane's failure */
+} job_list;
+
+static void *lane_main(void *arg)
+{
+	job_list *jl = arg;
+	engine *E = jl->E;
+	ferry_tree *tree = E->src->tree;
+	lane L = {.buf = ferry_xmalloc(FERRY_IO_CHUNK)};
+	for (;;) {
+		ferry_error e = FERRY_ERROR_INIT;
+		size_t which, job = 0;
+		ferry_istream *in = NULL;
+		uint64_t size;
+		pthread_mutex_lock(&E->mu);
+		if (jl->failed || jl->n == 0) {
+			pthread_mutex_unlock(&E->mu);
+			break;
+		}
+		int rc = tree->ops->open_any(tree, jl->paths, jl->n, &which, &in, &size, &e);
+		if (rc == 0) {
+			job = jl->idx[which];
+			jl->paths[which] = jl->paths[jl->n - 1];
+			jl->idx[which] = jl->idx[jl->n - 1];
+			jl->n--;
+			L.ticket = jl->tickets++;
+			L.had_turn = false;
+			L.stopped = false;
+		}
+		pthread_mutex_unlock(&E->mu);
+		if (rc == 0) {
+			rc = run_job(E, &L, &E->jobs[job], in, size, &e);
+			pthread_mutex_lock(&E->mu);
+			ferry_istream_close(in);
+			pthread_mutex_unlock(&E->mu);
+			/* A job that wrote nothing still passes its turn on, in order. */
+			if (rc == 0 && !L.had_turn && wait_turn(E, &L))
+				end_turn(E, &L, true);
+		}
+		if (rc < 0) {
+			pthread_mutex_lock(&E->mu);
+			/* The lane that failed reports; one that merely stopped for it does not. */
+			if (!jl->failed && !L.stopped) {
+				jl->failed = true;
+				jl->err = e;
+			}
+			E->lane_failed = true;
+			pthread_cond_broadcast(&E->turn_cv);
+			pthread_mutex_unlock(&E->mu);
+			break;
+		}
+	}
+	free(L.buf);
+	return NULL;
+}
+
+/* Run every listed job on two lanes: this thread and one more. */
+static int run_lanes(engine *E, const char **paths, size_t *idx, size_t n, ferry_error *err)
+{
+	char *parent = E->store_path ? ferry_dest_parent(E->store_path) : NULL;
+	E->spool_dir = parent ? parent : ferry_xstrdup(getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	job_list jl = {.E = E, .paths = paths, .idx = idx, .n = n};
+	pthread_mutex_init(&E->mu, NULL);
+	pthread_mutex_init(&E->store_mu, NULL);
+	pthread_cond_init(&E->turn_cv, NULL);
+	E->turn = 0;
+	E->lane_failed = false;
+	E->lanes = true;
+	pthread_t t;
+	bool two = pthread_create(&t, NULL, lane_main, &jl) == 0;
+	lane_main(&jl);
+	if (two)
+		pthread_join(t, NULL);
+	E->lanes = false;
+	if (!jl.failed && E->lane_failed) { /* cannot happen: a lane that stops the others reports */
+		jl.failed = true;
+		ferry_error_set(&jl.err, FERRY_E_FAILED, "writing layers: stopped");
+	}
+	pthread_mutex_destroy(&E->mu);
+	pthread_mutex_destroy(&E->store_mu);
+	pthread_cond_destroy(&E->turn_cv);
+	if (!jl.failed)
+		return 0;
+	/* Writing errors name the destination already; the rest are about the source. */
+	if (jl.err.code != FERRY_E_FAILED)
+		ferry_error_prefix(&jl.err, "%s", E->src->display);
+	if (err)
+		*err = jl.err;
+	return -1;
 }
 
 /* Tell the store which image the next blobs are for (a registry uploads them into its repository). */
@@ -777,6 +1056,11 @@ static int run_jobs(engine *E, ferry_error *err)
 		}
 	}
 	tree->ops->want(tree, paths, n);
+	if (lanes_pay(E, n)) {
+		rc = run_lanes(E, paths, idx, n, err);
+		n = 0;
+	}
+	lane L = {.buf = ferry_xmalloc(FERRY_IO_CHUNK)};
 	while (n > 0 && rc == 0) {
 		size_t which;
 		ferry_istream *in;
@@ -787,7 +1071,7 @@ static int run_jobs(engine *E, ferry_error *err)
 		}
 		layer_job *j = &E->jobs[idx[which]];
 		set_owner(E, j->owner);
-		rc = run_job(E, j, in, size, err);
+		rc = run_job(E, &L, j, in, size, err);
 		ferry_istream_close(in);
 		/* A lost upload is sent again from the start, once more per retry, if the source can be read again. */
 		for (int attempt = 0; rc < 0 && attempt < 3 && !tree->one_pass && E->store->ops->retryable &&
@@ -798,7 +1082,7 @@ static int run_jobs(engine *E, ferry_error *err)
 			emit(E, FERRY_EV_WARNING, NULL, NULL, 0, 0, msg);
 			if (tree->ops->open(tree, j->blob->path, &in, &size, err) < 0)
 				break;
-			rc = run_job(E, j, in, size, err);
+			rc = run_job(E, &L, j, in, size, err);
 			ferry_istream_close(in);
 		}
 		if (rc < 0) {
@@ -811,6 +1095,7 @@ static int run_jobs(engine *E, ferry_error *err)
 		idx[which] = idx[n - 1];
 		n--;
 	}
+	free(L.buf);
 	free(paths);
 	free(idx);
 	return rc;
@@ -1088,7 +1373,7 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 		goto out;
 	E.store->on_event = o->on_event;
 	E.store->event_ud = o->event_ud;
-	E.buf = ferry_xmalloc(FERRY_IO_CHUNK);
+	E.store_path = strcmp(dl->path, "-") == 0 ? NULL : dl->path;
 	E.works = works;
 	for (size_t i = 0; i < n_works; i++)
 		add_jobs(&E, works[i].img, i);
@@ -1135,7 +1420,7 @@ out:
 	free(E.jobs);
 	ferry_strmap_free(&E.job_by_path);
 	ferry_strmap_free(&E.written);
-	free(E.buf);
+	free(E.spool_dir);
 	ferry_store_free(E.store);
 	ferry_blobcache_close(E.cache);
 	return rc;

@@ -74,6 +74,13 @@ struct ferry_store {
 	void (*on_event)(const struct ferry_event *ev, void *ud);
 	void *event_ud;
 	bool remote; /* has_blob costs a network request */
+	/*
+	 * A blob of unknown digest or size is spooled by the store before it
+	 * goes in (a tar: the header needs the size first).  The engine may then
+	 * produce several such blobs at once, each into a spool of its own, and
+	 * hand them over one by one with their digest and size known.
+	 */
+	bool spools;
 };
 
 /*

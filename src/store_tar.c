@@ -171,8 +171,13 @@ static int direct_write(ferry_ostream *o, const void *buf, size_t len, ferry_err
 	const char *p = buf;
 	while (len) {
 		la_ssize_t n = archive_write_data(ts->a, p, len);
-		if (n <= 0)
-			return arch_err(ts, ts->expect.str, err);
+		if (n <= 0) {
+			/* Named as the entry, as a spooled blob's copy names it. */
+			char *name = blob_name(&ts->expect);
+			arch_err(ts, name, err);
+			free(name);
+			return -1;
+		}
 		p += n;
 		len -= (size_t)n;
 		ts->direct_done += (uint64_t)n;
@@ -510,6 +515,7 @@ int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, f
 	tar_store *ts = ferry_xcalloc(1, sizeof(*ts));
 	ts->base.ops = &tar_store_ops;
 	ts->base.display = ferry_xstrdup(strcmp(path, "-") == 0 ? "stdout" : path);
+	ts->base.spools = true;
 	ts->fd = -1;
 	ts->spool_fd = -1;
 	ts->job_fd = -1;

@@ -64,6 +64,11 @@ struct ferry_tree {
 	const ferry_tree_ops *ops;
 	char *display; /* what to call it in messages (owned) */
 	bool one_pass; /* entries can only be read in archive order */
+	/*
+	 * Streams opened from it may be read by several threads at once (each
+	 * its own stream; open, close and the tree itself stay single-threaded).
+	 */
+	bool concurrent;
 };
 
 /*

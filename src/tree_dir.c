@@ -151,6 +151,7 @@ int ferry_tree_open_dir(const char *dir, ferry_tree **out, ferry_error *err)
 	dir_tree *d = ferry_xcalloc(1, sizeof(*d));
 	d->base.ops = &dir_ops;
 	d->base.display = ferry_xstrdup(dir);
+	d->base.concurrent = true; /* every stream has a file descriptor of its own */
 	d->dirfd = fd;
 	*out = &d->base;
 	return 0;

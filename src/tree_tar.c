@@ -615,6 +615,7 @@ int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, f
 	t->spool_parent = ferry_xstrdup(spool_parent);
 	bool indexed = indexable(fd);
 	t->base.one_pass = !indexed;
+	t->base.concurrent = indexed; /* retained entries are read with pread, each stream at its own offset */
 	t->a = archive_read_new();
 	archive_read_support_format_tar(t->a);
 	archive_read_support_format_gnutar(t->a);
