@@ -170,7 +170,8 @@ static int direct_write(ferry_ostream *o, const void *buf, size_t len, ferry_err
 				       ts->expect.str, (unsigned long long)ts->direct_size);
 	const char *p = buf;
 	while (len) {
-		la_ssize_t n = archive_write_data(ts->a, p, len);
+		/* In SPOOL_CHUNK pieces, for the same reason as copy_spool's. */
+		la_ssize_t n = archive_write_data(ts->a, p, len < SPOOL_CHUNK ? len : SPOOL_CHUNK);
 		if (n <= 0) {
 			/* Named as the entry, as a spooled blob's copy names it. */
 			char *name = blob_name(&ts->expect);
