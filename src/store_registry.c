@@ -65,9 +65,14 @@ typedef struct reg_store {
 	ferry_workpool *pool;
 	atomic_bool abandon; /* freed before commit: queued work is not wanted any more */
 	pthread_mutex_t mu; /* dests' maps, events, and the workers' first failure */
+	pthread_cond_t landed; /* a queued upload ended (or one failed) */
 	bool failed;
 	ferry_error fail;
 } reg_store;
+
+/* Values in reg_dest.present. */
+#define HERE ((void *)1)    /* the registry has it */
+#define ON_WAY ((void *)2)  /* a queued upload is bringing it */
 
 static char *pkey(const char *repo, const ferry_digest *d)
 {
@@ -85,10 +90,11 @@ static bool has_key(reg_store *rs, reg_dest *rd, const char *k)
 static void put_key(reg_store *rs, reg_dest *rd, const char *k)
 {
 	pthread_mutex_lock(&rs->mu);
-	ferry_strmap_put(&rd->present, k, (void *)1);
+	ferry_strmap_put(&rd->present, k, HERE);
 	pthread_mutex_unlock(&rs->mu);
 }
 
+/* repo has d, or a queued upload is bringing it. */
 static bool known(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d)
 {
 	char *k = pkey(repo, d);
@@ -98,14 +104,43 @@ static bool known(reg_store *rs, reg_dest *rd, const char *repo, const ferry_dig
 }
 
 /*
- * repo has d (or will, once a queued upload is done).  placed: this run put
- * it there, so other repositories of this run are unlikely to have it yet.
+ * Does repo have d, now?  A blob on its way is waited for: publishing starts
+ * while the last uploads are still running, and a manifest or a mount must
+ * not go before the blob it needs.  false also when the push has failed.
  */
-static void mark_local(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, bool placed)
+static bool landed(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d)
 {
 	char *k = pkey(repo, d);
 	pthread_mutex_lock(&rs->mu);
-	ferry_strmap_put(&rd->present, k, (void *)1);
+	void *v;
+	while ((v = ferry_strmap_get(&rd->present, k)) == ON_WAY && !rs->failed)
+		pthread_cond_wait(&rs->landed, &rs->mu);
+	pthread_mutex_unlock(&rs->mu);
+	free(k);
+	return v == HERE;
+}
+
+/* A queued upload of d to repo ended. */
+static void arrived(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d)
+{
+	char *k = pkey(repo, d);
+	pthread_mutex_lock(&rs->mu);
+	ferry_strmap_put(&rd->present, k, HERE);
+	pthread_cond_broadcast(&rs->landed);
+	pthread_mutex_unlock(&rs->mu);
+	free(k);
+}
+
+/*
+ * repo has d (or will, once a queued upload is done).  placed: this run put
+ * it there, so other repositories of this run are unlikely to have it yet.
+ */
+static void mark_local(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, bool placed,
+		       void *state)
+{
+	char *k = pkey(repo, d);
+	pthread_mutex_lock(&rs->mu);
+	ferry_strmap_put(&rd->present, k, state);
 	if (placed && !ferry_strmap_has(&rd->placed, d->str))
 		ferry_strmap_put(&rd->placed, d->str, ferry_xstrdup(repo));
 	pthread_mutex_unlock(&rs->mu);
@@ -114,7 +149,7 @@ static void mark_local(reg_store *rs, reg_dest *rd, const char *repo, const ferr
 
 static void mark(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, bool placed)
 {
-	mark_local(rs, rd, repo, d, placed);
+	mark_local(rs, rd, repo, d, placed, HERE);
 	if (rs->cache)
 		ferry_blobcache_put_location(rs->cache, rd->domain, repo, d);
 }
@@ -169,6 +204,7 @@ static void record_failure(reg_store *rs, const ferry_error *e)
 		rs->failed = true;
 		rs->fail = *e;
 	}
+	pthread_cond_broadcast(&rs->landed);
 	pthread_mutex_unlock(&rs->mu);
 }
 
@@ -226,12 +262,19 @@ static int ensure_blob(reg_store *rs, reg_dest *rd, ferry_registry *r, const cha
 		       bool *have, ferry_error *err)
 {
 	*have = true;
-	if (known(rs, rd, repo, d))
-		return 0;
+	if (known(rs, rd, repo, d)) {
+		if (landed(rs, rd, repo, d))
+			return 0;
+		return take_failure(rs, err) < 0 ? -1 : ferry_error_set(err, FERRY_E_FAILED, "blob %s was not uploaded", d->str);
+	}
 	bool fresh, mounted = false, exists = false;
 	char *from = mount_source(rs, rd, repo, d, &fresh);
 	uint64_t size;
 	int rc = 0;
+	if (from && fresh && !landed(rs, rd, from, d)) {
+		free(from);
+		return take_failure(rs, err) < 0 ? -1 : ferry_error_set(err, FERRY_E_FAILED, "blob %s was not uploaded", d->str);
+	}
 	if (from && fresh)
 		rc = try_mount(rs, rd, r, repo, d, from, &mounted, err);
 	if (rc == 0 && !mounted) {
@@ -470,6 +513,7 @@ static void run_small_upload(void *arg, unsigned w)
 			break;
 	}
 	if (rc == 0) {
+		arrived(u->rs, u->rd, u->repo, &u->digest);
 		if (u->rs->cache)
 			ferry_blobcache_put_location(u->rs->cache, u->rd->domain, u->repo, &u->digest);
 	} else {
@@ -519,7 +563,7 @@ static int rs_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint
 					memcpy(u->bytes, rs->small, u->len);
 			}
 			/* Counted as there from now on, so the same blob is not queued twice; a failure fails the push. */
-			mark_local(rs, rd, repo, actual, true);
+			mark_local(rs, rd, repo, actual, true, ON_WAY);
 			ferry_workpool_submit(rs->pool, run_small_upload, u, u->len);
 		}
 		rs->small_len = 0;
@@ -630,6 +674,7 @@ static void rs_free(ferry_store *s)
 	ferry_strmap_free(&rs->manifests);
 	free(rs->small);
 	pthread_mutex_destroy(&rs->mu);
+	pthread_cond_destroy(&rs->landed);
 	free(s->display);
 	free(rs);
 }
@@ -754,8 +799,10 @@ int ferry_store_registry_publish(ferry_store *s, const ferry_out_entry *entries,
 				return ferry_error_set(err, FERRY_E_FAILED, "internal: no connection to %s", nm->ref.domain);
 		}
 	}
-	/* Every blob is uploaded before any manifest names it. */
-	ferry_workpool_wait(rs->pool);
+	/*
+	 * Publishing starts while the last uploads still run (they were queued
+	 * first, so they are all under way): a name waits only for its own blobs.
+	 */
 	if (take_failure(rs, err) < 0)
 		return -1;
 	for (size_t i = 0; i < rs->n_dests; i++) {
@@ -793,6 +840,7 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 	rs->tee.finish = tee_finish;
 	rs->tee.free = tee_free;
 	pthread_mutex_init(&rs->mu, NULL);
+	pthread_cond_init(&rs->landed, NULL);
 	rs->pool = ferry_workpool_new(PUSH_WORKERS, PUSH_QUEUED_MAX);
 	rs->small_max = SMALL_BLOB_MAX;
 	const char *t = getenv("FERRY_PUSH_SMALL_TEST");

@@ -6,7 +6,8 @@
  * there).  Small blobs (configs, small layers) are collected in memory and
  * uploaded by a few worker threads, each with its own connection, while the
  * engine goes on; big ones stream in chunks as they are produced.
- * Publishing waits for the uploads, then, several names at once, makes sure
+ * Publishing, several names at once, starts while the last uploads run (a
+ * name waits only for the blobs it needs) and makes sure
  * every destination repository has the blobs it needs (a mount from where
  * this run put them, HEAD, a mount from where the cache saw them, else a
  * registry-side copy), pushes child manifests by digest and finally each
