@@ -20,8 +20,6 @@
  * Manifests are copied byte for byte when their layers are, and rebuilt with
  * correct digests otherwise; config bytes are never changed.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +86,7 @@ typedef struct engine {
 	pthread_cond_t turn_cv;
 	uint64_t turn;    /* the ticket whose turn it is */
 	bool lane_failed; /* a lane failed: nobody waits for a turn any more */
-	char *spool_dir;          /* where a lane spools what the store would have (owned) */
-	const char *store_path;   /* the destination file ("-": stdout), for spools beside it */
+	const char *store_path;   /* the destination file (NULL: stdout), for spools beside it */
 } engine;
 
 /* What one lane of layer jobs has of its own. */
@@ -604,20 +601,6 @@ static bool written_has(engine *E, const ferry_digest *d)
 	return has;
 }
 
-/* A spool for one blob of a lane, unlinked at once: it goes when closed, even if we die. */
-static int open_spool(engine *E, ferry_error *err)
-{
-	char *path = ferry_tmp_template(E->spool_dir, "spool");
-	int fd = mkostemp(path, O_CLOEXEC);
-	int e = errno;
-	if (fd >= 0)
-		unlink(path);
-	free(path);
-	if (fd < 0)
-		return ferry_error_errno(err, e, "cannot create a spool file in %s", E->spool_dir);
-	return fd;
-}
-
 /* Put a lane's spooled blob into the store, now that its digest and size are known (store held). */
 static int hand_over(engine *E, int fd, const ferry_digest *d, uint64_t size, ferry_error *err)
 {
@@ -700,7 +683,7 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	int spool_fd = -1;
 	ferry_ostream *lane_sink = NULL;
 	if (E->lanes && !passed_expect) {
-		if ((spool_fd = open_spool(E, err)) < 0)
+		if ((spool_fd = ferry_spool_open(E->store_path, err)) < 0)
 			return -1;
 		store_out = lane_sink = ferry_ostream_fd(spool_fd);
 	} else {
@@ -964,8 +947,6 @@ static void *lane_main(void *arg)
 /* Run every listed job on two lanes: this thread and one more. */
 static int run_lanes(engine *E, const char **paths, size_t *idx, size_t n, ferry_error *err)
 {
-	char *parent = E->store_path ? ferry_dest_parent(E->store_path) : NULL;
-	E->spool_dir = parent ? parent : ferry_xstrdup(getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	job_list jl = {.E = E, .paths = paths, .idx = idx, .n = n};
 	pthread_mutex_init(&E->mu, NULL);
 	pthread_mutex_init(&E->store_mu, NULL);
@@ -1420,7 +1401,6 @@ out:
 	free(E.jobs);
 	ferry_strmap_free(&E.job_by_path);
 	ferry_strmap_free(&E.written);
-	free(E.spool_dir);
 	ferry_store_free(E.store);
 	ferry_blobcache_close(E.cache);
 	return rc;

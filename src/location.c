@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ferry.h"
+#include "tmpname.h"
 #include "tree_registry.h"
 #include "util.h"
 
@@ -160,9 +161,8 @@ int ferry_source_open_at(const ferry_location *loc, const char *display, const c
 			ferry_source_free(src);
 			return ferry_error_errno(err, e, "cannot open %s", loc->path);
 		}
-		const char *tmp = getenv("TMPDIR");
 		if (ferry_tree_open_tar(fd, is_stdin ? "stdin" : loc->path,
-					spool_parent ? spool_parent : (tmp ? tmp : "/tmp"), &src->tree, err) < 0) {
+					spool_parent ? spool_parent : ferry_tmp_dir(), &src->tree, err) < 0) {
 			ferry_source_free(src);
 			return -1;
 		}

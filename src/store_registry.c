@@ -842,14 +842,7 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 	pthread_mutex_init(&rs->mu, NULL);
 	pthread_cond_init(&rs->landed, NULL);
 	rs->pool = ferry_workpool_new(PUSH_WORKERS, PUSH_QUEUED_MAX);
-	rs->small_max = SMALL_BLOB_MAX;
-	const char *t = getenv("FERRY_PUSH_SMALL_TEST");
-	if (t && *t) {
-		char *end;
-		unsigned long long v = strtoull(t, &end, 10);
-		if (*end == '\0' && v <= SMALL_BLOB_MAX)
-			rs->small_max = (size_t)v;
-	}
+	rs->small_max = ferry_env_size("FERRY_PUSH_SMALL_TEST", 0, SMALL_BLOB_MAX, SMALL_BLOB_MAX);
 	for (size_t i = 0; i < n; i++) {
 		if (!names[i].has_ref || dest_of(rs, names[i].ref.domain))
 			continue;

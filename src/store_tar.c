@@ -52,8 +52,7 @@ typedef struct tar_store {
 	ferry_digest expect;
 	uint64_t direct_size, direct_done;
 	ferry_ostream direct_out;
-	int spool_fd;
-	char *spool_path;
+	int spool_fd; /* unlinked at once: see ferry_spool_open */
 	ferry_ostream *spool_out;
 	/*
 	 * A spooled blob whose header is written and whose bytes the copier
@@ -204,10 +203,6 @@ static void drop_spool(tar_store *ts)
 	if (ts->spool_fd >= 0)
 		close(ts->spool_fd);
 	ts->spool_fd = -1;
-	if (ts->spool_path)
-		unlink(ts->spool_path);
-	free(ts->spool_path);
-	ts->spool_path = NULL;
 }
 
 static int wait_copy(tar_store *ts, ferry_error *err);
@@ -237,18 +232,11 @@ static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 		*out = &ts->direct_out;
 		return 0;
 	}
-	char *parent = ts->final ? ferry_dest_parent(ts->final) : ferry_xstrdup(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	ts->spool_path = ferry_tmp_template(parent, "spool");
-	free(parent);
-	ts->spool_fd = mkostemp(ts->spool_path, O_CLOEXEC);
+	ts->spool_fd = ferry_spool_open(ts->final, err);
 	if (ts->spool_fd < 0) {
-		int e = errno;
-		free(ts->spool_path);
-		ts->spool_path = NULL;
-		return ferry_error_errno(err, e, "cannot create a spool file for %s", ts->base.display);
+		ferry_error_prefix(err, "%s", ts->base.display);
+		return -1;
 	}
-	/* The spool is private: unlink it now so nothing is left behind if we die. */
-	unlink(ts->spool_path);
 	ts->spool_out = ferry_ostream_fd(ts->spool_fd);
 	*out = ts->spool_out;
 	return 0;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store.h"
 #include "util.h"
 
 char *ferry_tmp_template(const char *dir, const char *base)
@@ -66,4 +67,25 @@ void ferry_tmp_sweep(const char *dir, const char *base)
 		remove_at(dirfd(d), n, 0);
 	}
 	closedir(d);
+}
+
+const char *ferry_tmp_dir(void)
+{
+	const char *t = getenv("TMPDIR");
+	return t && *t ? t : "/tmp";
+}
+
+int ferry_spool_open(const char *dest, ferry_error *err)
+{
+	char *dir = dest ? ferry_dest_parent(dest) : ferry_xstrdup(ferry_tmp_dir());
+	char *path = ferry_tmp_template(dir, "spool");
+	int fd = mkostemp(path, O_CLOEXEC);
+	int e = errno;
+	if (fd >= 0)
+		unlink(path);
+	else
+		ferry_error_errno(err, e, "cannot create a spool file in %s", dir);
+	free(path);
+	free(dir);
+	return fd;
 }

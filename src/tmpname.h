@@ -10,10 +10,23 @@
 #ifndef FERRY_TMPNAME_H
 #define FERRY_TMPNAME_H
 
+#include "error.h"
+
 /* A mkstemp/mkdtemp template for a temporary sibling of dir/base (caller frees). */
 char *ferry_tmp_template(const char *dir, const char *base);
 
 /* Remove leftovers of dead processes for dir/base (base NULL: any base). Best effort. */
 void ferry_tmp_sweep(const char *dir, const char *base);
+
+/* $TMPDIR, or /tmp when it is unset or empty (not owned). */
+const char *ferry_tmp_dir(void);
+
+/*
+ * An anonymous spool file for a blob going to dest: beside it, or in
+ * ferry_tmp_dir() when dest is NULL (stdout).  Unlinked as soon as it is
+ * created, so it goes when closed, even if ferry dies.  Returns the fd, or
+ * -1 with err naming the directory.
+ */
+int ferry_spool_open(const char *dest, ferry_error *err);
 
 #endif

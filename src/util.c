@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,4 +85,17 @@ bool ferry_str_endswith(const char *s, const char *suffix)
 bool ferry_str_startswith(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+size_t ferry_env_size(const char *name, size_t lo, size_t hi, size_t def)
+{
+	const char *t = getenv(name);
+	if (!t || !*t)
+		return def;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(t, &end, 10);
+	if (errno || *end != '\0' || v < lo || v > hi)
+		return def;
+	return (size_t)v;
 }

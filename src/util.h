@@ -26,6 +26,8 @@ void ferry_grow(void **arr, size_t *cap, size_t n, size_t elt);
 	(ferry_grow((void **)&(arr), &(cap), (n) + 1, sizeof(*(arr))), &(arr)[(n)++])
 
 bool ferry_str_endswith(const char *s, const char *suffix);
+/* A size from the environment (test hooks): def unless name holds a decimal number in [lo, hi]. */
+size_t ferry_env_size(const char *name, size_t lo, size_t hi, size_t def);
 bool ferry_str_startswith(const char *s, const char *prefix);
 
 #endif

@@ -525,14 +525,7 @@ struct ferry_upload {
 static size_t chunk_size(void)
 {
 	/* A test hook: small chunks exercise the PATCH path with small blobs. */
-	const char *t = getenv("FERRY_UPLOAD_CHUNK_TEST");
-	if (t && *t) {
-		char *end;
-		unsigned long long v = strtoull(t, &end, 10);
-		if (*end == '\0' && v > 0 && v <= REG_CHUNK_MAX)
-			return (size_t)v;
-	}
-	return FERRY_UPLOAD_CHUNK;
+	return ferry_env_size("FERRY_UPLOAD_CHUNK_TEST", 1, REG_CHUNK_MAX, FERRY_UPLOAD_CHUNK);
 }
 
 static int upload_fail(ferry_upload *up, ferry_error *err)
