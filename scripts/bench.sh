@@ -21,13 +21,26 @@
 #   BENCH_W6_IMAGES  W6's image count (default 50, not scaled)
 #   BENCH_W6_BASE_MB W6's shared base layer (default 5)
 #   BENCH_W6_APP_MB  W6's per-image layer (default 1)
+#   BENCH_WARM_MB    MB of memory touched and freed just before each timed
+#                    run (default 1536; 0: none).  On a virtual machine that
+#                    hands free memory back to its host (free page reporting,
+#                    as Firecracker guests do), whoever next writes that
+#                    much to the page cache pays for getting it back: up to
+#                    3x the time of a W1 run, for any tool, depending on what
+#                    ran a few seconds before.  Touched just before, the
+#                    memory is the guest's again, for every tool alike.
+#   BENCH_REGISTRY   where W5 and W6's registry keeps its storage: "disk"
+#                    (beside the other outputs), "memory" (a tmpfs, /dev/shm),
+#                    or "both" (default: every W5/W6 workload once on each)
 #   FERRY            the ferry binary (default BUILD_DIR/ferry)
 #
 # Workloads (ferry and skopeo run alternately, outputs removed and synced
 # between runs, inputs read once first so they come from the page cache):
 #   W1  docker-archive -> OCI layout keeping the layers uncompressed
 #       (skopeo --dest-oci-accept-uncompressed-layers), plus the least work
-#       possible: tee a copy and sha256 it
+#       possible: tee a copy and sha256 it, and the same with the copy
+#       fdatasync'd (ferry, unlike skopeo, reports success only once its
+#       output is on disk)
 #   W2  docker-archive -> OCI with gzip layers, and with zstd layers
 #   W3  OCI layout with gzip layers -> docker-archive
 #   W4  three images sharing a base layer -> OCI with gzip; ferry converts
@@ -36,6 +49,10 @@
 #       fresh ferry cache) and re-push of the unchanged archive
 #   W6  W6_IMAGES small images in one archive: one ferry push vs one skopeo copy
 #       per image (fresh registry storage and ferry cache each run)
+#   W5 and W6 run once with the registry's storage on disk and once with it
+#   in memory: docker-registry fsyncs every file it writes (several per
+#   request), and on a virtual disk that costs from 0.5 to 1 s of its CPU
+#   for the same W6 push; in memory the figures measure the clients.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,6 +90,10 @@ W4_APP_MB=${BENCH_W4_APP_MB:-30}
 W6_IMAGES=${BENCH_W6_IMAGES:-50}
 W6_BASE_MB=${BENCH_W6_BASE_MB:-5}
 W6_APP_MB=${BENCH_W6_APP_MB:-1}
+WARM_MB=${BENCH_WARM_MB:-1536}
+case $WARM_MB in '' | *[!0-9]*) die "BENCH_WARM_MB must be a whole number of MB" ;; esac
+REGISTRY=${BENCH_REGISTRY:-both}
+case $REGISTRY in disk | memory | both) ;; *) die "BENCH_REGISTRY must be disk, memory or both, not '$REGISTRY'" ;; esac
 
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/ferry-bench}
 mkdir -p "$BENCH_DIR"
@@ -92,6 +113,8 @@ export XDG_CACHE_HOME=$RUN/cache-ferry
 # shellcheck source=tests/lib/registry.sh
 . "$repo/tests/lib/registry.sh"
 REG_DIR=
+REG_STORAGE=disk # where fresh_registry puts the next registry: disk or memory
+MEM_DIR=         # the tmpfs directory for REG_STORAGE=memory
 stop_registry() {
 	if [ -n "$REG_DIR" ]; then
 		# || true: registry.sh is written for callers without set -e
@@ -103,13 +126,18 @@ stop_registry() {
 # A registry with empty storage; FERRY_REG_ADDR says where.
 fresh_registry() {
 	stop_registry
-	REG_DIR=$RUN/registry
+	if [ "$REG_STORAGE" = memory ]; then
+		REG_DIR=$MEM_DIR/registry
+	else
+		REG_DIR=$RUN/registry
+	fi
 	rm -rf "$REG_DIR"
 	registry_start http "$REG_DIR" >>"$LOG" 2>&1 || die "cannot start docker-registry (see $LOG)"
 }
 cleanup() {
 	stop_registry
 	rm -rf "$OUT" "$RUN/cache-"*
+	if [ -n "$MEM_DIR" ]; then rm -rf "$MEM_DIR"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -395,6 +423,14 @@ gen_w6() {
 
 unique_bytes() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["unique_layer_bytes"])' "$1.info"; }
 
+# Touches WARM_MB of memory and frees it (see BENCH_WARM_MB).
+warm_memory() {
+	[ "$WARM_MB" = 0 ] && return 0
+	python3 -c 'import sys
+b = bytearray(int(sys.argv[1]) << 20)
+b[::4096] = b"\x01" * (len(b) // 4096)' "$WARM_MB"
+}
+
 # Reads every file of the inputs once so the runs read from the page cache.
 warm() { find "$@" -type f -exec cat {} + >/dev/null; }
 
@@ -411,6 +447,7 @@ measure() {
 	local key=$1 fn=$2 t0 t1 rc=0
 	[ -z "${FAILED[$key]:-}" ] || return 0
 	echo "== $key: $fn" >>"$LOG"
+	warm_memory
 	t0=$(date +%s.%N)
 	/usr/bin/time -f '%M' -o "$RUN/rss" bash -c "$fn" >>"$LOG" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
@@ -481,6 +518,7 @@ export FERRY DATA OUT RUN
 w1_ferry() { "$FERRY" convert -q "$DATA/w1.tar" "$OUT/oci/"; }
 w1_skopeo() { skopeo --insecure-policy copy -q --dest-oci-accept-uncompressed-layers "docker-archive:$DATA/w1.tar" "oci:$OUT/oci:latest"; }
 w1_ref() { tee "$OUT/copy" <"$DATA/w1.tar" | openssl dgst -sha256 >/dev/null; }
+w1_ref_sync() { w1_ref && sync --data "$OUT/copy"; }
 
 w2gz_ferry() { "$FERRY" convert -q --compress gzip "$DATA/w1.tar" "$OUT/oci/"; }
 w2gz_skopeo() { skopeo --insecure-policy copy -q "docker-archive:$DATA/w1.tar" "oci:$OUT/oci:latest"; }
@@ -527,7 +565,7 @@ w6_skopeo() {
 w6_ferry_prep() { w5_ferry_prep; }
 w6_skopeo_prep() { fresh_registry; }
 
-export -f w1_ferry w1_skopeo w1_ref w2gz_ferry w2gz_skopeo w2gz6_ferry w2gz1_skopeo w2zst_ferry w2zst_skopeo \
+export -f w1_ferry w1_skopeo w1_ref w1_ref_sync w2gz_ferry w2gz_skopeo w2gz6_ferry w2gz1_skopeo w2zst_ferry w2zst_skopeo \
 	w3_ferry w3_skopeo w4_ferry w4_skopeo w5_ferry w5_skopeo w5re_ferry w5re_skopeo \
 	w6_ferry w6_skopeo
 
@@ -544,6 +582,7 @@ echo "  ferry:    $("$FERRY" --version) ($FERRY)"
 echo "  skopeo:   $(skopeo --version)"
 echo "  load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at start)"
 echo "  scale:    BENCH_SCALE=$SCALE, $RUNS runs, mix text:random:zeros $MIX, data in $DATA"
+echo "  memory:   $WARM_MB MB touched and freed before each run (BENCH_WARM_MB); registry storage: $REGISTRY (BENCH_REGISTRY)"
 
 wants W1 || wants W2 || wants W5 && gen_w1
 wants W3 && gen_w3
@@ -557,7 +596,8 @@ fi
 if wants W1; then
 	warm "$DATA/w1.tar"
 	bench_workload W1 "docker-archive -> OCI, layers kept" "$(unique_bytes "$DATA/w1.tar")" \
-		ferry=w1_ferry skopeo=w1_skopeo "tee+sha256 (reference)=w1_ref"
+		ferry=w1_ferry skopeo=w1_skopeo "tee+sha256 (reference)=w1_ref" \
+		"tee+sha256+fdatasync (reference)=w1_ref_sync"
 fi
 if wants W2; then
 	warm "$DATA/w1.tar"
@@ -577,30 +617,56 @@ if wants W4; then
 	bench_workload W4 "3 images sharing a base -> OCI, gzip" "$(unique_bytes "$DATA/w4.tar")" \
 		"ferry (one run)=w4_ferry" "skopeo (one copy per image)=w4_skopeo"
 fi
-if wants W5; then
-	warm "$DATA/w1.tar"
-	SIZE_DIR=$RUN/registry/data # what the registry stores
-	bench_workload W5a "push to a local registry, first push" "$(unique_bytes "$DATA/w1.tar")" \
-		ferry=w5_ferry skopeo=w5_skopeo
-	# One registry and ferry cache for all re-pushes, filled once untimed.
-	w5_ferry_prep
-	clean_out
-	if bash -c w5_ferry >>"$LOG" 2>&1 && bash -c w5_skopeo >>"$LOG" 2>&1; then
-		SIZE_DIR= # holds both tools' pushes: no size
-		bench_workload W5b "push to a local registry, re-push unchanged" - \
-			ferry=w5re_ferry skopeo=w5re_skopeo
-	else
-		echo "bench: W5b skipped: the first push failed (see $LOG)" >&2
+# The registry storages W5 and W6 run on, each with its label.
+storages=()
+case $REGISTRY in
+disk) storages=(disk) ;;
+memory) storages=(memory) ;;
+both) storages=(disk memory) ;;
+esac
+if wants W5 || wants W6; then
+	if [[ " ${storages[*]} " == *" memory "* ]]; then
+		if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
+			MEM_DIR=$(mktemp -d /dev/shm/ferry-bench.XXXXXX); then
+			:
+		else
+			echo "bench: no tmpfs at /dev/shm: W5 and W6 run with the registry on disk only" >&2
+			storages=(disk)
+		fi
 	fi
-	stop_registry
 fi
-if wants W6; then
-	warm "$DATA/w6.tar"
-	SIZE_DIR=$RUN/registry/data
-	bench_workload W6 "$W6_IMAGES small images, first push" "$(unique_bytes "$DATA/w6.tar")" \
-		"ferry (one push)=w6_ferry" "skopeo (one copy per image)=w6_skopeo"
-	stop_registry
-fi
+reg_label() { if [ "$1" = memory ]; then echo ", registry in memory"; fi; }
+reg_suffix() { if [ "$1" = memory ]; then echo "m"; fi; }
+
+for REG_STORAGE in "${storages[@]}"; do
+	label=$(reg_label "$REG_STORAGE")
+	sfx=$(reg_suffix "$REG_STORAGE")
+	if [ "$REG_STORAGE" = memory ]; then regdata=$MEM_DIR/registry/data; else regdata=$RUN/registry/data; fi
+	if wants W5; then
+		warm "$DATA/w1.tar"
+		SIZE_DIR=$regdata # what the registry stores
+		bench_workload "W5a$sfx" "push to a local registry, first push$label" "$(unique_bytes "$DATA/w1.tar")" \
+			ferry=w5_ferry skopeo=w5_skopeo
+		# One registry and ferry cache for all re-pushes, filled once untimed.
+		w5_ferry_prep
+		clean_out
+		if bash -c w5_ferry >>"$LOG" 2>&1 && bash -c w5_skopeo >>"$LOG" 2>&1; then
+			SIZE_DIR= # holds both tools' pushes: no size
+			bench_workload "W5b$sfx" "push to a local registry, re-push unchanged$label" - \
+				ferry=w5re_ferry skopeo=w5re_skopeo
+		else
+			echo "bench: W5b$sfx skipped: the first push failed (see $LOG)" >&2
+		fi
+		stop_registry
+	fi
+	if wants W6; then
+		warm "$DATA/w6.tar"
+		SIZE_DIR=$regdata
+		bench_workload "W6$sfx" "$W6_IMAGES small images, first push$label" "$(unique_bytes "$DATA/w6.tar")" \
+			"ferry (one push)=w6_ferry" "skopeo (one copy per image)=w6_skopeo"
+		stop_registry
+	fi
+done
 
 if [ -s "$RUN/summary" ]; then
 	echo

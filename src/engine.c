@@ -86,8 +86,34 @@ typedef struct engine {
 	pthread_cond_t turn_cv;
 	uint64_t turn;    /* the ticket whose turn it is */
 	bool lane_failed; /* a lane failed: nobody waits for a turn any more */
+	/*
+	 * A lane whose blob is spooled before its turn parks it here and takes
+	 * the next layer instead of waiting; whoever brings a parked blob's turn
+	 * round hands it over (one drainer at a time).  Sorted by ticket.
+	 */
+	struct parked *parked;
+	size_t n_parked;
+	bool draining;
 	const char *store_path;   /* the destination file (NULL: stdout), for spools beside it */
 } engine;
+
+/*
+ * At most this many spooled blobs wait for their turn: with the two being
+ * written, at most four spools exist at a time.
+ */
+#define PARKED_MAX 2
+
+/* A finished layer waiting for its turn to reach the store. */
+typedef struct parked {
+	struct parked *next;
+	uint64_t ticket;
+	int fd;           /* its spool (owned); -1: the job had nothing to write */
+	ferry_digest d;   /* what the spool holds */
+	uint64_t size;    /* its bytes */
+	uint64_t read;    /* bytes read from the source for it */
+	bool pre;         /* the destination had it before the job began */
+	const char *path; /* the layer's path in the source (borrowed from its job) */
+} parked;
 
 /* What one lane of layer jobs has of its own. */
 typedef struct lane {
@@ -111,14 +137,18 @@ static bool wait_turn(engine *E, lane *L)
 	return ok;
 }
 
+static int drain(engine *E, ferry_error *err);
+
 /*
  * Pass the turn on, or, when writing failed, stop every lane: the next blob
  * must not go after a broken one (and be the failure reported instead).
+ * Passing it on may make parked blobs due: this thread then hands them
+ * over, and fails if that does.
  */
-static void end_turn(engine *E, lane *L, bool ok)
+static int end_turn(engine *E, lane *L, bool ok, ferry_error *err)
 {
 	if (!E->lanes)
-		return;
+		return 0;
 	pthread_mutex_lock(&E->mu);
 	if (ok)
 		E->turn++;
@@ -127,6 +157,7 @@ static void end_turn(engine *E, lane *L, bool ok)
 	L->had_turn = true;
 	pthread_cond_broadcast(&E->turn_cv);
 	pthread_mutex_unlock(&E->mu);
+	return ok ? drain(E, err) : 0;
 }
 
 static void lock(pthread_mutex_t *m, engine *E)
@@ -601,19 +632,135 @@ static bool written_has(engine *E, const ferry_digest *d)
 	return has;
 }
 
-/* Put a lane's spooled blob into the store, now that its digest and size are known (store held). */
-static int hand_over(engine *E, int fd, const ferry_digest *d, uint64_t size, ferry_error *err)
+/*
+ * Put a lane's spooled blob into the store, now that its digest and size are
+ * known (store held).  *fd is taken if the store adopts spools (a tar store
+ * then copies it in the background while this lane goes on).
+ */
+static int hand_over(engine *E, int *fd, const ferry_digest *d, uint64_t size, ferry_error *err)
 {
+	if (E->store->ops->put_spool) {
+		int f = *fd;
+		*fd = -1;
+		return E->store->ops->put_spool(E->store, f, d, size, err);
+	}
 	ferry_ostream *out;
 	if (E->store->ops->blob_begin(E->store, d, (int64_t)size, &out, err) < 0)
 		return -1;
-	ferry_istream *in = ferry_istream_fd_range(fd, 0, size, false);
+	ferry_istream *in = ferry_istream_fd_range(*fd, 0, size, false);
 	int rc = ferry_pump(in, out, err);
 	if (rc == 0)
 		rc = ferry_finish(out, err);
 	ferry_istream_close(in);
 	int rc2 = E->store->ops->blob_end(E->store, rc == 0, d, size, rc == 0 ? err : NULL);
 	return rc < 0 || rc2 < 0 ? -1 : 0;
+}
+
+/* Count a blob that reached the store, or that it had (existed), and say so. */
+static void account_blob(engine *E, bool existed, const ferry_digest *d, uint64_t size, uint64_t read,
+			 const char *path)
+{
+	ferry_event_kind ev = FERRY_EV_BLOB_WRITTEN;
+	lock(&E->mu, E);
+	E->st->bytes_read += read;
+	if (existed) {
+		/* Another path of this run (a symlinked copy, another image) wrote these bytes, or the destination had them. */
+		bool ours = ferry_strmap_has(&E->written, d->str);
+		ev = ours ? FERRY_EV_BLOB_DEDUP : FERRY_EV_BLOB_EXISTS;
+		if (ours)
+			E->st->blobs_dedup++;
+		else
+			E->st->blobs_existing++;
+	} else {
+		ferry_strmap_put(&E->written, d->str, (void *)1);
+		E->st->bytes_written += size;
+		E->st->blobs_written++;
+	}
+	unlock(&E->mu, E);
+	emit(E, ev, NULL, d, size, size, path);
+}
+
+static void free_parked(parked *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p);
+}
+
+/* Hand a parked blob over to the store (its turn has come) and count it. */
+static int hand_over_parked(engine *E, parked *p, ferry_error *err)
+{
+	if (p->fd < 0)
+		return 0;
+	lock(&E->store_mu, E);
+	bool existed = p->pre || written_has(E, &p->d) || E->store->ops->has_blob(E->store, &p->d);
+	int rc = existed ? 0 : hand_over(E, &p->fd, &p->d, p->size, err);
+	unlock(&E->store_mu, E);
+	if (rc == 0)
+		account_blob(E, existed, &p->d, p->size, p->read, p->path);
+	return rc;
+}
+
+/*
+ * Hand over the parked blobs whose turn has come, in ticket order.  One
+ * thread drains at a time; one that finds another at it leaves the work to
+ * it, and the drainer looks again after every blob, so nothing due is left
+ * behind.  Fails (and stops every lane) if a hand-over does.
+ */
+static int drain(engine *E, ferry_error *err)
+{
+	pthread_mutex_lock(&E->mu);
+	if (E->draining) {
+		pthread_mutex_unlock(&E->mu);
+		return 0;
+	}
+	E->draining = true;
+	int rc = 0;
+	while (rc == 0 && !E->lane_failed && E->parked && E->parked->ticket == E->turn) {
+		parked *p = E->parked;
+		E->parked = p->next;
+		E->n_parked--;
+		pthread_mutex_unlock(&E->mu);
+		rc = hand_over_parked(E, p, err);
+		free_parked(p);
+		pthread_mutex_lock(&E->mu);
+		if (rc == 0)
+			E->turn++;
+		else
+			E->lane_failed = true;
+		pthread_cond_broadcast(&E->turn_cv);
+	}
+	E->draining = false;
+	pthread_mutex_unlock(&E->mu);
+	return rc;
+}
+
+/*
+ * Queue a finished job's blob (p, taken) for its turn, first waiting while
+ * PARKED_MAX others wait (disk is the bound: each is a spool), then hand
+ * over whatever is due.
+ */
+static int park(engine *E, lane *L, parked *p, ferry_error *err)
+{
+	pthread_mutex_lock(&E->mu);
+	while (E->n_parked >= PARKED_MAX && E->turn != p->ticket && !E->lane_failed)
+		pthread_cond_wait(&E->turn_cv, &E->mu);
+	if (E->lane_failed) {
+		pthread_mutex_unlock(&E->mu);
+		int rc = ferry_error_set(err, FERRY_E_FAILED, "layer %s: stopped (another layer failed)", p->path);
+		free_parked(p);
+		L->stopped = true;
+		return rc;
+	}
+	parked **at = &E->parked;
+	while (*at && (*at)->ticket < p->ticket)
+		at = &(*at)->next;
+	p->next = *at;
+	*at = p;
+	E->n_parked++;
+	L->had_turn = true;
+	pthread_mutex_unlock(&E->mu);
+	return drain(E, err);
 }
 
 static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t in_size, ferry_error *err)
@@ -685,7 +832,10 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	if (E->lanes && !passed_expect) {
 		if ((spool_fd = ferry_spool_open(E->store_path, err)) < 0)
 			return -1;
-		store_out = lane_sink = ferry_ostream_fd(spool_fd);
+		char *what = ferry_xasprintf("the spool of layer %s for %s", have_digest ? d->digest.str : b->path,
+					     E->store->display);
+		store_out = lane_sink = ferry_ostream_fd(spool_fd, what);
+		free(what);
 	} else {
 		if (!wait_turn(E, L))
 			return ferry_error_set(err, FERRY_E_FAILED, "layer %s: stopped (another layer failed)", b->path);
@@ -693,7 +843,7 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 		if (E->store->ops->blob_begin(E->store, pre || !ferry_digest_is_set(&expect) ? NULL : &expect,
 					      pre ? -1 : expect_size, &store_out, err) < 0) {
 			unlock(&E->store_mu, E);
-			end_turn(E, L, false);
+			end_turn(E, L, false, NULL);
 			return -1;
 		}
 	}
@@ -809,48 +959,23 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	 * path, or there before)?  A remote store is not asked: that would cost a
 	 * request per blob just for the count.
 	 */
-	bool existed;
-	int rc2 = 0;
+	bool existed = false;
 	if (lane_sink) {
 		ferry_ostream_free(lane_sink);
-		existed = false;
-		if (rc == 0 && !wait_turn(E, L))
-			rc2 = ferry_error_set(err, FERRY_E_FAILED, "layer %s: stopped (another layer failed)", b->path);
-		if (rc == 0 && rc2 == 0) {
-			lock(&E->store_mu, E);
-			existed = pre || written_has(E, &out_d) || E->store->ops->has_blob(E->store, &out_d);
-			if (!existed)
-				rc2 = hand_over(E, spool_fd, &out_d, out_n, err);
-			unlock(&E->store_mu, E);
-			end_turn(E, L, rc2 == 0);
+		if (rc < 0) {
+			close(spool_fd);
+			return -1;
 		}
-		close(spool_fd);
 	} else {
 		existed = rc == 0 && (pre || written_has(E, &out_d) ||
 				      (!passed_expect && !E->store->remote && E->store->ops->has_blob(E->store, &out_d)));
-		rc2 = E->store->ops->blob_end(E->store, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
+		int rc2 = E->store->ops->blob_end(E->store, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
 		unlock(&E->store_mu, E);
-		end_turn(E, L, rc == 0 && rc2 == 0);
+		if (rc < 0 || rc2 < 0) {
+			end_turn(E, L, false, NULL);
+			return -1;
+		}
 	}
-	if (rc < 0 || rc2 < 0)
-		return -1;
-	ferry_event_kind ev = FERRY_EV_BLOB_WRITTEN;
-	lock(&E->mu, E);
-	E->st->bytes_read += src_n;
-	if (existed) {
-		/* Another path of this run (a symlinked copy, another image) wrote these bytes, or the destination had them. */
-		bool ours = ferry_strmap_has(&E->written, out_d.str);
-		ev = ours ? FERRY_EV_BLOB_DEDUP : FERRY_EV_BLOB_EXISTS;
-		if (ours)
-			E->st->blobs_dedup++;
-		else
-			E->st->blobs_existing++;
-	} else {
-		ferry_strmap_put(&E->written, out_d.str, (void *)1);
-		E->st->bytes_written += out_n;
-		E->st->blobs_written++;
-	}
-	unlock(&E->mu, E);
 	if (transform && want != FERRY_COMP_NONE && E->cache && ferry_digest_is_set(&b->diff_id))
 		ferry_blobcache_put_compressed(E->cache, &b->diff_id, want, E->level, &out_d, out_n);
 	j->done = true;
@@ -863,8 +988,21 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 		free(j->out.media_type);
 		j->out.media_type = ferry_xstrdup(layer_mt(want, E->o->docker_manifests));
 	}
-	emit(E, ev, NULL, &out_d, out_n, out_n, b->path);
-	return 0;
+	if (lane_sink) {
+		/* Its turn may not have come: park it, and take the next layer meanwhile. */
+		parked *p = ferry_xcalloc(1, sizeof(*p));
+		p->ticket = L->ticket;
+		p->fd = spool_fd;
+		p->d = out_d;
+		p->size = out_n;
+		p->read = src_n;
+		p->pre = pre;
+		p->path = b->path;
+		return park(E, L, p, err);
+	}
+	/* Counted before the turn passes on: a later blob with these bytes then counts as a dedup. */
+	account_blob(E, existed, &out_d, out_n, src_n, b->path);
+	return end_turn(E, L, true, err);
 }
 
 /*
@@ -876,8 +1014,9 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
  */
 static bool lanes_pay(engine *E, size_t n_jobs)
 {
+	/* FERRY_LANES_TEST=1: one lane (tests compare the two runs' bytes). */
 	return n_jobs >= 2 && E->store->spools && E->src->tree->concurrent && !E->keep &&
-	       E->target == FERRY_COMP_NONE;
+	       E->target == FERRY_COMP_NONE && ferry_env_size("FERRY_LANES_TEST", 1, 2, 2) == 2;
 }
 
 /* The layers still to do, taken by the lanes one at a time (under E->mu). */
@@ -924,8 +1063,13 @@ static void *lane_main(void *arg)
 			ferry_istream_close(in);
 			pthread_mutex_unlock(&E->mu);
 			/* A job that wrote nothing still passes its turn on, in order. */
-			if (rc == 0 && !L.had_turn && wait_turn(E, &L))
-				end_turn(E, &L, true);
+			if (rc == 0 && !L.had_turn) {
+				parked *p = ferry_xcalloc(1, sizeof(*p));
+				p->ticket = L.ticket;
+				p->fd = -1;
+				p->path = E->jobs[job].blob->path;
+				rc = park(E, &L, p, &e);
+			}
 		}
 		if (rc < 0) {
 			pthread_mutex_lock(&E->mu);
@@ -953,6 +1097,9 @@ static int run_lanes(engine *E, const char **paths, size_t *idx, size_t n, ferry
 	pthread_cond_init(&E->turn_cv, NULL);
 	E->turn = 0;
 	E->lane_failed = false;
+	E->parked = NULL;
+	E->n_parked = 0;
+	E->draining = false;
 	E->lanes = true;
 	pthread_t t;
 	bool two = pthread_create(&t, NULL, lane_main, &jl) == 0;
@@ -963,6 +1110,16 @@ static int run_lanes(engine *E, const char **paths, size_t *idx, size_t n, ferry
 	if (!jl.failed && E->lane_failed) { /* cannot happen: a lane that stops the others reports */
 		jl.failed = true;
 		ferry_error_set(&jl.err, FERRY_E_FAILED, "writing layers: stopped");
+	}
+	/* Blobs still parked after a failure are dropped; without one there are none (every turn came). */
+	if (!jl.failed && E->parked) {
+		jl.failed = true;
+		ferry_error_set(&jl.err, FERRY_E_FAILED, "writing layers: %s never had its turn", E->parked->path);
+	}
+	while (E->parked) {
+		parked *p = E->parked;
+		E->parked = p->next;
+		free_parked(p);
 	}
 	pthread_mutex_destroy(&E->mu);
 	pthread_mutex_destroy(&E->store_mu);

@@ -40,6 +40,13 @@ typedef struct ferry_store_ops {
 	/* End the blob begun last: keep it under actual if ok, else drop it. */
 	int (*blob_end)(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err);
 	/*
+	 * Optional (stores that spool): take a finished spool, an unlinked file
+	 * fd holding exactly size bytes that the caller verified hash to d, as
+	 * that blob.  The store owns fd from the call on, failed or not, and may
+	 * copy it in the background (a later call or commit reports a failure).
+	 */
+	int (*put_spool)(ferry_store *s, int fd, const ferry_digest *d, uint64_t size, ferry_error *err);
+	/*
 	 * A manifest or index document (optional: NULL means "store it as a
 	 * blob", which is what layouts and archives do; a registry keeps them
 	 * to push by digest and tag).

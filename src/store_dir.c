@@ -122,7 +122,7 @@ static void drop_blob(dir_store *ds)
 static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
 			 ferry_error *err)
 {
-	(void)expect, (void)size;
+	(void)size;
 	dir_store *ds = (dir_store *)s;
 	drop_blob(ds);
 	if (mkdir_p(ds->root, "blobs", err) < 0)
@@ -138,7 +138,11 @@ static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 		return ferry_error_errno(err, e, "cannot create a file in %s/blobs", ds->root);
 	}
 	fchmod(ds->blob_fd, 0644);
-	ds->blob_out = ferry_ostream_fd_durable(ds->blob_fd);
+	char *what = expect && ferry_digest_is_set(expect)
+			     ? ferry_xasprintf("blob %s in %s", expect->str, s->display)
+			     : ferry_xasprintf("a new blob in %s", s->display);
+	ds->blob_out = ferry_ostream_fd_durable(ds->blob_fd, what);
+	free(what);
 	*out = ds->blob_out;
 	return 0;
 }

@@ -206,6 +206,7 @@ static void drop_spool(tar_store *ts)
 }
 
 static int wait_copy(tar_store *ts, ferry_error *err);
+static int add_spooled(tar_store *ts, int fd, const ferry_digest *d, uint64_t size, ferry_error *err);
 
 static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
 			 ferry_error *err)
@@ -237,7 +238,9 @@ static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 		ferry_error_prefix(err, "%s", ts->base.display);
 		return -1;
 	}
-	ts->spool_out = ferry_ostream_fd(ts->spool_fd);
+	char *what = ferry_xasprintf("the spool of a blob for %s", ts->base.display);
+	ts->spool_out = ferry_ostream_fd(ts->spool_fd, what);
+	free(what);
 	*out = ts->spool_out;
 	return 0;
 }
@@ -326,11 +329,10 @@ static int wait_copy(tar_store *ts, ferry_error *err)
 	return -1;
 }
 
-/* Copy the spool (header already written) into the archive, in the background if a thread starts. */
-static int start_copy(tar_store *ts, char *name, uint64_t size, ferry_error *err)
+/* Copy the spool fd (taken; header already written) into the archive, in the background if a thread starts. */
+static int start_copy(tar_store *ts, int fd, char *name, uint64_t size, ferry_error *err)
 {
-	ts->job_fd = ts->spool_fd;
-	ts->spool_fd = -1;
+	ts->job_fd = fd;
 	ts->job_size = size;
 	ts->job_name = name;
 	ts->job_rc = 0;
@@ -368,27 +370,48 @@ static int ts_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint
 		drop_spool(ts);
 		return 0;
 	}
-	char *name = blob_name(actual);
+	int fd = ts->spool_fd;
+	ts->spool_fd = -1;
+	drop_spool(ts);
+	return add_spooled(ts, fd, actual, size, err);
+}
+
+/*
+ * Put the spool fd (taken) into the archive as blob d: the header goes in
+ * now and the name is recorded (has_blob sees it), the bytes follow on the
+ * copier thread while the engine moves on to the next blob.  The archive
+ * must be ours (no copy in flight).
+ */
+static int add_spooled(tar_store *ts, int fd, const ferry_digest *d, uint64_t size, ferry_error *err)
+{
+	char *name = blob_name(d);
 	int rc = 0;
 	if (!ferry_strmap_has(&ts->written, name)) {
-		/*
-		 * The header goes in now and the name is recorded (has_blob sees
-		 * it), the bytes follow on the copier thread while the engine
-		 * moves on to the next blob.
-		 */
-		rc = ensure_dirs(ts, actual, err);
+		rc = ensure_dirs(ts, d, err);
 		if (rc == 0)
 			rc = write_header(ts, name, false, size, err);
 		if (rc == 0) {
-			rc = start_copy(ts, name, size, err);
+			rc = start_copy(ts, fd, name, size, err);
 			name = NULL;
+			fd = -1;
 		}
 		if (rc < 0)
 			ts->broken = true;
 	}
 	free(name);
-	drop_spool(ts);
+	if (fd >= 0)
+		close(fd);
 	return rc;
+}
+
+static int ts_put_spool(ferry_store *s, int fd, const ferry_digest *d, uint64_t size, ferry_error *err)
+{
+	tar_store *ts = (tar_store *)s;
+	if (wait_copy(ts, err) < 0) {
+		close(fd);
+		return -1;
+	}
+	return add_spooled(ts, fd, d, size, err);
 }
 
 static int ts_put_file(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err)
@@ -492,6 +515,7 @@ static const ferry_store_ops tar_store_ops = {
 	.has_blob = ts_has_blob,
 	.blob_begin = ts_blob_begin,
 	.blob_end = ts_blob_end,
+	.put_spool = ts_put_spool,
 	.put_file = ts_put_file,
 	.read_existing = ts_read_existing,
 	.commit = ts_commit,

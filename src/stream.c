@@ -238,6 +238,7 @@ void ferry_hash_result(ferry_ostream *hash_stage, ferry_digest *digest, uint64_t
 struct fd_out {
 	ferry_ostream base;
 	int fd; /* borrowed */
+	char *what; /* names the file in errors */
 	bool durable;
 	uint64_t written, flushed; /* bytes written, and handed to writeback */
 };
@@ -248,7 +249,7 @@ struct fd_out {
 static int fd_out_write(ferry_ostream *s, const void *buf, size_t len, ferry_error *err)
 {
 	struct fd_out *o = (struct fd_out *)s;
-	if (ferry_write_all(o->fd, buf, len, "output", err) < 0)
+	if (ferry_write_all(o->fd, buf, len, o->what, err) < 0)
 		return -1;
 	o->written += len;
 	if (o->durable && o->written - o->flushed >= WRITEBACK_STEP) {
@@ -263,28 +264,30 @@ static int fd_out_finish(ferry_ostream *s, ferry_error *err)
 {
 	struct fd_out *o = (struct fd_out *)s;
 	if (o->durable && fdatasync(o->fd) < 0)
-		return ferry_error_errno(err, errno, "cannot write output to disk");
+		return ferry_error_errno(err, errno, "cannot write %s to disk", o->what);
 	return 0;
 }
 
 static void fd_out_free(ferry_ostream *s)
 {
+	free(((struct fd_out *)s)->what);
 	free(s);
 }
 
-ferry_ostream *ferry_ostream_fd(int fd)
+ferry_ostream *ferry_ostream_fd(int fd, const char *what)
 {
 	struct fd_out *o = ferry_xcalloc(1, sizeof(*o));
 	o->base.write = fd_out_write;
 	o->base.finish = fd_out_finish;
 	o->base.free = fd_out_free;
 	o->fd = fd;
+	o->what = ferry_xstrdup(what);
 	return &o->base;
 }
 
-ferry_ostream *ferry_ostream_fd_durable(int fd)
+ferry_ostream *ferry_ostream_fd_durable(int fd, const char *what)
 {
-	ferry_ostream *s = ferry_ostream_fd(fd);
+	ferry_ostream *s = ferry_ostream_fd(fd, what);
 	((struct fd_out *)s)->durable = true;
 	return s;
 }

@@ -79,13 +79,16 @@ void ferry_hash_result(ferry_ostream *hash_stage, ferry_digest *digest, uint64_t
  */
 ferry_ostream *ferry_ostream_async(ferry_ostream *next, size_t nbufs, size_t bufsize);
 
-/* Sink writing to fd (not closed by the stream); finish does nothing more. */
-ferry_ostream *ferry_ostream_fd(int fd);
+/*
+ * Sink writing to fd (not closed by the stream); finish does nothing more.
+ * what names the file in errors ("cannot write WHAT: ..."; copied).
+ */
+ferry_ostream *ferry_ostream_fd(int fd, const char *what);
 /*
  * The same, for data that must survive a crash: writeback is started as the
  * bytes arrive, and finish waits until they are on disk (fdatasync).
  */
-ferry_ostream *ferry_ostream_fd_durable(int fd);
+ferry_ostream *ferry_ostream_fd_durable(int fd, const char *what);
 
 /* Sink that collects up to max bytes in memory (for manifests and configs). */
 ferry_ostream *ferry_ostream_membuf(size_t max);

@@ -85,6 +85,75 @@ tap_is "$(for i in 1 2 3 4; do sha "repro-unzip-$i.tar"; done | sort -u | wc -l)
 	"repro: gzip OCI -> docker-archive, four runs, byte-identical"
 tap_ok "repro: ... and it verifies" "$FERRY" verify repro-unzip-1.tar
 
+# ---- two lanes: a big layer first, small ones after ------------------------------
+# While one lane decompresses the big layer, the other finishes the small ones
+# and parks them (spooled) until their turn.  The archive must still be the
+# one a single lane writes (FERRY_LANES_TEST=1), byte for byte, run after run;
+# and when the big layer cannot be written, that is the error, with nothing
+# left behind, whatever is parked.
+python3 - lanes-oci lanes-big <<'EOF'
+import gzip, hashlib, io, json, os, random, sys, tarfile
+out = sys.argv[1]
+os.makedirs(out + "/blobs/sha256", exist_ok=True)
+def put(b):
+    d = hashlib.sha256(b).hexdigest()
+    with open("%s/blobs/sha256/%s" % (out, d), "wb") as f:
+        f.write(b)
+    return "sha256:" + d
+def tar_of(name, data):
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.mtime, ti.mode = len(data), 0, 0o644
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        t.addfile(ti, io.BytesIO(data))
+    return b.getvalue()
+rng = random.Random("ferry-lanes")
+text = b"".join(b"line %d of the big layer, %d\n" % (i, rng.randrange(1000)) for i in range(900000))
+layers = [tar_of("big.bin", rng.randbytes(6 << 20) + text)]
+layers += [tar_of("small-%d.txt" % i, rng.randbytes(64 << 10) + b"small %d\n" % i * 2000) for i in range(6)]
+descs, diffs = [], []
+for l in layers:
+    z = gzip.compress(l, compresslevel=1, mtime=0)
+    descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(z), "size": len(z)})
+    diffs.append("sha256:" + hashlib.sha256(l).hexdigest())
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                  "rootfs": {"type": "layers", "diff_ids": diffs}}).encode()
+man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                             "digest": put(cfg), "size": len(cfg)},
+                  "layers": descs}).encode()
+idx = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+       "digest": put(man), "size": len(man), "annotations": {"org.opencontainers.image.ref.name": "lanes"}}]}
+with open(out + "/index.json", "w") as f:
+    json.dump(idx, f)
+with open(out + "/oci-layout", "w") as f:
+    f.write('{"imageLayoutVersion": "1.0.0"}')
+with open(sys.argv[2], "w") as f:
+    f.write(descs[0]["digest"])
+EOF
+tap_ok "lanes: one lane (FERRY_LANES_TEST=1)" \
+	env FERRY_LANES_TEST=1 "$FERRY" convert -q --repository lanes/img lanes-oci lanes-1.tar
+for i in 1 2 3; do
+	"$FERRY" convert -q --repository lanes/img lanes-oci "lanes-2-$i.tar" || tap_diag "lanes: two-lane run $i failed"
+done
+tap_is "$(for i in 1 2 3; do sha "lanes-2-$i.tar"; done | sort -u | xargs)" "$(sha lanes-1.tar)" \
+	"lanes: three two-lane runs are byte-identical to the one-lane run"
+tap_ok "lanes: ... and the archive verifies" "$FERRY" verify lanes-2-1.tar
+tap_is "$(tar tf lanes-2-1.tar | grep -c '^blobs/sha256/.')" 9 "lanes: 7 layers, a config and a manifest in the archive"
+# The big layer's spool (about 32 MB) crosses a 16 MiB limit; the small ones do not.
+mkdir -p lanes-fail
+# shellcheck disable=SC2016 # expanded by the inner bash
+rc=$(bash -c 'trap "" XFSZ; ulimit -f 16384; "$@" >lanes-fail/err 2>&1 </dev/null; echo $?' \
+	_ "$FERRY" convert -q --repository lanes/img lanes-oci lanes-fail/out.tar)
+tap_is "$rc" 1 "lanes: the big layer over the file size limit: exit 1"
+# shellcheck disable=SC2016 # expanded by the inner bash
+if ! tap_ok "lanes: one line, naming the big layer and the cause" \
+	bash -c '[ "$(wc -l <lanes-fail/err)" = 1 ] && grep -qF "layer $1 " lanes-fail/err &&
+		grep -qF "File too large" lanes-fail/err' _ "$(cat lanes-big)"; then
+	tap_diag "stderr: $(cat lanes-fail/err)"
+fi
+tap_is "$(find lanes-fail -mindepth 1 -printf '%f\n' | xargs)" "err" "lanes: nothing left, no archive, no temporary file"
+
 # ---- shared layers stored once -------------------------------------------------------
 base_hex=${L_BASE#sha256:}
 tap_ok "dedupe: sample.tar (3 images on one base) -> OCI" "$FERRY" convert -q "$SAMPLE" dd-oci/

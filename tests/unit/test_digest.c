@@ -383,7 +383,7 @@ static void test_fd_sink_and_write_all(void **state)
 	assert_true(fd >= 0);
 	unlink(path);
 	ferry_error err = FERRY_ERROR_INIT;
-	ferry_ostream *out = ferry_ostream_fd(fd);
+	ferry_ostream *out = ferry_ostream_fd(fd, "the test file");
 	ferry_ostream *h = ferry_ostream_hash(FERRY_ALG_SHA256, out);
 	assert_int_equal(ferry_write(h, "ab", 2, &err), 0);
 	assert_int_equal(ferry_write(h, "c", 1, &err), 0);
@@ -406,7 +406,7 @@ static void test_fd_sink_and_write_all(void **state)
 	/* /dev/full fails every write with ENOSPC */
 	int full = open("/dev/full", O_WRONLY);
 	if (full >= 0) {
-		out = ferry_ostream_fd(full);
+		out = ferry_ostream_fd(full, "/dev/full");
 		assert_int_equal(ferry_write(out, "x", 1, &err), -1);
 		assert_non_null(strstr(err.msg, "No space left on device"));
 		ferry_ostream_free(out);

@@ -18,6 +18,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +228,75 @@ static void test_spooled_and_direct(void **state)
 	free(dir);
 }
 
+/* The case's directory holds exactly left (dir_list's form); frees the case's blobs, path and dir. */
+static void end_case(char *dir, char *path, const char *left, blob **blobs, size_t n)
+{
+	char *got = dir_list(dir);
+	assert_string_equal(got, left);
+	free(got);
+	for (size_t i = 0; i < n; i++)
+		blob_free(blobs[i]);
+	free(path);
+	free(dir);
+}
+
+/* An unlinked spool in dir holding b (what the engine's lanes hand over); the caller owns the fd. */
+static int spool_of(const char *dir, const blob *b)
+{
+	char *path = ferry_xasprintf("%s/spool-XXXXXX", dir);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	free(path);
+	assert_int_equal(write(fd, b->data, b->len), (ssize_t)b->len);
+	return fd;
+}
+
+/* fd is open (not yet closed by anyone). */
+static bool fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1;
+}
+
+/*
+ * Spools handed over whole (put_spool) land in order among spooled and
+ * direct blobs, count as present at once, and are the store's: closed by
+ * it, including one for a blob the archive already has (no second entry).
+ */
+static void test_put_spool(void **state)
+{
+	(void)state;
+	char *dir = case_dir();
+	char *path = ferry_xasprintf("%s/out.tar", dir);
+	blob a, b, c;
+	blob_make(&a, (size_t)3 << 20, 21);
+	blob_make(&b, 5000, 22);
+	blob_make(&c, (size_t)1 << 20, 23);
+	ferry_store *s;
+	ferry_error err = FERRY_ERROR_INIT;
+	assert_int_equal(ferry_store_open_tar(path, FERRY_COMP_NONE, &s, &err), 0);
+	assert_non_null(s->ops->put_spool);
+
+	int fa = spool_of(dir, &a);
+	assert_int_equal(s->ops->put_spool(s, fa, &a.d, a.len, &err), 0);
+	assert_true(s->ops->has_blob(s, &a.d));
+	assert_int_equal(put_spooled(s, &b, &err), 0);
+	int fa2 = spool_of(dir, &a);
+	assert_int_equal(s->ops->put_spool(s, fa2, &a.d, a.len, &err), 0); /* again */
+	assert_false(fd_open(fa2));
+	int fc = spool_of(dir, &c);
+	assert_int_equal(s->ops->put_spool(s, fc, &c.d, c.len, &err), 0);
+	assert_int_equal(s->ops->commit(s, &err), 0);
+	assert_false(fd_open(fa));
+	assert_false(fd_open(fc));
+	ferry_store_free(s);
+
+	const char *names[] = {"blobs/", "blobs/sha256/", a.name, b.name, c.name};
+	const blob *contents[] = {NULL, NULL, &a, &b, &c};
+	assert_archive(path, names, contents, 5);
+	end_case(dir, path, "out.tar", (blob *[]){&a, &b, &c}, 3);
+}
+
 /* Freed uncommitted while a copy is in flight: nothing at the destination, nothing left over. */
 static void test_free_while_copying(void **state)
 {
@@ -249,7 +319,7 @@ static void test_free_while_copying(void **state)
 }
 
 /* How the case below learns of the failed copy. */
-typedef enum { NEXT_SPOOLED, NEXT_DIRECT, NEXT_PUT_FILE, NEXT_COMMIT, NEXT_DROPPED } next_call;
+typedef enum { NEXT_SPOOLED, NEXT_DIRECT, NEXT_PUT_SPOOL, NEXT_PUT_FILE, NEXT_COMMIT, NEXT_DROPPED } next_call;
 
 /*
  * The archive may grow to 4 MiB: a 3 MiB blob fits, the copy of a second
@@ -285,6 +355,13 @@ static void copy_fails(next_call how)
 	case NEXT_DIRECT:
 		rc = put_direct(s, &c, &err);
 		break;
+	case NEXT_PUT_SPOOL: {
+		/* The spool handed over is the store's even when the call fails. */
+		int fd = spool_of(dir, &c);
+		rc = s->ops->put_spool(s, fd, &c.d, c.len, &err);
+		assert_false(fd_open(fd));
+		break;
+	}
 	case NEXT_PUT_FILE:
 		rc = s->ops->put_file(s, "index.json", "{}", 2, &err);
 		break;
@@ -310,14 +387,7 @@ static void copy_fails(next_call how)
 	ferry_store_free(s);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 
-	char *left = dir_list(dir);
-	assert_string_equal(left, "");
-	free(left);
-	blob_free(&a);
-	blob_free(&b);
-	blob_free(&c);
-	free(path);
-	free(dir);
+	end_case(dir, path, "", (blob *[]){&a, &b, &c}, 3);
 }
 
 static void test_copy_fails_next_spooled(void **state)
@@ -330,6 +400,12 @@ static void test_copy_fails_next_direct(void **state)
 {
 	(void)state;
 	copy_fails(NEXT_DIRECT);
+}
+
+static void test_copy_fails_next_put_spool(void **state)
+{
+	(void)state;
+	copy_fails(NEXT_PUT_SPOOL);
 }
 
 static void test_copy_fails_next_put_file(void **state)
@@ -354,9 +430,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spooled_and_direct),
+		cmocka_unit_test(test_put_spool),
 		cmocka_unit_test(test_free_while_copying),
 		cmocka_unit_test(test_copy_fails_next_spooled),
 		cmocka_unit_test(test_copy_fails_next_direct),
+		cmocka_unit_test(test_copy_fails_next_put_spool),
 		cmocka_unit_test(test_copy_fails_next_put_file),
 		cmocka_unit_test(test_copy_fails_commit),
 		cmocka_unit_test(test_copy_fails_then_dropped),
