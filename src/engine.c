@@ -76,8 +76,14 @@ typedef struct engine {
 	 * then share what follows.  Lock order: store_mu before mu.
 	 */
 	bool lanes;
+	/*
+	 * Lanes take turns at the store (a tar: one blob after another, in
+	 * ticket order); a store with concurrent_blobs (a directory) takes
+	 * blobs side by side, in any order, without store_mu.
+	 */
+	bool ordered;
 	pthread_mutex_t mu;       /* stats, written, events, the tree and the job list */
-	pthread_mutex_t store_mu; /* the store */
+	pthread_mutex_t store_mu; /* the store, when ordered */
 	/*
 	 * Blobs reach the store in the order their jobs were taken, as they
 	 * would on one lane, so that the output does not depend on timing: a
@@ -126,7 +132,7 @@ typedef struct lane {
 /* Wait until it is this lane's job's turn to write; false when another lane failed. */
 static bool wait_turn(engine *E, lane *L)
 {
-	if (!E->lanes)
+	if (!E->lanes || !E->ordered)
 		return true;
 	pthread_mutex_lock(&E->mu);
 	while (E->turn != L->ticket && !E->lane_failed)
@@ -147,7 +153,7 @@ static int drain(engine *E, ferry_error *err);
  */
 static int end_turn(engine *E, lane *L, bool ok, ferry_error *err)
 {
-	if (!E->lanes)
+	if (!E->lanes || !E->ordered)
 		return 0;
 	pthread_mutex_lock(&E->mu);
 	if (ok)
@@ -170,6 +176,19 @@ static void unlock(pthread_mutex_t *m, engine *E)
 {
 	if (E->lanes)
 		pthread_mutex_unlock(m);
+}
+
+/* The store is shared between lanes that take turns; one with concurrent_blobs guards itself. */
+static void lock_store(engine *E)
+{
+	if (E->lanes && E->ordered)
+		pthread_mutex_lock(&E->store_mu);
+}
+
+static void unlock_store(engine *E)
+{
+	if (E->lanes && E->ordered)
+		pthread_mutex_unlock(&E->store_mu);
 }
 
 static void emit(engine *E, ferry_event_kind kind, const char *name, const ferry_digest *d, uint64_t bytes,
@@ -652,7 +671,7 @@ static int hand_over(engine *E, int *fd, const ferry_digest *d, uint64_t size, f
 	if (rc == 0)
 		rc = ferry_finish(out, err);
 	ferry_istream_close(in);
-	int rc2 = E->store->ops->blob_end(E->store, rc == 0, d, size, rc == 0 ? err : NULL);
+	int rc2 = E->store->ops->blob_end(E->store, out, rc == 0, d, size, rc == 0 ? err : NULL);
 	return rc < 0 || rc2 < 0 ? -1 : 0;
 }
 
@@ -663,6 +682,9 @@ static void account_blob(engine *E, bool existed, const ferry_digest *d, uint64_
 	ferry_event_kind ev = FERRY_EV_BLOB_WRITTEN;
 	lock(&E->mu, E);
 	E->st->bytes_read += read;
+	/* Lanes writing side by side: the same bytes from two paths, both ended; the second is the dedup. */
+	if (!existed && ferry_strmap_has(&E->written, d->str))
+		existed = true;
 	if (existed) {
 		/* Another path of this run (a symlinked copy, another image) wrote these bytes, or the destination had them. */
 		bool ours = ferry_strmap_has(&E->written, d->str);
@@ -692,10 +714,10 @@ static int hand_over_parked(engine *E, parked *p, ferry_error *err)
 {
 	if (p->fd < 0)
 		return 0;
-	lock(&E->store_mu, E);
+	lock_store(E);
 	bool existed = p->pre || written_has(E, &p->d) || E->store->ops->has_blob(E->store, &p->d);
 	int rc = existed ? 0 : hand_over(E, &p->fd, &p->d, p->size, err);
-	unlock(&E->store_mu, E);
+	unlock_store(E);
 	if (rc == 0)
 		account_blob(E, existed, &p->d, p->size, p->read, p->path);
 	return rc;
@@ -790,9 +812,9 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 		expect = b->diff_id;
 	}
 	ferry_ostream *store_out;
-	lock(&E->store_mu, E);
+	lock_store(E);
 	bool pre = ferry_digest_is_set(&expect) && E->store->ops->has_blob(E->store, &expect);
-	unlock(&E->store_mu, E);
+	unlock_store(E);
 	if (pre && !transform) {
 		/*
 		 * Kept as it is and already in the destination (a legacy layer,
@@ -829,7 +851,7 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	 */
 	int spool_fd = -1;
 	ferry_ostream *lane_sink = NULL;
-	if (E->lanes && !passed_expect) {
+	if (E->lanes && E->ordered && !passed_expect) {
 		if ((spool_fd = ferry_spool_open(E->store_path, err)) < 0)
 			return -1;
 		char *what = ferry_xasprintf("the spool of layer %s for %s", have_digest ? d->digest.str : b->path,
@@ -839,10 +861,10 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	} else {
 		if (!wait_turn(E, L))
 			return ferry_error_set(err, FERRY_E_FAILED, "layer %s: stopped (another layer failed)", b->path);
-		lock(&E->store_mu, E);
+		lock_store(E);
 		if (E->store->ops->blob_begin(E->store, pre || !ferry_digest_is_set(&expect) ? NULL : &expect,
 					      pre ? -1 : expect_size, &store_out, err) < 0) {
-			unlock(&E->store_mu, E);
+			unlock_store(E);
 			end_turn(E, L, false, NULL);
 			return -1;
 		}
@@ -969,8 +991,8 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	} else {
 		existed = rc == 0 && (pre || written_has(E, &out_d) ||
 				      (!passed_expect && !E->store->remote && E->store->ops->has_blob(E->store, &out_d)));
-		int rc2 = E->store->ops->blob_end(E->store, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
-		unlock(&E->store_mu, E);
+		int rc2 = E->store->ops->blob_end(E->store, store_out, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
+		unlock_store(E);
 		if (rc < 0 || rc2 < 0) {
 			end_turn(E, L, false, NULL);
 			return -1;
@@ -1006,17 +1028,21 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 }
 
 /*
- * Two layers at once pays where one layer keeps a core busy on its own and
- * the store can take finished blobs one by one: decompressing (one stream,
- * one thread) into a store that would spool anyway (a tar), from a source
- * whose streams can be read side by side.  Compressing already uses every
- * core, and a registry is bound by its own work.
+ * Two layers at once pays where one layer keeps about one core busy
+ * (hashing a layer kept as it is, or decompressing one: a stream each, a
+ * thread each), the source's streams can be read side by side, and the
+ * store can take the blobs: a directory writes them side by side, a tar that
+ * would spool them anyway takes them one by one, in order.  Compressing
+ * already uses every core, and a registry is bound by its own work.
  */
 static bool lanes_pay(engine *E, size_t n_jobs)
 {
 	/* FERRY_LANES_TEST=1: one lane (tests compare the two runs' bytes). */
-	return n_jobs >= 2 && E->store->spools && E->src->tree->concurrent && !E->keep &&
-	       E->target == FERRY_COMP_NONE && ferry_env_size("FERRY_LANES_TEST", 1, 2, 2) == 2;
+	if (n_jobs < 2 || !E->src->tree->concurrent || ferry_env_size("FERRY_LANES_TEST", 1, 2, 2) != 2)
+		return false;
+	if (E->store->concurrent_blobs)
+		return E->keep || E->target == FERRY_COMP_NONE;
+	return E->store->spools && !E->keep && E->target == FERRY_COMP_NONE;
 }
 
 /* The layers still to do, taken by the lanes one at a time (under E->mu). */
@@ -1063,7 +1089,7 @@ static void *lane_main(void *arg)
 			ferry_istream_close(in);
 			pthread_mutex_unlock(&E->mu);
 			/* A job that wrote nothing still passes its turn on, in order. */
-			if (rc == 0 && !L.had_turn) {
+			if (rc == 0 && E->ordered && !L.had_turn) {
 				parked *p = ferry_xcalloc(1, sizeof(*p));
 				p->ticket = L.ticket;
 				p->fd = -1;
@@ -1100,6 +1126,7 @@ static int run_lanes(engine *E, const char **paths, size_t *idx, size_t n, ferry
 	E->parked = NULL;
 	E->n_parked = 0;
 	E->draining = false;
+	E->ordered = !E->store->concurrent_blobs;
 	E->lanes = true;
 	pthread_t t;
 	bool two = pthread_create(&t, NULL, lane_main, &jl) == 0;
@@ -1252,7 +1279,7 @@ static int put_bytes_blob(engine *E, const ferry_digest *d, const void *buf, siz
 	int rc = ferry_write(out, buf, len, err);
 	if (rc == 0)
 		rc = ferry_finish(out, err);
-	if (E->store->ops->blob_end(E->store, rc == 0, d, len, rc == 0 ? err : NULL) < 0)
+	if (E->store->ops->blob_end(E->store, out, rc == 0, d, len, rc == 0 ? err : NULL) < 0)
 		return -1;
 	if (rc == 0)
 		E->st->blobs_written++;

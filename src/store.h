@@ -33,12 +33,14 @@ typedef struct ferry_store_ops {
 	/*
 	 * Start a blob.  expect (may be NULL) and size (-1 = unknown) are what the
 	 * caller expects to write; when both are known the bytes may go straight
-	 * to their final place.  Bytes go to *out (owned by the store).
+	 * to their final place.  Bytes go to *out (owned by the store).  One blob
+	 * at a time, unless the store says concurrent_blobs.
 	 */
 	int (*blob_begin)(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
 			  ferry_error *err);
-	/* End the blob begun last: keep it under actual if ok, else drop it. */
-	int (*blob_end)(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err);
+	/* End the blob written to out (what blob_begin gave): keep it under actual if ok, else drop it. */
+	int (*blob_end)(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
+			ferry_error *err);
 	/*
 	 * Optional (stores that spool): take a finished spool, an unlinked file
 	 * fd holding exactly size bytes that the caller verified hash to d, as
@@ -88,6 +90,12 @@ struct ferry_store {
 	 * hand them over one by one with their digest and size known.
 	 */
 	bool spools;
+	/*
+	 * Several blobs may be open at once, begun, written, ended and asked
+	 * for (has_blob) on different threads (a directory: each blob is a file
+	 * of its own).  The rest of the store is for one thread.
+	 */
+	bool concurrent_blobs;
 };
 
 /*

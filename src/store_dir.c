@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,14 @@ typedef struct pending_file {
 	char *tmp;
 } pending_file;
 
+/* A blob being written: a temporary file in blobs/, renamed into place at its end. */
+typedef struct open_blob {
+	struct open_blob *next;
+	int fd;
+	char *tmp;
+	ferry_ostream *out; /* what the caller writes to, and how blob_end names the blob */
+} open_blob;
+
 typedef struct dir_store {
 	ferry_store base;
 	char *final;
@@ -36,10 +45,9 @@ typedef struct dir_store {
 	bool existing;
 	bool committed;
 	int lock_fd;
-	/* the blob being written */
-	int blob_fd;
-	char *blob_tmp;
-	ferry_ostream *blob_out;
+	/* Blobs being written (several at once: concurrent_blobs), under blobs_mu. */
+	pthread_mutex_t blobs_mu;
+	open_blob *blobs;
 	pending_file *files;
 	size_t n_files, cap_files;
 } dir_store;
@@ -106,17 +114,30 @@ static bool ds_has_blob(ferry_store *s, const ferry_digest *d)
 	return ok;
 }
 
-static void drop_blob(dir_store *ds)
+/* Close and remove b's temporary file, and free it (b is off the list). */
+static void drop_blob(open_blob *b)
 {
-	ferry_ostream_free(ds->blob_out);
-	ds->blob_out = NULL;
-	if (ds->blob_fd >= 0)
-		close(ds->blob_fd);
-	ds->blob_fd = -1;
-	if (ds->blob_tmp)
-		unlink(ds->blob_tmp);
-	free(ds->blob_tmp);
-	ds->blob_tmp = NULL;
+	ferry_ostream_free(b->out);
+	if (b->fd >= 0)
+		close(b->fd);
+	if (b->tmp)
+		unlink(b->tmp);
+	free(b->tmp);
+	free(b);
+}
+
+/* Take the open blob written through out off the list (NULL if there is none). */
+static open_blob *take_blob(dir_store *ds, ferry_ostream *out)
+{
+	pthread_mutex_lock(&ds->blobs_mu);
+	open_blob **at = &ds->blobs;
+	while (*at && (*at)->out != out)
+		at = &(*at)->next;
+	open_blob *b = *at;
+	if (b)
+		*at = b->next;
+	pthread_mutex_unlock(&ds->blobs_mu);
+	return b;
 }
 
 static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
@@ -124,68 +145,78 @@ static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 {
 	(void)size;
 	dir_store *ds = (dir_store *)s;
-	drop_blob(ds);
 	if (mkdir_p(ds->root, "blobs", err) < 0)
 		return -1;
+	open_blob *b = ferry_xcalloc(1, sizeof(*b));
 	char *blobs = join(ds->root, "blobs");
-	ds->blob_tmp = ferry_tmp_template(blobs, "blob");
+	b->tmp = ferry_tmp_template(blobs, "blob");
 	free(blobs);
-	ds->blob_fd = mkostemp(ds->blob_tmp, O_CLOEXEC);
-	if (ds->blob_fd < 0) {
+	b->fd = mkostemp(b->tmp, O_CLOEXEC);
+	if (b->fd < 0) {
 		int e = errno;
-		free(ds->blob_tmp);
-		ds->blob_tmp = NULL;
+		free(b->tmp);
+		free(b);
 		return ferry_error_errno(err, e, "cannot create a file in %s/blobs", ds->root);
 	}
-	fchmod(ds->blob_fd, 0644);
+	fchmod(b->fd, 0644);
 	char *what = expect && ferry_digest_is_set(expect)
 			     ? ferry_xasprintf("blob %s in %s", expect->str, s->display)
 			     : ferry_xasprintf("a new blob in %s", s->display);
-	ds->blob_out = ferry_ostream_fd_durable(ds->blob_fd, what);
+	b->out = ferry_ostream_fd_durable(b->fd, what);
 	free(what);
-	*out = ds->blob_out;
+	pthread_mutex_lock(&ds->blobs_mu);
+	b->next = ds->blobs;
+	ds->blobs = b;
+	pthread_mutex_unlock(&ds->blobs_mu);
+	*out = b->out;
 	return 0;
 }
 
-static int ds_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err)
+static int ds_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
+		       ferry_error *err)
 {
 	(void)size;
 	dir_store *ds = (dir_store *)s;
+	open_blob *b = take_blob(ds, out);
+	if (!b)
+		return ok ? ferry_error_set(err, FERRY_E_FAILED, "%s: no such blob being written", s->display) : 0;
 	if (!ok) {
-		drop_blob(ds);
+		drop_blob(b);
 		return 0;
 	}
 	char *algdir = ferry_xasprintf("blobs/%s", ferry_alg_name(actual->alg));
 	int rc = mkdir_p(ds->root, algdir, err);
 	free(algdir);
 	if (rc < 0) {
-		drop_blob(ds);
+		drop_blob(b);
 		return -1;
 	}
-	if (close(ds->blob_fd) < 0) {
-		ds->blob_fd = -1;
+	int fd = b->fd;
+	b->fd = -1;
+	if (close(fd) < 0) {
 		rc = ferry_error_errno(err, errno, "writing blob %s", actual->str);
-		drop_blob(ds);
+		drop_blob(b);
 		return rc;
 	}
-	ds->blob_fd = -1;
 	char *final = ferry_xasprintf("%s/blobs/%s/%s", ds->root, ferry_alg_name(actual->alg),
 				      ferry_digest_hex(actual));
 	/*
 	 * Content addressed: if it is already there, the bytes are the same,
-	 * and the existing file is left alone (same inode, same mtime).
+	 * and the existing file is left alone (same inode, same mtime).  Two
+	 * blobs with the same bytes ending at once both land on that: rename
+	 * replaces one complete file with another.
 	 */
-	if (access(final, F_OK) == 0) {
-		unlink(ds->blob_tmp);
-	} else if (rename(ds->blob_tmp, final) < 0) {
-		rc = ferry_error_errno(err, errno, "cannot store blob %s as %s", actual->str, final);
-		unlink(ds->blob_tmp);
+	if (access(final, F_OK) != 0) {
+		if (rename(b->tmp, final) < 0) {
+			rc = ferry_error_errno(err, errno, "cannot store blob %s as %s", actual->str, final);
+		} else {
+			/* The name is free again: another blob's new file may take it. */
+			free(b->tmp);
+			b->tmp = NULL;
+		}
 	}
 	free(final);
-	free(ds->blob_tmp);
-	ds->blob_tmp = NULL;
-	ferry_ostream_free(ds->blob_out);
-	ds->blob_out = NULL;
+	drop_blob(b); /* removes the temporary name if it is still ours */
 	return rc;
 }
 
@@ -338,7 +369,12 @@ static void remove_tree(const char *path, int depth)
 static void ds_free(ferry_store *s)
 {
 	dir_store *ds = (dir_store *)s;
-	drop_blob(ds);
+	while (ds->blobs) {
+		open_blob *b = ds->blobs;
+		ds->blobs = b->next;
+		drop_blob(b);
+	}
+	pthread_mutex_destroy(&ds->blobs_mu);
 	for (size_t i = 0; i < ds->n_files; i++) {
 		if (ds->files[i].tmp)
 			unlink(ds->files[i].tmp);
@@ -389,7 +425,8 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err)
 	dir_store *ds = ferry_xcalloc(1, sizeof(*ds));
 	ds->base.ops = &dir_store_ops;
 	ds->base.display = ferry_xstrdup(dir);
-	ds->blob_fd = -1;
+	ds->base.concurrent_blobs = true;
+	pthread_mutex_init(&ds->blobs_mu, NULL);
 	ds->lock_fd = -1;
 	ds->final = ferry_xstrdup(dir);
 	size_t n = strlen(ds->final);

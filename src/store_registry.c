@@ -525,9 +525,10 @@ static void run_small_upload(void *arg, unsigned w)
 	free(u);
 }
 
-static int rs_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err)
+static int rs_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
+		       ferry_error *err)
 {
-	(void)size;
+	(void)out, (void)size; /* one blob at a time: the one begun last */
 	reg_store *rs = (reg_store *)s;
 	if (!ok) {
 		abort_uploads(rs);

@@ -347,8 +347,10 @@ static int start_copy(tar_store *ts, int fd, char *name, uint64_t size, ferry_er
 	return wait_copy(ts, err);
 }
 
-static int ts_blob_end(ferry_store *s, bool ok, const ferry_digest *actual, uint64_t size, ferry_error *err)
+static int ts_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
+		       ferry_error *err)
 {
+	(void)out; /* one blob at a time: the one begun last */
 	tar_store *ts = (tar_store *)s;
 	/* Dropping a blob is no failure: an earlier copy's error waits for a caller who can report it. */
 	if (wait_copy(ts, ok ? err : NULL) < 0 && ok) {

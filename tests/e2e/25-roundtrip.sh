@@ -154,6 +154,77 @@ if ! tap_ok "lanes: one line, naming the big layer and the cause" \
 fi
 tap_is "$(find lanes-fail -mindepth 1 -printf '%f\n' | xargs)" "err" "lanes: nothing left, no archive, no temporary file"
 
+# The same layer to an OCI layout, decompressed: a directory takes the two
+# lanes' blobs side by side, in whatever order they end.  Same layout as
+# one lane writes; the same errors.
+tap_ok "lanes, layout: one lane" \
+	env FERRY_LANES_TEST=1 "$FERRY" convert -q --compress none lanes-oci lanes-dir-1/
+tap_ok "lanes, layout: two lanes" "$FERRY" convert -q --compress none lanes-oci lanes-dir-2/
+tap_is "$(tree_sums lanes-dir-2)" "$(tree_sums lanes-dir-1)" "lanes, layout: the same files, byte for byte"
+tap_ok "lanes, layout: ... and it verifies" "$FERRY" verify lanes-dir-2
+mkdir -p lanes-dir-fail
+# shellcheck disable=SC2016 # expanded by the inner bash
+rc=$(bash -c 'trap "" XFSZ; ulimit -f 16384; "$@" >lanes-dir-fail/err 2>&1 </dev/null; echo $?' \
+	_ "$FERRY" convert -q --compress none lanes-oci lanes-dir-fail/out/)
+tap_is "$rc" 1 "lanes, layout: the big layer over the file size limit: exit 1"
+# shellcheck disable=SC2016 # expanded by the inner bash
+if ! tap_ok "lanes, layout: one line, naming the destination and the cause" \
+	bash -c '[ "$(wc -l <lanes-dir-fail/err)" = 1 ] && grep -qF "lanes-dir-fail/out" lanes-dir-fail/err &&
+		grep -qF "File too large" lanes-dir-fail/err'; then
+	tap_diag "stderr: $(cat lanes-dir-fail/err)"
+fi
+tap_is "$(find lanes-dir-fail -mindepth 1 -printf '%f\n' | xargs)" "err" \
+	"lanes, layout: nothing left, no layout, no temporary directory"
+
+# Two images whose layers hold the same bytes under two paths (a legacy
+# docker save that did not link them): kept as they are, the two lanes may
+# well write both at once.  One blob, counted once as written and once as
+# a dedup, however the lanes met.
+python3 - lanes-dup.tar <<'EOF'
+import hashlib, io, json, random, sys, tarfile
+rng = random.Random("ferry-lanes-dup")
+def layer(name, data):
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.mtime, ti.mode = len(data), 0, 0o644
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        t.addfile(ti, io.BytesIO(data))
+    return b.getvalue()
+shared = layer("shared.bin", rng.randbytes(12 << 20))
+own = [layer("own-%d.txt" % i, b"image %d\n" % i * 1000) for i in range(2)]
+entries, manifest = [], []
+for i in range(2):
+    layers = [shared, own[i]]
+    paths = []
+    for j, l in enumerate(layers):
+        p = "img%d-layer%d/layer.tar" % (i, j)
+        entries.append((p, l))
+        paths.append(p)
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                      "rootfs": {"type": "layers",
+                                 "diff_ids": ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]}}).encode()
+    cname = hashlib.sha256(cfg).hexdigest() + ".json"
+    entries.append((cname, cfg))
+    manifest.append({"Config": cname, "RepoTags": ["lanes/dup%d:1" % i], "Layers": paths})
+entries.append(("manifest.json", json.dumps(manifest).encode()))
+with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
+    for name, data in entries:
+        ti = tarfile.TarInfo(name)
+        ti.size, ti.mtime, ti.mode = len(data), 0, 0o644
+        t.addfile(ti, io.BytesIO(data))
+EOF
+for n in 1 2; do
+	env FERRY_LANES_TEST=$n "$FERRY" convert -q --json lanes-dup.tar "lanes-dup-$n/" >"lanes-dup-$n.json" ||
+		tap_diag "lanes, same bytes twice: the run with $n lane(s) failed"
+done
+tap_is "$(jq -r '.blobs[].action' lanes-dup-2.json 2>/dev/null | sort | uniq -c | xargs)" \
+	"$(jq -r '.blobs[].action' lanes-dup-1.json 2>/dev/null | sort | uniq -c | xargs)" \
+	"lanes, same bytes twice: the blobs written and deduplicated are those of one lane"
+tap_like "$(jq -r '.blobs[].action' lanes-dup-2.json 2>/dev/null | sort | uniq -c | xargs)" '1 dedup' \
+	"lanes, same bytes twice: the second copy is a dedup"
+tap_is "$(tree_sums lanes-dup-2)" "$(tree_sums lanes-dup-1)" "lanes, same bytes twice: the same layout"
+tap_is "$(ferry_temp_files lanes-dup-2/blobs)" "" "lanes, same bytes twice: no temporary file left in blobs/"
+
 # ---- shared layers stored once -------------------------------------------------------
 base_hex=${L_BASE#sha256:}
 tap_ok "dedupe: sample.tar (3 images on one base) -> OCI" "$FERRY" convert -q "$SAMPLE" dd-oci/

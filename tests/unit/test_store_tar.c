@@ -126,7 +126,7 @@ static int put_spooled(ferry_store *s, const blob *b, ferry_error *err)
 		assert_int_equal(ferry_write(out, b->data + off, n, err), 0);
 	}
 	assert_int_equal(ferry_finish(out, err), 0);
-	return s->ops->blob_end(s, true, &b->d, b->len, err);
+	return s->ops->blob_end(s, out, true, &b->d, b->len, err);
 }
 
 /* Write b with its digest and size known: straight into the archive. */
@@ -137,7 +137,7 @@ static int put_direct(ferry_store *s, const blob *b, ferry_error *err)
 		return -1;
 	assert_int_equal(ferry_write(out, b->data, b->len, err), 0);
 	assert_int_equal(ferry_finish(out, err), 0);
-	return s->ops->blob_end(s, true, &b->d, b->len, err);
+	return s->ops->blob_end(s, out, true, &b->d, b->len, err);
 }
 
 /* The archive at path holds exactly these entries, in this order, with these bytes. */
@@ -372,7 +372,7 @@ static void copy_fails(next_call how)
 		/* A blob dropped (the caller failed, no error to fill): the copy's error waits for commit. */
 		ferry_ostream *out;
 		assert_int_equal(s->ops->blob_begin(s, NULL, -1, &out, &err), 0);
-		assert_int_equal(s->ops->blob_end(s, false, &c.d, 0, NULL), 0);
+		assert_int_equal(s->ops->blob_end(s, out, false, &c.d, 0, NULL), 0);
 		rc = s->ops->commit(s, &err);
 		break;
 	}
