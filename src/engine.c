@@ -675,12 +675,10 @@ static int hand_over(engine *E, int *fd, const ferry_digest *d, uint64_t size, f
 	return rc < 0 || rc2 < 0 ? -1 : 0;
 }
 
-/* Count a blob that reached the store, or that it had (existed), and say so. */
-static void account_blob(engine *E, bool existed, const ferry_digest *d, uint64_t size, uint64_t read,
-			 const char *path)
+/* Count a blob that reached the store, or that it had (existed); returns what to say of it.  Under mu. */
+static ferry_event_kind count_blob(engine *E, bool existed, const ferry_digest *d, uint64_t size, uint64_t read)
 {
 	ferry_event_kind ev = FERRY_EV_BLOB_WRITTEN;
-	lock(&E->mu, E);
 	E->st->bytes_read += read;
 	/* Lanes writing side by side: the same bytes from two paths, both ended; the second is the dedup. */
 	if (!existed && ferry_strmap_has(&E->written, d->str))
@@ -698,6 +696,15 @@ static void account_blob(engine *E, bool existed, const ferry_digest *d, uint64_
 		E->st->bytes_written += size;
 		E->st->blobs_written++;
 	}
+	return ev;
+}
+
+/* Count a blob that reached the store, or that it had (existed), and say so. */
+static void account_blob(engine *E, bool existed, const ferry_digest *d, uint64_t size, uint64_t read,
+			 const char *path)
+{
+	lock(&E->mu, E);
+	ferry_event_kind ev = count_blob(E, existed, d, size, read);
 	unlock(&E->mu, E);
 	emit(E, ev, NULL, d, size, size, path);
 }
@@ -981,7 +988,8 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	 * path, or there before)?  A remote store is not asked: that would cost a
 	 * request per blob just for the count.
 	 */
-	bool existed = false;
+	bool existed = false, counted = false;
+	ferry_event_kind ev = FERRY_EV_BLOB_WRITTEN;
 	if (lane_sink) {
 		ferry_ostream_free(lane_sink);
 		if (rc < 0) {
@@ -991,7 +999,22 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	} else {
 		existed = rc == 0 && (pre || written_has(E, &out_d) ||
 				      (!passed_expect && !E->store->remote && E->store->ops->has_blob(E->store, &out_d)));
+		/*
+		 * Lanes writing side by side: the blob lands and counts as this
+		 * run's in one step, so that a lane finding it in the store
+		 * (the pre check) also finds it counted, and calls it a dedup.
+		 */
+		bool one_step = E->lanes && !E->ordered;
+		if (one_step)
+			pthread_mutex_lock(&E->mu);
 		int rc2 = E->store->ops->blob_end(E->store, store_out, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
+		if (one_step) {
+			if (rc == 0 && rc2 == 0) {
+				ev = count_blob(E, existed, &out_d, out_n, src_n);
+				counted = true;
+			}
+			pthread_mutex_unlock(&E->mu);
+		}
 		unlock_store(E);
 		if (rc < 0 || rc2 < 0) {
 			end_turn(E, L, false, NULL);
@@ -1023,7 +1046,10 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 		return park(E, L, p, err);
 	}
 	/* Counted before the turn passes on: a later blob with these bytes then counts as a dedup. */
-	account_blob(E, existed, &out_d, out_n, src_n, b->path);
+	if (counted)
+		emit(E, ev, NULL, &out_d, out_n, out_n, b->path);
+	else
+		account_blob(E, existed, &out_d, out_n, src_n, b->path);
 	return end_turn(E, L, true, err);
 }
 

@@ -91,46 +91,8 @@ tap_ok "repro: ... and it verifies" "$FERRY" verify repro-unzip-1.tar
 # one a single lane writes (FERRY_LANES_TEST=1), byte for byte, run after run;
 # and when the big layer cannot be written, that is the error, with nothing
 # left behind, whatever is parked.
-python3 - lanes-oci lanes-big <<'EOF'
-import gzip, hashlib, io, json, os, random, sys, tarfile
-out = sys.argv[1]
-os.makedirs(out + "/blobs/sha256", exist_ok=True)
-def put(b):
-    d = hashlib.sha256(b).hexdigest()
-    with open("%s/blobs/sha256/%s" % (out, d), "wb") as f:
-        f.write(b)
-    return "sha256:" + d
-def tar_of(name, data):
-    ti = tarfile.TarInfo(name)
-    ti.size, ti.mtime, ti.mode = len(data), 0, 0o644
-    b = io.BytesIO()
-    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as t:
-        t.addfile(ti, io.BytesIO(data))
-    return b.getvalue()
-rng = random.Random("ferry-lanes")
-text = b"".join(b"line %d of the big layer, %d\n" % (i, rng.randrange(1000)) for i in range(900000))
-layers = [tar_of("big.bin", rng.randbytes(6 << 20) + text)]
-layers += [tar_of("small-%d.txt" % i, rng.randbytes(64 << 10) + b"small %d\n" % i * 2000) for i in range(6)]
-descs, diffs = [], []
-for l in layers:
-    z = gzip.compress(l, compresslevel=1, mtime=0)
-    descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(z), "size": len(z)})
-    diffs.append("sha256:" + hashlib.sha256(l).hexdigest())
-cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                  "rootfs": {"type": "layers", "diff_ids": diffs}}).encode()
-man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                             "digest": put(cfg), "size": len(cfg)},
-                  "layers": descs}).encode()
-idx = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-       "digest": put(man), "size": len(man), "annotations": {"org.opencontainers.image.ref.name": "lanes"}}]}
-with open(out + "/index.json", "w") as f:
-    json.dump(idx, f)
-with open(out + "/oci-layout", "w") as f:
-    f.write('{"imageLayoutVersion": "1.0.0"}')
-with open(sys.argv[2], "w") as f:
-    f.write(descs[0]["digest"])
-EOF
+python3 "$_tap_repo/tests/e2e/lanes_inputs.py" oci lanes-oci lanes-big ||
+	tap_diag "lanes: cannot make the input layout"
 tap_ok "lanes: one lane (FERRY_LANES_TEST=1)" \
 	env FERRY_LANES_TEST=1 "$FERRY" convert -q --repository lanes/img lanes-oci lanes-1.tar
 for i in 1 2 3; do
@@ -180,39 +142,8 @@ tap_is "$(find lanes-dir-fail -mindepth 1 -printf '%f\n' | xargs)" "err" \
 # docker save that did not link them): kept as they are, the two lanes may
 # well write both at once.  One blob, counted once as written and once as
 # a dedup, however the lanes met.
-python3 - lanes-dup.tar <<'EOF'
-import hashlib, io, json, random, sys, tarfile
-rng = random.Random("ferry-lanes-dup")
-def layer(name, data):
-    ti = tarfile.TarInfo(name)
-    ti.size, ti.mtime, ti.mode = len(data), 0, 0o644
-    b = io.BytesIO()
-    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as t:
-        t.addfile(ti, io.BytesIO(data))
-    return b.getvalue()
-shared = layer("shared.bin", rng.randbytes(12 << 20))
-own = [layer("own-%d.txt" % i, b"image %d\n" % i * 1000) for i in range(2)]
-entries, manifest = [], []
-for i in range(2):
-    layers = [shared, own[i]]
-    paths = []
-    for j, l in enumerate(layers):
-        p = "img%d-layer%d/layer.tar" % (i, j)
-        entries.append((p, l))
-        paths.append(p)
-    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                      "rootfs": {"type": "layers",
-                                 "diff_ids": ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]}}).encode()
-    cname = hashlib.sha256(cfg).hexdigest() + ".json"
-    entries.append((cname, cfg))
-    manifest.append({"Config": cname, "RepoTags": ["lanes/dup%d:1" % i], "Layers": paths})
-entries.append(("manifest.json", json.dumps(manifest).encode()))
-with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
-    for name, data in entries:
-        ti = tarfile.TarInfo(name)
-        ti.size, ti.mtime, ti.mode = len(data), 0, 0o644
-        t.addfile(ti, io.BytesIO(data))
-EOF
+python3 "$_tap_repo/tests/e2e/lanes_inputs.py" twins lanes-dup.tar ||
+	tap_diag "lanes: cannot make the input archive"
 for n in 1 2; do
 	env FERRY_LANES_TEST=$n "$FERRY" convert -q --json lanes-dup.tar "lanes-dup-$n/" >"lanes-dup-$n.json" ||
 		tap_diag "lanes, same bytes twice: the run with $n lane(s) failed"
