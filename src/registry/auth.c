@@ -4,7 +4,7 @@
  *
  * Tokens are fetched from the challenge's realm for a set of scopes
  * ("repository:team/app:pull,push") and cached under that set until shortly
- * before they expire.  With a username and password the token request is a
+ * before they expire, in a cache a connection shares with its siblings.  With a username and password the token request is a
  * GET with Basic credentials; with an identity token (from `docker login` to
  * a registry that issues them) it is an OAuth2 refresh_token POST.
  */
@@ -19,7 +19,7 @@
 
 #include "util.h"
 
-#define TOKEN_CACHE_MAX 32
+#define TOKEN_CACHE_MAX 256 /* a push of many repositories needs a token or two for each */
 #define TOKEN_BODY_MAX (1u << 20)
 #define TOKEN_DEFAULT_TTL 60 /* seconds, when the answer has no expires_in (as the spec says) */
 
@@ -372,59 +372,78 @@ static char *scope_canon(const char *scope)
 
 /* ---- token cache ---- */
 
-void reg_tokens_free(ferry_registry *r)
+struct reg_token_cache *reg_token_cache_new(void)
 {
-	for (size_t i = 0; i < r->n_tokens; i++) {
-		free(r->tokens[i].scope);
-		reg_free_secret(r->tokens[i].token);
-	}
-	free(r->tokens);
-	r->tokens = NULL;
-	r->n_tokens = r->cap_tokens = 0;
+	struct reg_token_cache *tc = ferry_xcalloc(1, sizeof(*tc));
+	pthread_mutex_init(&tc->mu, NULL);
+	pthread_cond_init(&tc->fetched, NULL);
+	tc->refs = 1;
+	return tc;
 }
 
-static void token_drop(ferry_registry *r, size_t i)
+struct reg_token_cache *reg_token_cache_ref(struct reg_token_cache *tc)
 {
-	free(r->tokens[i].scope);
-	reg_free_secret(r->tokens[i].token);
-	memmove(&r->tokens[i], &r->tokens[i + 1], (r->n_tokens - i - 1) * sizeof(*r->tokens));
-	r->n_tokens--;
+	pthread_mutex_lock(&tc->mu);
+	tc->refs++;
+	pthread_mutex_unlock(&tc->mu);
+	return tc;
 }
 
-static const char *token_find(ferry_registry *r, const char *canon)
+/* Under tc->mu. */
+static void token_drop(struct reg_token_cache *tc, size_t i)
 {
-	time_t now = time(NULL);
-	for (size_t i = 0; i < r->n_tokens; i++) {
-		if (strcmp(r->tokens[i].scope, canon) != 0)
-			continue;
-		if (r->tokens[i].expires > now)
-			return r->tokens[i].token;
-		token_drop(r, i);
-		return NULL;
-	}
-	return NULL;
+	free(tc->tokens[i].scope);
+	reg_free_secret(tc->tokens[i].token);
+	memmove(&tc->tokens[i], &tc->tokens[i + 1], (tc->n - i - 1) * sizeof(*tc->tokens));
+	tc->n--;
 }
 
+void reg_token_cache_unref(struct reg_token_cache *tc)
+{
+	if (!tc)
+		return;
+	pthread_mutex_lock(&tc->mu);
+	bool last = --tc->refs == 0;
+	pthread_mutex_unlock(&tc->mu);
+	if (!last)
+		return;
+	while (tc->n)
+		token_drop(tc, tc->n - 1);
+	free(tc->tokens);
+	pthread_cond_destroy(&tc->fetched);
+	pthread_mutex_destroy(&tc->mu);
+	free(tc);
+}
+
+void reg_tokens_clear(ferry_registry *r)
+{
+	struct reg_token_cache *tc = r->tc;
+	pthread_mutex_lock(&tc->mu);
+	/* Entries being fetched stay: their fetchers fill or drop them. */
+	for (size_t i = tc->n; i-- > 0;)
+		if (tc->tokens[i].token)
+			token_drop(tc, i);
+	pthread_mutex_unlock(&tc->mu);
+}
+
+/* The entry for canon, or -1.  Under tc->mu. */
+static ssize_t token_index(struct reg_token_cache *tc, const char *canon)
+{
+	for (size_t i = 0; i < tc->n; i++)
+		if (strcmp(tc->tokens[i].scope, canon) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Forget the token for canon (the registry refused it), unless it is being fetched. */
 static void token_forget(ferry_registry *r, const char *canon)
 {
-	for (size_t i = 0; i < r->n_tokens; i++)
-		if (strcmp(r->tokens[i].scope, canon) == 0) {
-			token_drop(r, i);
-			return;
-		}
-}
-
-static void token_put(ferry_registry *r, const char *canon, char *token, long ttl)
-{
-	token_forget(r, canon);
-	if (r->n_tokens >= TOKEN_CACHE_MAX)
-		token_drop(r, 0); /* the oldest */
-	/* Renew a little early so a token never expires in flight. */
-	long margin = ttl / 4 < 30 ? ttl / 4 : 30;
-	struct reg_token *t = FERRY_PUSH(r->tokens, r->n_tokens, r->cap_tokens);
-	t->scope = ferry_xstrdup(canon);
-	t->token = token;
-	t->expires = time(NULL) + ttl - margin;
+	struct reg_token_cache *tc = r->tc;
+	pthread_mutex_lock(&tc->mu);
+	ssize_t i = token_index(tc, canon);
+	if (i >= 0 && tc->tokens[i].token)
+		token_drop(tc, (size_t)i);
+	pthread_mutex_unlock(&tc->mu);
 }
 
 /* ---- fetching a token ---- */
@@ -562,6 +581,70 @@ out:
 	return rc;
 }
 
+/*
+ * The Authorization header for canon's token (*hdr, a secret), fetched if
+ * no connection sharing the cache has it.  A connection needing a token
+ * another is fetching waits for it rather than asking the service again.
+ */
+static int token_header(ferry_registry *r, const char *canon, char **hdr, ferry_error *err)
+{
+	struct reg_token_cache *tc = r->tc;
+	pthread_mutex_lock(&tc->mu);
+	for (;;) {
+		ssize_t i = token_index(tc, canon);
+		if (i < 0)
+			break;
+		struct reg_token *t = &tc->tokens[i];
+		if (!t->token) {
+			pthread_cond_wait(&tc->fetched, &tc->mu);
+			continue;
+		}
+		if (t->expires > time(NULL)) {
+			*hdr = ferry_xasprintf("Authorization: Bearer %s", t->token);
+			pthread_mutex_unlock(&tc->mu);
+			return 0;
+		}
+		token_drop(tc, (size_t)i);
+		break;
+	}
+	/* Ours to fetch: an entry without a token says so to the others. */
+	if (tc->n >= TOKEN_CACHE_MAX) {
+		for (size_t i = 0; i < tc->n; i++)
+			if (tc->tokens[i].token) {
+				token_drop(tc, i); /* the oldest not being fetched */
+				break;
+			}
+	}
+	struct reg_token *e = FERRY_PUSH(tc->tokens, tc->n, tc->cap);
+	e->scope = ferry_xstrdup(canon);
+	e->token = NULL;
+	e->expires = 0;
+	pthread_mutex_unlock(&tc->mu);
+
+	char *tok = NULL;
+	long ttl = 0;
+	int rc = fetch_token(r, canon, &tok, &ttl, err);
+
+	pthread_mutex_lock(&tc->mu);
+	ssize_t i = token_index(tc, canon);
+	if (rc == 0) {
+		*hdr = ferry_xasprintf("Authorization: Bearer %s", tok);
+		if (i >= 0) {
+			/* Renew a little early so a token never expires in flight. */
+			long margin = ttl / 4 < 30 ? ttl / 4 : 30;
+			tc->tokens[i].token = tok;
+			tc->tokens[i].expires = time(NULL) + ttl - margin;
+		} else {
+			reg_free_secret(tok);
+		}
+	} else if (i >= 0) {
+		token_drop(tc, (size_t)i); /* the others try for themselves, and say why if it fails */
+	}
+	pthread_cond_broadcast(&tc->fetched);
+	pthread_mutex_unlock(&tc->mu);
+	return rc;
+}
+
 int reg_auth_header(ferry_registry *r, const char *scope, char **hdr, ferry_error *err)
 {
 	*hdr = NULL;
@@ -578,20 +661,9 @@ int reg_auth_header(ferry_registry *r, const char *scope, char **hdr, ferry_erro
 	if (r->auth != REG_AUTH_BEARER)
 		return 0;
 	char *canon = scope_canon(scope);
-	const char *tok = token_find(r, canon);
-	if (!tok) {
-		char *t = NULL;
-		long ttl = 0;
-		if (fetch_token(r, canon, &t, &ttl, err) < 0) {
-			free(canon);
-			return -1;
-		}
-		token_put(r, canon, t, ttl);
-		tok = t;
-	}
-	*hdr = ferry_xasprintf("Authorization: Bearer %s", tok);
+	int rc = token_header(r, canon, hdr, err);
 	free(canon);
-	return 0;
+	return rc;
 }
 
 int reg_auth_challenged(ferry_registry *r, const char *www_auth, const char *scope, char **new_scope,
@@ -609,7 +681,7 @@ int reg_auth_challenged(ferry_registry *r, const char *www_auth, const char *sco
 			if (!r->realm || strcmp(r->realm, ch[i].realm) != 0 ||
 			    (ch[i].service && (!r->service || strcmp(r->service, ch[i].service) != 0))) {
 				/* Another token service: tokens from the old one are useless. */
-				reg_tokens_free(r);
+				reg_tokens_clear(r);
 				free(r->realm);
 				free(r->service);
 				r->realm = ferry_xstrdup(ch[i].realm);

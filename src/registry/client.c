@@ -208,6 +208,7 @@ int ferry_registry_open(const char *domain, const ferry_registry_opts *o, ferry_
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return ferry_error_set(err, FERRY_E_FAILED, "cannot initialise libcurl");
 	ferry_registry *r = ferry_xcalloc(1, sizeof(*r));
+	r->tc = reg_token_cache_new();
 	bool hub = strcasecmp(domain, "docker.io") == 0 || strcasecmp(domain, "index.docker.io") == 0;
 	r->domain = ferry_xstrdup(hub ? "docker.io" : domain);
 	r->host = ferry_xstrdup(hub ? "registry-1.docker.io" : domain);
@@ -271,6 +272,9 @@ int ferry_registry_open_sibling(const ferry_registry *r, const ferry_registry_op
 		return 0; /* nothing learnt yet: it probes for itself */
 	s->base = ferry_xstrdup(r->base);
 	s->auth = r->auth;
+	/* One token per scope for all of them, not one per connection. */
+	reg_token_cache_unref(s->tc);
+	s->tc = reg_token_cache_ref(r->tc);
 	s->realm = r->realm ? ferry_xstrdup(r->realm) : NULL;
 	s->service = r->service ? ferry_xstrdup(r->service) : NULL;
 	if (r->creds_loaded && !s->creds_loaded) {
@@ -288,7 +292,7 @@ void ferry_registry_free(ferry_registry *r)
 {
 	if (!r)
 		return;
-	reg_tokens_free(r);
+	reg_token_cache_unref(r->tc);
 	if (r->curl)
 		curl_easy_cleanup(r->curl);
 	if (r->share)

@@ -14,6 +14,7 @@
 #define FERRY_REGISTRY_INTERNAL_H
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -29,8 +30,21 @@ typedef enum { REG_AUTH_UNKNOWN = 0, REG_AUTH_NONE, REG_AUTH_BASIC, REG_AUTH_BEA
 
 struct reg_token {
 	char *scope;    /* canonical scope set: sorted, space separated */
-	char *token;    /* the bearer token (secret) */
+	char *token;    /* the bearer token (secret); NULL while fetching */
 	time_t expires; /* when to stop using it */
+};
+
+/*
+ * Bearer tokens by scope, shared by a connection and its siblings (the
+ * push's worker connections), which use it from their own threads: a token
+ * is fetched once, by whoever needs it first, while the others wait for it.
+ */
+struct reg_token_cache {
+	pthread_mutex_t mu;
+	pthread_cond_t fetched; /* an entry stopped fetching */
+	int refs;
+	struct reg_token *tokens;
+	size_t n, cap;
 };
 
 struct ferry_registry {
@@ -58,8 +72,7 @@ struct ferry_registry {
 
 	reg_auth_kind auth;
 	char *realm, *service; /* Bearer challenge of the /v2/ probe */
-	struct reg_token *tokens;
-	size_t n_tokens, cap_tokens;
+	struct reg_token_cache *tc; /* shared with siblings (ferry_registry_open_sibling) */
 
 	CURL *curl;    /* reused for sequential requests (keeps connections) */
 	CURLSH *share; /* connections, DNS and TLS sessions shared with downloads */
@@ -137,7 +150,12 @@ int reg_auth_header(ferry_registry *r, const char *scope, char **hdr, ferry_erro
  */
 int reg_auth_challenged(ferry_registry *r, const char *www_auth, const char *scope, char **new_scope,
 			ferry_error *err);
-void reg_tokens_free(ferry_registry *r);
+/* A new token cache (one reference), another reference to one, and the end of one. */
+struct reg_token_cache *reg_token_cache_new(void);
+struct reg_token_cache *reg_token_cache_ref(struct reg_token_cache *tc);
+void reg_token_cache_unref(struct reg_token_cache *tc);
+/* Forget every token (another token service took over). */
+void reg_tokens_clear(ferry_registry *r);
 /* Look up credentials once (no-op later). */
 int reg_creds_load(ferry_registry *r, ferry_error *err);
 

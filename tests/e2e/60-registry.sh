@@ -315,6 +315,20 @@ token_checks() {
 		"token: the token service issued tokens to the user"
 	tap_like "$(grep -E '"account": "ferry"' "$FERRY_REG_TOKEN_LOG" | grep -c '"actions": \["pull", "push"\]')" '^[1-9]' \
 		"token: ... with pull,push for the pushes"
+	# A push's connections (the main one and its upload workers) share their
+	# tokens: each scope set is asked for once, however many connections
+	# use it.  (Each connection asking for its own sent 11 or 12 requests
+	# for these 5 scope sets.)
+	local before
+	before=$(wc -l <"$FERRY_REG_TOKEN_LOG")
+	tap_ok "token: push to a fresh prefix, with an empty blob cache" \
+		env XDG_CACHE_HOME="$TAP_TMP/token-cache" "$FERRY" push -q "${FO[@]}" --prefix "$A/shared-tokens" "$SAMPLE"
+	tap_is "$(tail -n +"$((before + 1))" "$FERRY_REG_TOKEN_LOG" |
+		jq -r '.scopes | sort | join(" ")' 2>/dev/null | sort | uniq -c | awk '$1 > 1' | wc -l)" 0 \
+		"token: ... each scope set was asked for once" ||
+		tap_diag "$(tail -n +"$((before + 1))" "$FERRY_REG_TOKEN_LOG" | jq -c .scopes 2>&1)"
+	tap_like "$(tail -n +"$((before + 1))" "$FERRY_REG_TOKEN_LOG" | wc -l)" '^[3-9]$' \
+		"token: ... a handful of token requests, one per repository and mount"
 	tap_fails "token: a pull-only user cannot push" "$FERRY" push \
 		--creds "$FERRY_REG_READER:$FERRY_REG_READER_PASS" --prefix "$A/ro" "$SAMPLE"
 	tap_like "$(cat "$TAP_OUT")" '^ferry: .*(credentials|denied|access)' "token: ... and says the credentials do not allow it"
