@@ -13,7 +13,7 @@
 #                    (default ${TMPDIR:-/tmp}/ferry-bench; never inside the repo)
 #   BENCH_SCALE      size factor (default 1; 0.1 for a quick run)
 #   BENCH_RUNS       runs of each tool per workload (default 5; 3 if BENCH_SCALE < 1)
-#   BENCH_ONLY       workloads to run, e.g. "W1 W5" (default: W1 W2 W3 W4 W5 W6)
+#   BENCH_ONLY       workloads to run, e.g. "W1 W5" (default: W1 W2 W3 W4 W5 W6 W7)
 #   BENCH_MIX        text:random:zeros share of the layer bytes (default 45:35:20)
 #   BENCH_W1_MB      W1's image, 4 layers (default 525)
 #   BENCH_W4_BASE_MB W4's shared base layer (default 420)
@@ -49,7 +49,8 @@
 #       fresh ferry cache) and re-push of the unchanged archive
 #   W6  W6_IMAGES small images in one archive: one ferry push vs one skopeo copy
 #       per image (fresh registry storage and ferry cache each run)
-#   W5 and W6 run once with the registry's storage on disk and once with it
+#   W7  push W3's OCI layout (gzip layers, nothing to compress): first push
+#   W5, W6 and W7 run once with the registry's storage on disk and once with it
 #   in memory: docker-registry fsyncs every file it writes (several per
 #   request), and on a virtual disk that costs from 0.5 to 1 s of its CPU
 #   for the same W6 push; in memory the figures measure the clients.
@@ -82,7 +83,7 @@ if [ -z "${BENCH_RUNS:-}" ]; then
 fi
 RUNS=$BENCH_RUNS
 case $RUNS in '' | *[!0-9]* | 0) die "BENCH_RUNS must be a positive integer" ;; esac
-ONLY=${BENCH_ONLY:-W1 W2 W3 W4 W5 W6}
+ONLY=${BENCH_ONLY:-W1 W2 W3 W4 W5 W6 W7}
 MIX=${BENCH_MIX:-45:35:20}
 W1_MB=${BENCH_W1_MB:-525}
 W4_BASE_MB=${BENCH_W4_BASE_MB:-420}
@@ -564,10 +565,14 @@ w6_skopeo() {
 }
 w6_ferry_prep() { w5_ferry_prep; }
 w6_skopeo_prep() { fresh_registry; }
+w7_ferry() { "$FERRY" push -q "oci:$DATA/w3-oci" "docker://$FERRY_REG_ADDR/w7/ferry:latest"; }
+w7_skopeo() { skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$DATA/w3-oci" "docker://$FERRY_REG_ADDR/w7/skopeo:latest"; }
+w7_ferry_prep() { w5_ferry_prep; }
+w7_skopeo_prep() { fresh_registry; }
 
 export -f w1_ferry w1_skopeo w1_ref w1_ref_sync w2gz_ferry w2gz_skopeo w2gz6_ferry w2gz1_skopeo w2zst_ferry w2zst_skopeo \
 	w3_ferry w3_skopeo w4_ferry w4_skopeo w5_ferry w5_skopeo w5re_ferry w5re_skopeo \
-	w6_ferry w6_skopeo
+	w6_ferry w6_skopeo w7_ferry w7_skopeo
 
 # ---------------------------------------------------------------------------
 
@@ -585,7 +590,7 @@ echo "  scale:    BENCH_SCALE=$SCALE, $RUNS runs, mix text:random:zeros $MIX, da
 echo "  memory:   $WARM_MB MB touched and freed before each run (BENCH_WARM_MB); registry storage: $REGISTRY (BENCH_REGISTRY)"
 
 wants W1 || wants W2 || wants W5 && gen_w1
-wants W3 && gen_w3
+wants W3 || wants W7 && gen_w3
 wants W4 && gen_w4
 if wants W6; then
 	gen_w6
@@ -624,13 +629,13 @@ disk) storages=(disk) ;;
 memory) storages=(memory) ;;
 both) storages=(disk memory) ;;
 esac
-if wants W5 || wants W6; then
+if wants W5 || wants W6 || wants W7; then
 	if [[ " ${storages[*]} " == *" memory "* ]]; then
 		if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
 			MEM_DIR=$(mktemp -d /dev/shm/ferry-bench.XXXXXX); then
 			:
 		else
-			echo "bench: no tmpfs at /dev/shm: W5 and W6 run with the registry on disk only" >&2
+			echo "bench: no tmpfs at /dev/shm: W5, W6 and W7 run with the registry on disk only" >&2
 			storages=(disk)
 		fi
 	fi
@@ -664,6 +669,13 @@ for REG_STORAGE in "${storages[@]}"; do
 		SIZE_DIR=$regdata
 		bench_workload "W6$sfx" "$W6_IMAGES small images, first push$label" "$(unique_bytes "$DATA/w6.tar")" \
 			"ferry (one push)=w6_ferry" "skopeo (one copy per image)=w6_skopeo"
+		stop_registry
+	fi
+	if wants W7; then
+		warm "$DATA/w3-oci"
+		SIZE_DIR=$regdata
+		bench_workload "W7$sfx" "push an OCI layout of gzip layers, first push$label" \
+			"$(python3 -c "$OCI_BYTES_PY" "$DATA/w3-oci")" ferry=w7_ferry skopeo=w7_skopeo
 		stop_registry
 	fi
 done
