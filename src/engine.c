@@ -1004,7 +1004,7 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 		 * run's in one step, so that a lane finding it in the store
 		 * (the pre check) also finds it counted, and calls it a dedup.
 		 */
-		bool one_step = E->lanes && !E->ordered;
+		bool one_step = E->lanes && !E->ordered && !E->store->remote;
 		if (one_step)
 			pthread_mutex_lock(&E->mu);
 		int rc2 = E->store->ops->blob_end(E->store, store_out, rc == 0, &out_d, out_n, rc == 0 ? err : NULL);
@@ -1059,13 +1059,27 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
  * thread each), the source's streams can be read side by side, and the
  * store can take the blobs: a directory writes them side by side, a tar that
  * would spool them anyway takes them one by one, in order.  Compressing
- * already uses every core, and a registry is bound by its own work.
+ * already uses every core.  A registry takes a stream at about one core of
+ * its own: two layers sent as they are go up side by side, each on a
+ * connection of its own, if they are for one image's repository (blobs go
+ * to the repository of the image that owns them: see set_owner).
  */
-static bool lanes_pay(engine *E, size_t n_jobs)
+static bool lanes_pay(engine *E, const size_t *idx, size_t n_jobs)
 {
 	/* FERRY_LANES_TEST=1: one lane (tests compare the two runs' bytes). */
 	if (n_jobs < 2 || !E->src->tree->concurrent || ferry_env_size("FERRY_LANES_TEST", 1, 2, 2) != 2)
 		return false;
+	if (E->store->remote) {
+		if (!E->store->concurrent_blobs)
+			return false;
+		for (size_t i = 0; i < n_jobs; i++) {
+			const layer_job *j = &E->jobs[idx[i]];
+			bool kept = E->keep || (E->plain_only && comp_of_mt(j->blob->desc.media_type) != FERRY_COMP_NONE);
+			if (!kept || j->owner != E->jobs[idx[0]].owner)
+				return false;
+		}
+		return true;
+	}
 	if (E->store->concurrent_blobs)
 		return E->keep || E->target == FERRY_COMP_NONE;
 	return E->store->spools && !E->keep && E->target == FERRY_COMP_NONE;
@@ -1247,7 +1261,8 @@ static int run_jobs(engine *E, ferry_error *err)
 		}
 	}
 	tree->ops->want(tree, paths, n);
-	if (lanes_pay(E, n)) {
+	if (lanes_pay(E, idx, n)) {
+		set_owner(E, E->jobs[idx[0]].owner);
 		rc = run_lanes(E, paths, idx, n, err);
 		n = 0;
 	}

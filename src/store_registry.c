@@ -16,22 +16,26 @@
  * Blobs up to this size are collected in memory and handed to a worker,
  * which uploads them (POST + PUT) while the engine goes on with the next
  * one: pushing many small images is bound by request latency, not bytes.
- * Bigger blobs stream through the calling thread in chunks as they come.
+ * Bigger blobs stream through the calling thread in chunks as they come;
+ * the engine may write two at once from two threads (its lanes), each then
+ * through a connection of its own.
  */
 #define SMALL_BLOB_MAX (4u << 20)
 #define CHEAP_BLOB_MAX (1u << 20) /* sent without asking first when nothing says the registry has it */
 #define PUSH_WORKERS 8
 #define PUSH_QUEUED_MAX (16u << 20) /* bytes of small blobs waiting for a worker */
+#define LANES_MAX 4 /* threads other than the opener's that may write blobs side by side */
 
 typedef struct reg_dest {
 	char *domain;
 	char *staging; /* repository blobs go to when no owner is set */
 	char *owner;   /* repository of the image the current blobs are for */
-	ferry_registry *reg;   /* the calling thread's connection */
+	ferry_registry *reg;   /* the opening thread's connection */
 	ferry_registry **wreg; /* one per worker, opened by that worker when first needed */
-	ferry_upload *up;      /* a big blob being streamed */
-	ferry_ostream *up_out;
 	/* Under the store's mutex: */
+	pthread_t lane_tid[LANES_MAX]; /* other threads writing blobs (the engine's lanes), */
+	ferry_registry *lane_reg[LANES_MAX]; /* and their connections */
+	unsigned n_lanes;
 	ferry_strmap present; /* "repo digest" -> 1: in that repository (or on its way there) */
 	ferry_strmap placed;  /* digest -> the repository this run first put it in (owned) */
 } reg_dest;
@@ -42,29 +46,45 @@ typedef struct man {
 	size_t len;
 } man;
 
+struct reg_store;
+
+/*
+ * A blob being written: in memory until it outgrows small_max, then
+ * streamed to every registry, each through the writing thread's connection.
+ * Several may be open at once, on different threads (concurrent_blobs).
+ */
+typedef struct rs_blob {
+	ferry_ostream tee; /* what the caller writes to: fans the blob out to every registry */
+	struct reg_store *rs;
+	struct rs_blob *next; /* in the store's list of open blobs */
+	unsigned char *small;
+	size_t small_len, small_cap;
+	bool streaming;
+	ferry_upload **up; /* per registry, while streaming */
+	ferry_ostream **up_out;
+} rs_blob;
+
 typedef struct reg_store {
 	ferry_store base;
 	reg_dest *dests;
 	size_t n_dests;
 	ferry_strmap manifests; /* digest -> man*; written before publishing, then only read */
 	ferry_blobcache *cache; /* borrowed; thread-safe */
-	ferry_ostream tee;      /* fans a blob out to every registry */
 	const ferry_registry_opts *opts;
+	pthread_t opener; /* the thread that opened the store: it talks through dests' reg */
 	/*
 	 * The first failure to reach a registry at all: later checks answer from
-	 * it at once instead of retrying the network for every blob.
+	 * it at once instead of retrying the network for every blob.  Under mu.
 	 */
 	bool down;
 	ferry_error down_err;
 	bool upload_failed; /* the last streamed blob's upload broke: worth one more try from scratch */
-	/* The blob being written: in memory until it outgrows SMALL_BLOB_MAX, then streamed. */
-	unsigned char *small;
-	size_t small_len, small_cap;
 	size_t small_max; /* SMALL_BLOB_MAX, or FERRY_PUSH_SMALL_TEST=N (tests: stream smaller blobs) */
-	bool streaming;
+	rs_blob *blobs;   /* open blobs, under mu */
 	ferry_workpool *pool;
 	atomic_bool abandon; /* freed before commit: queued work is not wanted any more */
 	pthread_mutex_t mu; /* dests' maps, events, and the workers' first failure */
+	pthread_mutex_t workers_mu; /* starting the workers' connections */
 	pthread_cond_t landed; /* a queued upload ended (or one failed) */
 	bool failed;
 	ferry_error fail;
@@ -315,38 +335,82 @@ static const char *upload_repo(const reg_dest *rd)
 }
 
 /*
- * Give rd its workers' connections, before any job for it is queued: on
- * this thread, after the probe, so that they start from what the probe
- * learnt instead of each probing again.
+ * The connection the calling thread talks to rd through: the opener's own,
+ * or one of the lanes' (opened on first use, from what the opener's probe
+ * learnt).  A curl handle is for one thread at a time.
+ */
+static ferry_registry *conn_of(reg_store *rs, reg_dest *rd, ferry_error *err)
+{
+	if (pthread_equal(pthread_self(), rs->opener))
+		return rd->reg;
+	pthread_mutex_lock(&rs->mu);
+	ferry_registry *r = NULL;
+	for (unsigned i = 0; i < rd->n_lanes && !r; i++)
+		if (pthread_equal(rd->lane_tid[i], pthread_self()))
+			r = rd->lane_reg[i];
+	if (!r && rd->n_lanes < LANES_MAX && ferry_registry_open_sibling(rd->reg, rs->opts, &r, err) == 0) {
+		rd->lane_tid[rd->n_lanes] = pthread_self();
+		rd->lane_reg[rd->n_lanes++] = r;
+	} else if (!r && rd->n_lanes >= LANES_MAX) {
+		ferry_error_set(err, FERRY_E_FAILED, "internal: more than %d threads writing blobs", LANES_MAX);
+	}
+	pthread_mutex_unlock(&rs->mu);
+	return r;
+}
+
+/*
+ * Give rd its workers' connections, before any job for it is queued: from
+ * the calling thread's connection, after its probe, so that they start from
+ * what the probe learnt instead of each probing again.
  */
 static int start_workers(reg_store *rs, reg_dest *rd, ferry_error *err)
 {
-	if (rd->wreg[0])
-		return 0;
-	if (ferry_registry_connect(rd->reg, err) < 0)
-		return -1;
-	for (unsigned w = 0; w < PUSH_WORKERS; w++) {
-		if (ferry_registry_open_sibling(rd->reg, rs->opts, &rd->wreg[w], err) < 0)
-			return -1;
+	/* Lanes may both get here first. */
+	pthread_mutex_lock(&rs->workers_mu);
+	int rc = 0;
+	if (!rd->wreg[PUSH_WORKERS - 1]) {
+		ferry_registry *r = conn_of(rs, rd, err);
+		rc = r ? ferry_registry_connect(r, err) : -1;
+		for (unsigned w = 0; w < PUSH_WORKERS && rc == 0; w++) {
+			if (!rd->wreg[w])
+				rc = ferry_registry_open_sibling(r, rs->opts, &rd->wreg[w], err);
+		}
 	}
-	return 0;
+	pthread_mutex_unlock(&rs->workers_mu);
+	return rc;
+}
+
+/* The registry could not be reached at all (*err, when given, says why). */
+static bool is_down(reg_store *rs, ferry_error *err)
+{
+	pthread_mutex_lock(&rs->mu);
+	bool down = rs->down;
+	if (down && err)
+		*err = rs->down_err;
+	pthread_mutex_unlock(&rs->mu);
+	return down;
 }
 
 static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
 {
 	reg_store *rs = (reg_store *)s;
-	if (rs->down)
+	if (is_down(rs, NULL))
 		return false;
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
 		const char *repo = upload_repo(rd);
 		bool have = false;
 		ferry_error e = FERRY_ERROR_INIT;
+		ferry_registry *r = conn_of(rs, rd, &e);
 		/* A failed check is a "no": the blob is then simply sent (and that failure reported). */
-		if (ensure_blob(rs, rd, rd->reg, repo, d, &have, &e) < 0) {
+		if (!r || ensure_blob(rs, rd, r, repo, d, &have, &e) < 0) {
 			if (e.code == FERRY_E_FAILED) { /* could not talk to it at all */
-				rs->down = true;
-				rs->down_err = e;
+				pthread_mutex_lock(&rs->mu);
+				if (!rs->down) {
+					rs->down = true;
+					rs->down_err = e;
+				}
+				pthread_mutex_unlock(&rs->mu);
 			}
 			return false;
 		}
@@ -364,7 +428,7 @@ static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
 static bool rs_cheap_to_send(ferry_store *s, const ferry_digest *d, uint64_t size)
 {
 	reg_store *rs = (reg_store *)s;
-	if (size > CHEAP_BLOB_MAX || rs->down)
+	if (size > CHEAP_BLOB_MAX || is_down(rs, NULL))
 		return false;
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
@@ -383,24 +447,35 @@ static bool rs_cheap_to_send(ferry_store *s, const ferry_digest *d, uint64_t siz
 static bool rs_retryable(ferry_store *s)
 {
 	reg_store *rs = (reg_store *)s;
-	return rs->upload_failed && !rs->down;
+	pthread_mutex_lock(&rs->mu);
+	bool again = rs->upload_failed && !rs->down;
+	pthread_mutex_unlock(&rs->mu);
+	return again;
 }
 
-static void abort_uploads(reg_store *rs)
+static void set_upload_failed(reg_store *rs, bool failed)
 {
-	for (size_t i = 0; i < rs->n_dests; i++) {
-		if (rs->dests[i].up)
-			ferry_registry_upload_abort(rs->dests[i].up);
-		rs->dests[i].up = NULL;
-		rs->dests[i].up_out = NULL;
+	pthread_mutex_lock(&rs->mu);
+	rs->upload_failed = failed;
+	pthread_mutex_unlock(&rs->mu);
+}
+
+static void abort_uploads(rs_blob *b)
+{
+	for (size_t i = 0; i < b->rs->n_dests; i++) {
+		if (b->up[i])
+			ferry_registry_upload_abort(b->up[i]);
+		b->up[i] = NULL;
+		b->up_out[i] = NULL;
 	}
 }
 
-static int send_to_all(reg_store *rs, const void *buf, size_t len, ferry_error *err)
+static int send_to_all(rs_blob *b, const void *buf, size_t len, ferry_error *err)
 {
+	reg_store *rs = b->rs;
 	for (size_t i = 0; i < rs->n_dests; i++) {
-		if (ferry_write(rs->dests[i].up_out, buf, len, err) < 0) {
-			rs->upload_failed = true;
+		if (ferry_write(b->up_out[i], buf, len, err) < 0) {
+			set_upload_failed(rs, true);
 			ferry_error_prefix(err, "%s", rs->dests[i].domain);
 			return -1;
 		}
@@ -409,42 +484,44 @@ static int send_to_all(reg_store *rs, const void *buf, size_t len, ferry_error *
 }
 
 /* The blob outgrew memory: open an upload on every registry and send what was collected. */
-static int start_streaming(reg_store *rs, ferry_error *err)
+static int start_streaming(rs_blob *b, ferry_error *err)
 {
+	reg_store *rs = b->rs;
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
-		if (ferry_registry_upload_begin(rd->reg, upload_repo(rd), &rd->up, &rd->up_out, err) < 0) {
-			rd->up = NULL;
-			abort_uploads(rs);
-			rs->upload_failed = err && err->code == FERRY_E_FAILED;
+		ferry_registry *r = conn_of(rs, rd, err);
+		if (!r || ferry_registry_upload_begin(r, upload_repo(rd), &b->up[i], &b->up_out[i], err) < 0) {
+			b->up[i] = NULL;
+			abort_uploads(b);
+			set_upload_failed(rs, err && err->code == FERRY_E_FAILED);
 			ferry_error_prefix(err, "%s", rd->domain);
 			return -1;
 		}
 	}
-	rs->streaming = true;
-	int rc = send_to_all(rs, rs->small, rs->small_len, err);
-	rs->small_len = 0;
+	b->streaming = true;
+	int rc = send_to_all(b, b->small, b->small_len, err);
+	b->small_len = 0;
 	return rc;
 }
 
 static int tee_write(ferry_ostream *o, const void *buf, size_t len, ferry_error *err)
 {
-	reg_store *rs = (reg_store *)((char *)o - offsetof(reg_store, tee));
-	if (!rs->streaming && rs->small_len + len <= rs->small_max) {
-		if (rs->small_len + len > rs->small_cap) {
-			size_t c = rs->small_cap ? rs->small_cap : 64 << 10;
-			while (c < rs->small_len + len)
+	rs_blob *b = (rs_blob *)o;
+	if (!b->streaming && b->small_len + len <= b->rs->small_max) {
+		if (b->small_len + len > b->small_cap) {
+			size_t c = b->small_cap ? b->small_cap : 64 << 10;
+			while (c < b->small_len + len)
 				c *= 2;
-			rs->small = ferry_xrealloc(rs->small, c);
-			rs->small_cap = c;
+			b->small = ferry_xrealloc(b->small, c);
+			b->small_cap = c;
 		}
-		memcpy(rs->small + rs->small_len, buf, len);
-		rs->small_len += len;
+		memcpy(b->small + b->small_len, buf, len);
+		b->small_len += len;
 		return 0;
 	}
-	if (!rs->streaming && start_streaming(rs, err) < 0)
+	if (!b->streaming && start_streaming(b, err) < 0)
 		return -1;
-	return send_to_all(rs, buf, len, err);
+	return send_to_all(b, buf, len, err);
 }
 
 static int tee_finish(ferry_ostream *o, ferry_error *err)
@@ -455,7 +532,25 @@ static int tee_finish(ferry_ostream *o, ferry_error *err)
 
 static void tee_free(ferry_ostream *o)
 {
-	(void)o;
+	(void)o; /* the blob is freed by blob_end */
+}
+
+/* Take b off the list of open blobs, abort what it started, and free it. */
+static void blob_free(rs_blob *b)
+{
+	reg_store *rs = b->rs;
+	pthread_mutex_lock(&rs->mu);
+	rs_blob **at = &rs->blobs;
+	while (*at && *at != b)
+		at = &(*at)->next;
+	if (*at)
+		*at = b->next;
+	pthread_mutex_unlock(&rs->mu);
+	abort_uploads(b);
+	free(b->up);
+	free(b->up_out);
+	free(b->small);
+	free(b);
 }
 
 static int rs_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
@@ -463,19 +558,24 @@ static int rs_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 {
 	(void)expect, (void)size;
 	reg_store *rs = (reg_store *)s;
-	abort_uploads(rs);
-	rs->upload_failed = false;
-	rs->streaming = false;
-	rs->small_len = 0;
-	if (rs->down) {
-		if (err)
-			*err = rs->down_err;
+	set_upload_failed(rs, false);
+	if (is_down(rs, err))
 		return -1;
-	}
 	/* A queued upload that failed fails the push: say so now rather than after the rest. */
 	if (take_failure(rs, err) < 0)
 		return -1;
-	*out = &rs->tee;
+	rs_blob *b = ferry_xcalloc(1, sizeof(*b));
+	b->tee.write = tee_write;
+	b->tee.finish = tee_finish;
+	b->tee.free = tee_free;
+	b->rs = rs;
+	b->up = ferry_xcalloc(rs->n_dests, sizeof(*b->up));
+	b->up_out = ferry_xcalloc(rs->n_dests, sizeof(*b->up_out));
+	pthread_mutex_lock(&rs->mu);
+	b->next = rs->blobs;
+	rs->blobs = b;
+	pthread_mutex_unlock(&rs->mu);
+	*out = &b->tee;
 	return 0;
 }
 
@@ -528,67 +628,66 @@ static void run_small_upload(void *arg, unsigned w)
 static int rs_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
 		       ferry_error *err)
 {
-	(void)out, (void)size; /* one blob at a time: the one begun last */
+	(void)size;
 	reg_store *rs = (reg_store *)s;
+	rs_blob *b = (rs_blob *)out;
 	if (!ok) {
-		abort_uploads(rs);
-		rs->small_len = 0;
+		blob_free(b);
 		return 0;
 	}
 	int rc = 0;
-	if (!rs->streaming) {
-		for (size_t i = 0; i < rs->n_dests; i++) {
+	if (!b->streaming) {
+		for (size_t i = 0; i < rs->n_dests && rc == 0; i++) {
 			reg_dest *rd = &rs->dests[i];
 			const char *repo = upload_repo(rd);
 			if (known(rs, rd, repo, actual))
 				continue;
 			if (start_workers(rs, rd, err) < 0) {
 				ferry_error_prefix(err, "%s", rd->domain);
-				rs->small_len = 0;
-				return -1;
+				rc = -1;
+				break;
 			}
 			small_upload *u = ferry_xcalloc(1, sizeof(*u));
 			u->rs = rs;
 			u->rd = rd;
 			u->repo = ferry_xstrdup(repo);
 			u->digest = *actual;
-			u->len = rs->small_len;
-			if (rs->small && i + 1 == rs->n_dests) {
+			u->len = b->small_len;
+			if (b->small && i + 1 == rs->n_dests) {
 				/* The last one takes the buffer itself. */
-				u->bytes = rs->small;
-				rs->small = NULL;
-				rs->small_cap = 0;
+				u->bytes = b->small;
+				b->small = NULL;
 			} else {
 				u->bytes = ferry_xmalloc(u->len ? u->len : 1);
 				if (u->len)
-					memcpy(u->bytes, rs->small, u->len);
+					memcpy(u->bytes, b->small, u->len);
 			}
 			/* Counted as there from now on, so the same blob is not queued twice; a failure fails the push. */
 			mark_local(rs, rd, repo, actual, true, ON_WAY);
 			ferry_workpool_submit(rs->pool, run_small_upload, u, u->len);
 		}
-		rs->small_len = 0;
-		return 0;
+		blob_free(b);
+		return rc;
 	}
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
-		ferry_upload *up = rd->up;
-		rd->up = NULL;
-		rd->up_out = NULL;
+		ferry_upload *up = b->up[i];
+		b->up[i] = NULL;
+		b->up_out[i] = NULL;
 		if (!up)
 			continue;
 		if (rc < 0) {
 			ferry_registry_upload_abort(up);
 		} else if (ferry_registry_upload_finish(up, actual, err) < 0) {
 			if (err && err->code != FERRY_E_INTEGRITY)
-				rs->upload_failed = true;
+				set_upload_failed(rs, true);
 			ferry_error_prefix(err, "%s", rd->domain);
 			rc = -1;
 		} else {
 			mark(rs, rd, upload_repo(rd), actual, true);
 		}
 	}
-	rs->streaming = false;
+	blob_free(b);
 	return rc;
 }
 
@@ -648,9 +747,12 @@ static void rs_free(ferry_store *s)
 	/* Jobs still queued give up at once; running ones end (their registries are freed below). */
 	atomic_store(&rs->abandon, true);
 	ferry_workpool_free(rs->pool);
-	abort_uploads(rs);
+	while (rs->blobs)
+		blob_free(rs->blobs); /* begun and never ended: the caller gave up */
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
+		for (unsigned l = 0; l < rd->n_lanes; l++)
+			ferry_registry_free(rd->lane_reg[l]);
 		free(rd->domain);
 		free(rd->staging);
 		free(rd->owner);
@@ -673,8 +775,8 @@ static void rs_free(ferry_store *s)
 		}
 	}
 	ferry_strmap_free(&rs->manifests);
-	free(rs->small);
 	pthread_mutex_destroy(&rs->mu);
+	pthread_mutex_destroy(&rs->workers_mu);
 	pthread_cond_destroy(&rs->landed);
 	free(s->display);
 	free(rs);
@@ -837,10 +939,9 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 	rs->base.remote = true;
 	rs->cache = cache;
 	rs->opts = opts;
-	rs->tee.write = tee_write;
-	rs->tee.finish = tee_finish;
-	rs->tee.free = tee_free;
+	rs->opener = pthread_self();
 	pthread_mutex_init(&rs->mu, NULL);
+	pthread_mutex_init(&rs->workers_mu, NULL);
 	pthread_cond_init(&rs->landed, NULL);
 	rs->pool = ferry_workpool_new(PUSH_WORKERS, PUSH_QUEUED_MAX);
 	rs->small_max = ferry_env_size("FERRY_PUSH_SMALL_TEST", 0, SMALL_BLOB_MAX, SMALL_BLOB_MAX);
@@ -863,6 +964,12 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 		rs_free(&rs->base);
 		return ferry_error_set(err, FERRY_E_USAGE, "nothing to push: no image has a name with a registry");
 	}
+	/*
+	 * Blobs side by side (the engine's lanes) for one registry only: each
+	 * streamed blob holds an upload chunk per registry, and memory should
+	 * not grow with the number of registries.
+	 */
+	rs->base.concurrent_blobs = rs->n_dests == 1;
 	*out = &rs->base;
 	return 0;
 }
