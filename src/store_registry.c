@@ -24,7 +24,6 @@
 #define CHEAP_BLOB_MAX (1u << 20) /* sent without asking first when nothing says the registry has it */
 #define PUSH_WORKERS 8
 #define PUSH_QUEUED_MAX (16u << 20) /* bytes of small blobs waiting for a worker */
-#define LANES_MAX 4 /* threads other than the opener's that may write blobs side by side */
 
 typedef struct reg_dest {
 	char *domain;
@@ -33,9 +32,9 @@ typedef struct reg_dest {
 	ferry_registry *reg;   /* the opening thread's connection */
 	ferry_registry **wreg; /* one per worker, opened by that worker when first needed */
 	/* Under the store's mutex: */
-	pthread_t lane_tid[LANES_MAX]; /* other threads writing blobs (the engine's lanes), */
-	ferry_registry *lane_reg[LANES_MAX]; /* and their connections */
-	unsigned n_lanes;
+	ferry_registry **conns; /* reg and its siblings, for checks and streamed blobs */
+	bool *busy;             /* conns[i] is taken */
+	size_t n_conns;
 	ferry_strmap present; /* "repo digest" -> 1: in that repository (or on its way there) */
 	ferry_strmap placed;  /* digest -> the repository this run first put it in (owned) */
 } reg_dest;
@@ -60,7 +59,8 @@ typedef struct rs_blob {
 	unsigned char *small;
 	size_t small_len, small_cap;
 	bool streaming;
-	ferry_upload **up; /* per registry, while streaming */
+	ferry_registry **conn; /* per registry: the connection this blob streams through */
+	ferry_upload **up;     /* per registry, while streaming */
 	ferry_ostream **up_out;
 } rs_blob;
 
@@ -71,7 +71,6 @@ typedef struct reg_store {
 	ferry_strmap manifests; /* digest -> man*; written before publishing, then only read */
 	ferry_blobcache *cache; /* borrowed; thread-safe */
 	const ferry_registry_opts *opts;
-	pthread_t opener; /* the thread that opened the store: it talks through dests' reg */
 	/*
 	 * The first failure to reach a registry at all: later checks answer from
 	 * it at once instead of retrying the network for every blob.  Under mu.
@@ -335,27 +334,43 @@ static const char *upload_repo(const reg_dest *rd)
 }
 
 /*
- * The connection the calling thread talks to rd through: the opener's own,
- * or one of the lanes' (opened on first use, from what the opener's probe
- * learnt).  A curl handle is for one thread at a time.
+ * A connection to rd that no one else is using, until conn_give: one of its
+ * siblings when reg is taken (a streamed blob holds one from its begin to its
+ * end, whatever threads write it; a check holds one for the call).  A curl
+ * handle is for one thread at a time.
  */
-static ferry_registry *conn_of(reg_store *rs, reg_dest *rd, ferry_error *err)
+static ferry_registry *conn_take(reg_store *rs, reg_dest *rd, ferry_error *err)
 {
-	if (pthread_equal(pthread_self(), rs->opener))
-		return rd->reg;
 	pthread_mutex_lock(&rs->mu);
 	ferry_registry *r = NULL;
-	for (unsigned i = 0; i < rd->n_lanes && !r; i++)
-		if (pthread_equal(rd->lane_tid[i], pthread_self()))
-			r = rd->lane_reg[i];
-	if (!r && rd->n_lanes < LANES_MAX && ferry_registry_open_sibling(rd->reg, rs->opts, &r, err) == 0) {
-		rd->lane_tid[rd->n_lanes] = pthread_self();
-		rd->lane_reg[rd->n_lanes++] = r;
-	} else if (!r && rd->n_lanes >= LANES_MAX) {
-		ferry_error_set(err, FERRY_E_FAILED, "internal: more than %d threads writing blobs", LANES_MAX);
+	for (size_t i = 0; i < rd->n_conns && !r; i++) {
+		if (!rd->busy[i]) {
+			rd->busy[i] = true;
+			r = rd->conns[i];
+		}
 	}
 	pthread_mutex_unlock(&rs->mu);
+	if (r)
+		return r;
+	/* Opened from reg's probe; reg itself is in use, but only its settled fields are read. */
+	if (ferry_registry_open_sibling(rd->reg, rs->opts, &r, err) < 0)
+		return NULL;
+	pthread_mutex_lock(&rs->mu);
+	rd->conns = ferry_xrealloc(rd->conns, (rd->n_conns + 1) * sizeof(*rd->conns));
+	rd->busy = ferry_xrealloc(rd->busy, (rd->n_conns + 1) * sizeof(*rd->busy));
+	rd->conns[rd->n_conns] = r;
+	rd->busy[rd->n_conns++] = true;
+	pthread_mutex_unlock(&rs->mu);
 	return r;
+}
+
+static void conn_give(reg_store *rs, reg_dest *rd, ferry_registry *r)
+{
+	pthread_mutex_lock(&rs->mu);
+	for (size_t i = 0; i < rd->n_conns; i++)
+		if (rd->conns[i] == r)
+			rd->busy[i] = false;
+	pthread_mutex_unlock(&rs->mu);
 }
 
 /*
@@ -369,12 +384,14 @@ static int start_workers(reg_store *rs, reg_dest *rd, ferry_error *err)
 	pthread_mutex_lock(&rs->workers_mu);
 	int rc = 0;
 	if (!rd->wreg[PUSH_WORKERS - 1]) {
-		ferry_registry *r = conn_of(rs, rd, err);
+		ferry_registry *r = conn_take(rs, rd, err);
 		rc = r ? ferry_registry_connect(r, err) : -1;
 		for (unsigned w = 0; w < PUSH_WORKERS && rc == 0; w++) {
 			if (!rd->wreg[w])
 				rc = ferry_registry_open_sibling(r, rs->opts, &rd->wreg[w], err);
 		}
+		if (r)
+			conn_give(rs, rd, r);
 	}
 	pthread_mutex_unlock(&rs->workers_mu);
 	return rc;
@@ -401,9 +418,12 @@ static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
 		const char *repo = upload_repo(rd);
 		bool have = false;
 		ferry_error e = FERRY_ERROR_INIT;
-		ferry_registry *r = conn_of(rs, rd, &e);
+		ferry_registry *r = conn_take(rs, rd, &e);
+		int rc = r ? ensure_blob(rs, rd, r, repo, d, &have, &e) : -1;
+		if (r)
+			conn_give(rs, rd, r);
 		/* A failed check is a "no": the blob is then simply sent (and that failure reported). */
-		if (!r || ensure_blob(rs, rd, r, repo, d, &have, &e) < 0) {
+		if (rc < 0) {
 			if (e.code == FERRY_E_FAILED) { /* could not talk to it at all */
 				pthread_mutex_lock(&rs->mu);
 				if (!rs->down) {
@@ -489,8 +509,10 @@ static int start_streaming(rs_blob *b, ferry_error *err)
 	reg_store *rs = b->rs;
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
-		ferry_registry *r = conn_of(rs, rd, err);
-		if (!r || ferry_registry_upload_begin(r, upload_repo(rd), &b->up[i], &b->up_out[i], err) < 0) {
+		if (!b->conn[i])
+			b->conn[i] = conn_take(rs, rd, err);
+		if (!b->conn[i] ||
+		    ferry_registry_upload_begin(b->conn[i], upload_repo(rd), &b->up[i], &b->up_out[i], err) < 0) {
 			b->up[i] = NULL;
 			abort_uploads(b);
 			set_upload_failed(rs, err && err->code == FERRY_E_FAILED);
@@ -547,6 +569,10 @@ static void blob_free(rs_blob *b)
 		*at = b->next;
 	pthread_mutex_unlock(&rs->mu);
 	abort_uploads(b);
+	for (size_t i = 0; i < rs->n_dests; i++)
+		if (b->conn[i])
+			conn_give(rs, &rs->dests[i], b->conn[i]);
+	free(b->conn);
 	free(b->up);
 	free(b->up_out);
 	free(b->small);
@@ -569,6 +595,7 @@ static int rs_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 	b->tee.finish = tee_finish;
 	b->tee.free = tee_free;
 	b->rs = rs;
+	b->conn = ferry_xcalloc(rs->n_dests, sizeof(*b->conn));
 	b->up = ferry_xcalloc(rs->n_dests, sizeof(*b->up));
 	b->up_out = ferry_xcalloc(rs->n_dests, sizeof(*b->up_out));
 	pthread_mutex_lock(&rs->mu);
@@ -751,8 +778,11 @@ static void rs_free(ferry_store *s)
 		blob_free(rs->blobs); /* begun and never ended: the caller gave up */
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
-		for (unsigned l = 0; l < rd->n_lanes; l++)
-			ferry_registry_free(rd->lane_reg[l]);
+		/* conns[0] is reg, freed below. */
+		for (size_t c = 1; c < rd->n_conns; c++)
+			ferry_registry_free(rd->conns[c]);
+		free(rd->conns);
+		free(rd->busy);
 		free(rd->domain);
 		free(rd->staging);
 		free(rd->owner);
@@ -939,7 +969,6 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 	rs->base.remote = true;
 	rs->cache = cache;
 	rs->opts = opts;
-	rs->opener = pthread_self();
 	pthread_mutex_init(&rs->mu, NULL);
 	pthread_mutex_init(&rs->workers_mu, NULL);
 	pthread_cond_init(&rs->landed, NULL);
@@ -957,6 +986,10 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 		}
 		rd->domain = ferry_xstrdup(names[i].ref.domain);
 		rd->staging = ferry_xstrdup(names[i].ref.path);
+		rd->conns = ferry_xcalloc(1, sizeof(*rd->conns));
+		rd->busy = ferry_xcalloc(1, sizeof(*rd->busy));
+		rd->conns[0] = rd->reg;
+		rd->n_conns = 1;
 		rd->wreg = ferry_xcalloc(PUSH_WORKERS, sizeof(*rd->wreg));
 		rs->n_dests++;
 	}
