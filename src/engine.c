@@ -651,30 +651,6 @@ static bool written_has(engine *E, const ferry_digest *d)
 	return has;
 }
 
-/*
- * Put a lane's spooled blob into the store, now that its digest and size are
- * known (store held).  *fd is taken if the store adopts spools (a tar store
- * then copies it in the background while this lane goes on).
- */
-static int hand_over(engine *E, int *fd, const ferry_digest *d, uint64_t size, ferry_error *err)
-{
-	if (E->store->ops->put_spool) {
-		int f = *fd;
-		*fd = -1;
-		return E->store->ops->put_spool(E->store, f, d, size, err);
-	}
-	ferry_ostream *out;
-	if (E->store->ops->blob_begin(E->store, d, (int64_t)size, &out, err) < 0)
-		return -1;
-	ferry_istream *in = ferry_istream_fd_range(*fd, 0, size, false);
-	int rc = ferry_pump(in, out, err);
-	if (rc == 0)
-		rc = ferry_finish(out, err);
-	ferry_istream_close(in);
-	int rc2 = E->store->ops->blob_end(E->store, out, rc == 0, d, size, rc == 0 ? err : NULL);
-	return rc < 0 || rc2 < 0 ? -1 : 0;
-}
-
 /* Count a blob that reached the store, or that it had (existed); returns what to say of it.  Under mu. */
 static ferry_event_kind count_blob(engine *E, bool existed, const ferry_digest *d, uint64_t size, uint64_t read)
 {
@@ -723,7 +699,13 @@ static int hand_over_parked(engine *E, parked *p, ferry_error *err)
 		return 0;
 	lock_store(E);
 	bool existed = p->pre || written_has(E, &p->d) || E->store->ops->has_blob(E->store, &p->d);
-	int rc = existed ? 0 : hand_over(E, &p->fd, &p->d, p->size, err);
+	int rc = 0;
+	if (!existed) {
+		/* The store takes the spool (a tar copies it in on a thread of its own while this lane goes on). */
+		int fd = p->fd;
+		p->fd = -1;
+		rc = E->store->ops->put_spool(E->store, fd, &p->d, p->size, err);
+	}
 	unlock_store(E);
 	if (rc == 0)
 		account_blob(E, existed, &p->d, p->size, p->read, p->path);
@@ -1082,7 +1064,7 @@ static bool lanes_pay(engine *E, const size_t *idx, size_t n_jobs)
 	}
 	if (E->store->concurrent_blobs)
 		return E->keep || E->target == FERRY_COMP_NONE;
-	return E->store->spools && !E->keep && E->target == FERRY_COMP_NONE;
+	return E->store->spools && E->store->ops->put_spool && !E->keep && E->target == FERRY_COMP_NONE;
 }
 
 /* The layers still to do, taken by the lanes one at a time (under E->mu). */

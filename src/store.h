@@ -87,7 +87,7 @@ struct ferry_store {
 	 * A blob of unknown digest or size is spooled by the store before it
 	 * goes in (a tar: the header needs the size first).  The engine may then
 	 * produce several such blobs at once, each into a spool of its own, and
-	 * hand them over one by one with their digest and size known.
+	 * hand them over one by one with their digest and size known (put_spool).
 	 */
 	bool spools;
 	/*
