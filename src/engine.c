@@ -1036,6 +1036,35 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 }
 
 /*
+ * Run job j from in (closed here).  When the store lost the upload (a
+ * network fault, after which the registry forgot the session), it runs
+ * again from a fresh read of the source, up to three more times, if the
+ * source can be read again.
+ */
+static int run_job_retrying(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t size, ferry_error *err)
+{
+	ferry_tree *tree = E->src->tree;
+	int rc = run_job(E, L, j, in, size, err);
+	for (int attempt = 0;; attempt++) {
+		lock(&E->mu, E); /* the tree is shared between lanes */
+		ferry_istream_close(in);
+		unlock(&E->mu, E);
+		if (rc == 0 || attempt >= 3 || tree->one_pass || !E->store->ops->retryable ||
+		    !E->store->ops->retryable(E->store))
+			return rc;
+		char msg[FERRY_ERROR_MSG_MAX + 64];
+		snprintf(msg, sizeof(msg), "%s; sending the blob again", err ? err->msg : "upload failed");
+		emit(E, FERRY_EV_WARNING, NULL, NULL, 0, 0, msg);
+		lock(&E->mu, E);
+		int o = tree->ops->open(tree, j->blob->path, &in, &size, err);
+		unlock(&E->mu, E);
+		if (o < 0)
+			return -1;
+		rc = run_job(E, L, j, in, size, err);
+	}
+}
+
+/*
  * Two layers at once pays where one layer keeps about one core busy
  * (hashing a layer kept as it is, or decompressing one: a stream each, a
  * thread each), the source's streams can be read side by side, and the
@@ -1106,10 +1135,7 @@ static void *lane_main(void *arg)
 		}
 		pthread_mutex_unlock(&E->mu);
 		if (rc == 0) {
-			rc = run_job(E, &L, &E->jobs[job], in, size, &e);
-			pthread_mutex_lock(&E->mu);
-			ferry_istream_close(in);
-			pthread_mutex_unlock(&E->mu);
+			rc = run_job_retrying(E, &L, &E->jobs[job], in, size, &e);
 			/* A job that wrote nothing still passes its turn on, in order. */
 			if (rc == 0 && E->ordered && !L.had_turn) {
 				parked *p = ferry_xcalloc(1, sizeof(*p));
@@ -1259,20 +1285,7 @@ static int run_jobs(engine *E, ferry_error *err)
 		}
 		layer_job *j = &E->jobs[idx[which]];
 		set_owner(E, j->owner);
-		rc = run_job(E, &L, j, in, size, err);
-		ferry_istream_close(in);
-		/* A lost upload is sent again from the start, once more per retry, if the source can be read again. */
-		for (int attempt = 0; rc < 0 && attempt < 3 && !tree->one_pass && E->store->ops->retryable &&
-				      E->store->ops->retryable(E->store);
-		     attempt++) {
-			char msg[FERRY_ERROR_MSG_MAX + 64];
-			snprintf(msg, sizeof(msg), "%s; sending the blob again", err ? err->msg : "upload failed");
-			emit(E, FERRY_EV_WARNING, NULL, NULL, 0, 0, msg);
-			if (tree->ops->open(tree, j->blob->path, &in, &size, err) < 0)
-				break;
-			rc = run_job(E, &L, j, in, size, err);
-			ferry_istream_close(in);
-		}
+		rc = run_job_retrying(E, &L, j, in, size, err);
 		if (rc < 0) {
 			/* Writing errors name the destination already; the rest are about the source. */
 			if (err && err->code != FERRY_E_FAILED)

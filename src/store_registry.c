@@ -59,6 +59,7 @@ typedef struct rs_blob {
 	unsigned char *small;
 	size_t small_len, small_cap;
 	bool streaming;
+	bool upload_failed;    /* its upload broke: worth one more try from scratch */
 	ferry_registry **conn; /* per registry: the connection this blob streams through */
 	ferry_upload **up;     /* per registry, while streaming */
 	ferry_ostream **up_out;
@@ -77,7 +78,6 @@ typedef struct reg_store {
 	 */
 	bool down;
 	ferry_error down_err;
-	bool upload_failed; /* the last streamed blob's upload broke: worth one more try from scratch */
 	size_t small_max; /* SMALL_BLOB_MAX, or FERRY_PUSH_SMALL_TEST=N (tests: stream smaller blobs) */
 	rs_blob *blobs;   /* open blobs, under mu */
 	ferry_workpool *pool;
@@ -464,20 +464,16 @@ static bool rs_cheap_to_send(ferry_store *s, const ferry_digest *d, uint64_t siz
 	return true;
 }
 
+/*
+ * Whether the blob this thread ended last lost its upload.  Per thread: the
+ * engine asks right after that blob's end, and a lane beside it may be
+ * beginning and ending blobs of its own meanwhile.
+ */
+static _Thread_local bool last_upload_failed;
+
 static bool rs_retryable(ferry_store *s)
 {
-	reg_store *rs = (reg_store *)s;
-	pthread_mutex_lock(&rs->mu);
-	bool again = rs->upload_failed && !rs->down;
-	pthread_mutex_unlock(&rs->mu);
-	return again;
-}
-
-static void set_upload_failed(reg_store *rs, bool failed)
-{
-	pthread_mutex_lock(&rs->mu);
-	rs->upload_failed = failed;
-	pthread_mutex_unlock(&rs->mu);
+	return last_upload_failed && !is_down((reg_store *)s, NULL);
 }
 
 static void abort_uploads(rs_blob *b)
@@ -495,7 +491,7 @@ static int send_to_all(rs_blob *b, const void *buf, size_t len, ferry_error *err
 	reg_store *rs = b->rs;
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		if (ferry_write(b->up_out[i], buf, len, err) < 0) {
-			set_upload_failed(rs, true);
+			b->upload_failed = true;
 			ferry_error_prefix(err, "%s", rs->dests[i].domain);
 			return -1;
 		}
@@ -515,7 +511,7 @@ static int start_streaming(rs_blob *b, ferry_error *err)
 		    ferry_registry_upload_begin(b->conn[i], upload_repo(rd), &b->up[i], &b->up_out[i], err) < 0) {
 			b->up[i] = NULL;
 			abort_uploads(b);
-			set_upload_failed(rs, err && err->code == FERRY_E_FAILED);
+			b->upload_failed = err && err->code == FERRY_E_FAILED;
 			ferry_error_prefix(err, "%s", rd->domain);
 			return -1;
 		}
@@ -557,10 +553,11 @@ static void tee_free(ferry_ostream *o)
 	(void)o; /* the blob is freed by blob_end */
 }
 
-/* Take b off the list of open blobs, abort what it started, and free it. */
+/* Take b off the list of open blobs, abort what it started, and free it (it ended on this thread). */
 static void blob_free(rs_blob *b)
 {
 	reg_store *rs = b->rs;
+	last_upload_failed = b->upload_failed;
 	pthread_mutex_lock(&rs->mu);
 	rs_blob **at = &rs->blobs;
 	while (*at && *at != b)
@@ -584,7 +581,7 @@ static int rs_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 {
 	(void)expect, (void)size;
 	reg_store *rs = (reg_store *)s;
-	set_upload_failed(rs, false);
+	last_upload_failed = false;
 	if (is_down(rs, err))
 		return -1;
 	/* A queued upload that failed fails the push: say so now rather than after the rest. */
@@ -707,7 +704,7 @@ static int rs_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_
 			ferry_registry_upload_abort(up);
 		} else if (ferry_registry_upload_finish(up, actual, err) < 0) {
 			if (err && err->code != FERRY_E_INTEGRITY)
-				set_upload_failed(rs, true);
+				b->upload_failed = true;
 			ferry_error_prefix(err, "%s", rd->domain);
 			rc = -1;
 		} else {

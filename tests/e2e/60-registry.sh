@@ -377,20 +377,28 @@ proxy_stop() {
 
 # fault_push NAME FAULT CHUNK [PROXY-ARGS...]: push the sample through a proxy
 # injecting FAULT (CHUNK: FERRY_UPLOAD_CHUNK_TEST, "" for ferry's default);
-# the push completes and every image verifies.
+# the push completes and every image verifies.  With FAULT_LANES set, what is
+# pushed is tool:2.1 from an OCI layout of gzip layers, every blob streamed:
+# its three layers go up two at a time (lanes), each on its own connection.
 fault_push() {
-	local name=$1 fault=$2 chunk=$3 r pushed
+	local name=$1 fault=$2 chunk=$3 r pushed src=$SAMPLE refs=$SAMPLE_REFS extra=()
 	shift 3
+	if [ -n "${FAULT_LANES:-}" ]; then
+		src=oci:$TAP_TMP/fault-oci-gz refs=example/tool:2.1 extra=(--image example/tool:2.1)
+		[ -d "$TAP_TMP/fault-oci-gz" ] ||
+			"$FERRY" convert -q --compress gzip "$SAMPLE" "$TAP_TMP/fault-oci-gz/" || tap_diag "cannot make the gzip layout"
+	fi
 	if ! tap_ok "fault $name: proxy starts" proxy_start "$name" "$fault" "$@"; then
 		return 1
 	fi
 	tap_ok "fault $name: push through the proxy completes" \
 		env XDG_CACHE_HOME="$TAP_TMP/cache-$name" FERRY_UPLOAD_CHUNK_TEST="$chunk" \
-		"$FERRY" push --prefix "$PROXY_ADDR/fault-$name" "$SAMPLE"
+		${FAULT_LANES:+FERRY_PUSH_SMALL_TEST=0} \
+		"$FERRY" push "${extra[@]}" --prefix "$PROXY_ADDR/fault-$name" "$src"
 	pushed=$?
 	tap_like "$(grep '^FAULT' "$PROXY_LOG" 2>/dev/null | head -n 1)" "^FAULT $fault " "fault $name: the proxy injected it"
 	proxy_stop
-	for r in $SAMPLE_REFS; do
+	for r in $refs; do
 		if [ "$pushed" != 0 ]; then
 			tap_skip "fault $name: $r verifies" "the push failed"
 			tap_skip "fault $name: $r pulls with the source config and diff_ids" "the push failed"
@@ -471,6 +479,12 @@ if [ -n "${HTTP_ENV:-}" ]; then
 	fault_push 500-put 500-upload ""
 	fault_push 500-patch 500-upload 128
 	fault_push 500-post 500-post ""
+	FAULT_LANES=1
+	fault_push lanes-drop-patch drop-upload 128 --min-body 100
+	fault_push lanes-500-patch 500-upload 128
+	fault_push lanes-500-put 500-upload ""
+	fault_push lanes-500-post 500-post ""
+	unset FAULT_LANES
 
 	# ---- errors ----
 	port=$(_registry_free_port)
