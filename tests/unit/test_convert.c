@@ -20,9 +20,10 @@
 
 #include "ferry.h"
 #include "format.h"
+#include "scratch.h"
 #include "util.h"
 
-static char tmp[256];
+static char *tmp; /* this case's scratch directory (owned) */
 static char sample[512];
 
 static int setup(void **state)
@@ -30,17 +31,16 @@ static int setup(void **state)
 	(void)state;
 	const char *fx = getenv("FERRY_FIXTURES");
 	snprintf(sample, sizeof(sample), "%s/sample.tar", fx ? fx : FERRY_SOURCE_ROOT "/fixtures");
-	snprintf(tmp, sizeof(tmp), "%s/ferry-test-convert-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(tmp) ? 0 : -1;
+	tmp = scratch_make("test_convert");
+	return tmp ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	char *cmd = ferry_xasprintf("rm -rf '%s'", tmp);
-	int rc = system(cmd);
-	free(cmd);
-	return rc == 0 ? 0 : -1;
+	int rc = scratch_remove(tmp);
+	tmp = NULL;
+	return rc;
 }
 
 static char *path(const char *name)

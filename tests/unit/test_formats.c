@@ -24,6 +24,7 @@
 
 #include "ferry.h"
 #include "format.h"
+#include "scratch.h"
 #include "util.h"
 
 static const char *fixtures_dir;
@@ -44,9 +45,7 @@ static int group_setup(void **state)
 	if (ok != 0)
 		fprintf(stderr, "test_formats: fixtures not found at %s (set FERRY_FIXTURES)\n", fixtures_dir);
 	free(probe);
-	const char *base = getenv("FERRY_TEST_TMP");
-	tmp_dir = ferry_xasprintf("%s/test_formats.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmp_dir))
+	if (!(tmp_dir = scratch_make("test_formats")))
 		return -1;
 	return ok;
 }
@@ -54,11 +53,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	char *cmd = ferry_xasprintf("rm -rf '%s'", tmp_dir);
-	int rc = system(cmd);
-	free(cmd);
-	free(tmp_dir);
-	return rc == 0 ? 0 : -1;
+	return scratch_remove(tmp_dir);
 }
 
 /* Open a fixture (prefix may be "" or "docker-archive:" etc.); fails the test if it cannot. */

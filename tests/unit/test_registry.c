@@ -31,12 +31,13 @@
 #include "model.h"
 #include "registry.h"
 #include "registry/internal.h"
+#include "scratch.h"
 #include "stream.h"
 #include "util.h"
 
 /* ---- helpers ---- */
 
-static char tmpdir[256];
+static char *tmpdir; /* this case's scratch directory (owned) */
 
 static void write_file(const char *path, const char *text, mode_t mode)
 {
@@ -59,13 +60,6 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-static void rm_rf(const char *dir)
-{
-	char *cmd = ferry_xasprintf("rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-}
-
 static char *b64(const char *s)
 {
 	return reg_base64_encode(s, strlen(s));
@@ -75,8 +69,8 @@ static char *b64(const char *s)
 static int creds_setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ferry-test-registry-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
+	tmpdir = scratch_make("test_registry");
+	assert_non_null(tmpdir);
 	char *home = ferry_xasprintf("%s/home", tmpdir);
 	mkdir(home, 0700);
 	char *dd = ferry_xasprintf("%s/.docker", home);
@@ -93,7 +87,8 @@ static int creds_setup(void **state)
 static int creds_teardown(void **state)
 {
 	(void)state;
-	rm_rf(tmpdir);
+	assert_int_equal(scratch_remove(tmpdir), 0);
+	tmpdir = NULL;
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "scratch.h"
 #include "store.h"
 #include "util.h"
 
@@ -36,9 +37,7 @@ static int n_case;    /* each case writes in a directory of its own */
 static int group_setup(void **state)
 {
 	(void)state;
-	const char *base = getenv("FERRY_TEST_TMP");
-	tmp_dir = ferry_xasprintf("%s/test_store_tar.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmp_dir))
+	if (!(tmp_dir = scratch_make("test_store_tar")))
 		return -1;
 	signal(SIGXFSZ, SIG_IGN); /* over RLIMIT_FSIZE, write fails with EFBIG instead */
 	return 0;
@@ -47,11 +46,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	char *cmd = ferry_xasprintf("rm -rf '%s'", tmp_dir);
-	int rc = system(cmd);
-	free(cmd);
-	free(tmp_dir);
-	return rc == 0 ? 0 : -1;
+	return scratch_remove(tmp_dir);
 }
 
 /* A fresh empty directory for one case (caller frees). */
@@ -390,41 +385,13 @@ static void copy_fails(next_call how)
 	end_case(dir, path, "", (blob *[]){&a, &b, &c}, 3);
 }
 
-static void test_copy_fails_next_spooled(void **state)
+/* One case per next_call; the state points at which. */
+static void test_copy_fails(void **state)
 {
-	(void)state;
-	copy_fails(NEXT_SPOOLED);
+	copy_fails(*(next_call *)*state);
 }
 
-static void test_copy_fails_next_direct(void **state)
-{
-	(void)state;
-	copy_fails(NEXT_DIRECT);
-}
-
-static void test_copy_fails_next_put_spool(void **state)
-{
-	(void)state;
-	copy_fails(NEXT_PUT_SPOOL);
-}
-
-static void test_copy_fails_next_put_file(void **state)
-{
-	(void)state;
-	copy_fails(NEXT_PUT_FILE);
-}
-
-static void test_copy_fails_commit(void **state)
-{
-	(void)state;
-	copy_fails(NEXT_COMMIT);
-}
-
-static void test_copy_fails_then_dropped(void **state)
-{
-	(void)state;
-	copy_fails(NEXT_DROPPED);
-}
+static next_call next_calls[] = {NEXT_SPOOLED, NEXT_DIRECT, NEXT_PUT_SPOOL, NEXT_PUT_FILE, NEXT_COMMIT, NEXT_DROPPED};
 
 int main(void)
 {
@@ -432,12 +399,12 @@ int main(void)
 		cmocka_unit_test(test_spooled_and_direct),
 		cmocka_unit_test(test_put_spool),
 		cmocka_unit_test(test_free_while_copying),
-		cmocka_unit_test(test_copy_fails_next_spooled),
-		cmocka_unit_test(test_copy_fails_next_direct),
-		cmocka_unit_test(test_copy_fails_next_put_spool),
-		cmocka_unit_test(test_copy_fails_next_put_file),
-		cmocka_unit_test(test_copy_fails_commit),
-		cmocka_unit_test(test_copy_fails_then_dropped),
+		{"test_copy_fails_next_spooled", test_copy_fails, NULL, NULL, &next_calls[0]},
+		{"test_copy_fails_next_direct", test_copy_fails, NULL, NULL, &next_calls[1]},
+		{"test_copy_fails_next_put_spool", test_copy_fails, NULL, NULL, &next_calls[2]},
+		{"test_copy_fails_next_put_file", test_copy_fails, NULL, NULL, &next_calls[3]},
+		{"test_copy_fails_commit", test_copy_fails, NULL, NULL, &next_calls[4]},
+		{"test_copy_fails_then_dropped", test_copy_fails, NULL, NULL, &next_calls[5]},
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "scratch.h"
 #include "tree.h"
 #include "util.h"
 
@@ -42,32 +43,17 @@
 static char *tmp_root; /* a private directory for this run (owned) */
 static unsigned tmp_seq;
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	remove(path);
-	return 0;
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
-	const char *base = getenv("FERRY_TEST_TMP");
-	char *tmpl = ferry_xasprintf("%s/test_tree.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpl)) {
-		free(tmpl);
-		return -1;
-	}
-	tmp_root = tmpl;
-	return 0;
+	tmp_root = scratch_make("test_tree");
+	return tmp_root ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	nftw(tmp_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(tmp_root);
-	return 0;
+	return scratch_remove(tmp_root);
 }
 
 /* A fresh path (or directory, when dir) under tmp_root; caller frees. */
