@@ -41,7 +41,7 @@ build-san:
 # Fuzz every target for FUZZ_SECONDS each (default 60).
 fuzz: deps-test
 	$(MAKE) build-san
-	tests/fuzz.sh $(SAN_BUILD) $(or $(FUZZ_SECONDS),60)
+	tests/fuzz/run.sh $(SAN_BUILD) $(or $(FUZZ_SECONDS),60)
 
 # Throughput of ferry against skopeo (scripts/bench.sh says how to size it:
 # BENCH_SCALE=0.1 for a quick run). Never part of check: figures, no asserts.

@@ -207,7 +207,7 @@ if [ -n "$san" ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
 	run_suite "$san" "asan-"
-	run_prog "fuzz/smoke" "$repo/tests/fuzz.sh" "$san" "${FERRY_FUZZ_SECONDS:-10}"
+	run_prog "fuzz/smoke" "$repo/tests/fuzz/run.sh" "$san" "${FERRY_FUZZ_SECONDS:-10}"
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 

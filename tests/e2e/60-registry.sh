@@ -5,7 +5,7 @@
 #
 #  - modes http, https (--cert-dir), basic (TLS + htpasswd; --creds, and
 #    ferry login / logout with a private DOCKER_CONFIG), token (Bearer tokens
-#    from tests/token-server.py)
+#    from tests/servers/token-server.py)
 #  - each: push fixtures/sample.tar (retagged with --registry) and the
 #    multi-platform index of fixtures/dialects/oci-multi; skopeo sees the
 #    manifest digests ferry reports, the source configs (image IDs) and the
@@ -13,7 +13,7 @@
 #    registry's log); a second repository gets its blobs by cross-repository
 #    mounts; every image pulls into every format and verifies;
 #    --platform linux/arm64 pulls one platform
-#  - faults through tests/fault-proxy.py (http): a connection dropped in the
+#  - faults through tests/servers/fault-proxy.py (http): a connection dropped in the
 #    middle of an upload body, 500 answers to uploads: the push completes
 #  - errors a user must understand: unreachable registry, wrong --creds,
 #    unknown manifest, corrupted blob, untrusted TLS certificate
@@ -24,7 +24,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/lib/registry.sh
 . "$repo/tests/lib/registry.sh"
 
-PROXY_PY=$repo/tests/fault-proxy.py
+PROXY_PY=$repo/tests/servers/fault-proxy.py
 MULTI=$FERRY_FIXTURES/dialects/oci-multi
 
 # ferry must not touch the user's cache or docker config.

@@ -13,7 +13,7 @@
 #   mtls         TLS, and the registry requires a client certificate
 #   basic        TLS + htpasswd Basic auth
 #   basic-http   plain HTTP + htpasswd Basic auth (loopback only, as tests are)
-#   token        plain HTTP + Bearer tokens from tests/token-server.py
+#   token        plain HTTP + Bearer tokens from tests/servers/token-server.py
 #   token-https  TLS + Bearer tokens (the token service itself is plain HTTP on 127.0.0.1)
 #
 # After registry_start these are exported (and written to DIR/env):
@@ -211,7 +211,7 @@ registry_start() {
 			echo "refresh:$FERRY_REG_REFRESH_TOKEN:$FERRY_REG_USER"
 			echo "anonymous::"
 		} >"$dir/token-users"
-		python3 "$_registry_lib_dir/../token-server.py" --port "$tport" \
+		python3 "$_registry_lib_dir/../servers/token-server.py" --port "$tport" \
 			--key "$dir/token/key.pem" --cert "$dir/token/cert.pem" \
 			--issuer ferry-test-issuer --service ferry-test-registry \
 			--users "$dir/token-users" --log "$FERRY_REG_TOKEN_LOG" \

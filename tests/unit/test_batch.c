@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "batch.h"
+#include "cli/batch.h"
 #include "util.h"
 
 /* ---- the word splitter ---- */

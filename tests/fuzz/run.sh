@@ -1,17 +1,17 @@
 #!/bin/bash
 # Runs every libFuzzer target for a bounded time, as TAP (one test per target).
 #
-#   tests/fuzz.sh BUILD_DIR [SECONDS]
+#   tests/fuzz/run.sh BUILD_DIR [SECONDS]
 #
 # BUILD_DIR is a clang build configured with -Dfuzz=true (see Makefile).
-# Each target starts from its seed corpus in fuzz/corpus/<target>/ plus the
-# regression inputs in fuzz/regressions/<target>/ (every past finding, kept
+# Each target starts from its seed corpus in tests/fuzz/corpus/<target>/ plus the
+# regression inputs in tests/fuzz/regressions/<target>/ (every past finding, kept
 # so it can never come back) and must run SECONDS (default 10) without a
 # crash, leak or sanitizer report.  New corpus entries go to a scratch copy,
 # never into the repository.
 set -uo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:?usage: tests/fuzz.sh BUILD_DIR [SECONDS]}
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:?usage: tests/fuzz/run.sh BUILD_DIR [SECONDS]}
 secs=${2:-10}
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -26,10 +26,10 @@ for t in "${targets[@]}"; do
 		continue
 	fi
 	mkdir -p "$work/$t"
-	cp "$repo/fuzz/corpus/$t/"* "$work/$t/" 2>/dev/null
+	cp "$repo/tests/fuzz/corpus/$t/"* "$work/$t/" 2>/dev/null
 	regs=()
-	if [ -d "$repo/fuzz/regressions/$t" ]; then
-		regs=("$repo/fuzz/regressions/$t"/*)
+	if [ -d "$repo/tests/fuzz/regressions/$t" ]; then
+		regs=("$repo/tests/fuzz/regressions/$t"/*)
 	fi
 	# Regression inputs first, each run once.
 	ok=1
@@ -49,7 +49,7 @@ for t in "${targets[@]}"; do
 		echo "not ok $n - fuzz_$t"
 		sed 's/^/#   /' "$work/$t.log" | grep -v '^#   #[0-9]' | tail -30
 		for a in "$work/$t"-*; do
-			[ -f "$a" ] && echo "#   finding: $(basename "$a") ($(stat -c %s "$a") bytes); keep it in fuzz/regressions/$t/"
+			[ -f "$a" ] && echo "#   finding: $(basename "$a") ($(stat -c %s "$a") bytes); keep it in tests/fuzz/regressions/$t/"
 		done
 	fi
 done
