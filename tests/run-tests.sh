@@ -1,7 +1,12 @@
 #!/bin/bash
 # Runs every test program and adds up their TAP results.
 #
-#   tests/run-tests.sh BUILD_DIR [SANITIZER_BUILD_DIR]
+#   tests/run-tests.sh BUILD_DIR [SANITIZER_BUILD_DIR] [-- TEST...]
+#
+# TEST picks a subset, for a quick run or a mutant: a unit program
+# (test_tree or unit/test_tree), an e2e script (30-retag.sh, 30-retag or
+# e2e/30-retag.sh), or fuzz (the fuzz smoke run, with a sanitizer build).
+# Without it everything runs.
 #
 # With a second build (clang, -Db_sanitize=address,undefined -Dfuzz=true),
 # the unit and e2e tests run again against it, and every fuzz target runs
@@ -21,10 +26,23 @@
 # VALGRIND=1 (run unit tests under valgrind, leaks are failures).
 set -uo pipefail
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-	echo "usage: $0 BUILD_DIR [SANITIZER_BUILD_DIR]" >&2
+usage() {
+	echo "usage: $0 BUILD_DIR [SANITIZER_BUILD_DIR] [-- TEST...]" >&2
 	exit 2
+}
+dirs=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+	dirs+=("$1")
+	shift
+done
+only=()
+if [ $# -gt 0 ]; then
+	shift
+	[ $# -gt 0 ] || usage
+	only=("$@")
 fi
+if [ ${#dirs[@]} -lt 1 ] || [ ${#dirs[@]} -gt 2 ]; then usage; fi
+set -- "${dirs[@]}"
 san=
 if [ $# -eq 2 ]; then
 	san=$(cd "$2" 2>/dev/null && pwd) || {
@@ -32,6 +50,20 @@ if [ $# -eq 2 ]; then
 		exit 2
 	}
 fi
+
+# selected KIND NAME: is this program in the subset (or is there none)?
+selected() {
+	local want
+	[ ${#only[@]} -gt 0 ] || return 0
+	for want in "${only[@]}"; do
+		want=${want#"$1"/}
+		case $1 in
+		e2e) want=${want%.sh}.sh ;;
+		esac
+		[ "$want" = "$2" ] && return 0
+	done
+	return 1
+}
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$1" 2>/dev/null && pwd) || {
@@ -152,6 +184,7 @@ harness_fail() {
 e2e=()
 for t in "$repo"/tests/e2e/*.sh; do
 	[ -e "$t" ] || continue
+	selected e2e "$(basename "$t")" || continue
 	if [ -x "$t" ]; then
 		e2e+=("$t")
 	else
@@ -186,10 +219,11 @@ run_suite() {
 	fi
 	for t in "$b"/test_*; do
 		if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
+		selected unit "$(basename "$t")" || continue
 		n_unit=$((n_unit + 1))
 		run_prog "${prefix}unit/$(basename "$t")" "${wrapper[@]}" "$t"
 	done
-	[ $n_unit -gt 0 ] || harness_fail "no unit test programs (test_*) in $b"
+	[ $n_unit -gt 0 ] || [ ${#only[@]} -gt 0 ] || harness_fail "no unit test programs (test_*) in $b"
 	if [ ${#e2e[@]} -gt 0 ]; then
 		start_dockerd
 		export FERRY=$b/ferry
@@ -207,7 +241,9 @@ if [ -n "$san" ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
 	run_suite "$san" "asan-"
-	run_prog "fuzz/smoke" "$repo/tests/fuzz/run.sh" "$san" "${FERRY_FUZZ_SECONDS:-10}"
+	if selected fuzz fuzz; then
+		run_prog "fuzz/smoke" "$repo/tests/fuzz/run.sh" "$san" "${FERRY_FUZZ_SECONDS:-10}"
+	fi
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
@@ -218,5 +254,8 @@ if [ ${#broken[@]} -gt 0 ]; then
 	printf '  %s\n' "${broken[@]}"
 fi
 echo
+if [ ${#only[@]} -gt 0 ] && [ $((total_pass + total_fail + total_skip)) -eq 0 ]; then
+	harness_fail "no test matched: ${only[*]}"
+fi
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ $total_fail -eq 0 ]
