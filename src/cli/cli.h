@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "ferry.h"
+#include "image.h" /* ls and inspect read the image graph, which the public API hides */
 #include "registry.h"
 
 /* Print "ferry: <message>" and return the exit code for err. */
