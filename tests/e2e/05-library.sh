@@ -5,9 +5,9 @@
 #    or a dependency's (jansson, curl, OpenSSL, ...)
 #  - libferry.so.0 (soname with the ABI version) exports exactly the
 #    functions the headers declare FERRY_API; libferry.a is installed too
-#  - libferry.pc: examples/convert.c builds with
+#  - libferry.pc: examples/convert.c and examples/list.c build with
 #    `pkg-config --cflags --libs libferry` against the installed copy alone,
-#    linked to the shared library and (--static) to the static one, and works
+#    linked to the shared library and (--static) to the static one, and work
 #  - the pkg-config flags leave the C library's <error.h> reachable
 #  - the in-tree examples (built against build/libferry.so) and the README's
 #    copy of examples/convert.c
@@ -17,13 +17,29 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 . "$repo/tests/e2e/lib-e2e.sh"
 
 BUILD=$(cd "$(dirname "$FERRY")" && pwd)
+MULTI=$FERRY_FIXTURES/dialects/oci-multi
 
 need_tool jq pkg-config nm readelf meson || {
 	tap_ok "jq, pkg-config, nm, readelf and meson are installed" false
 	tap_done
 }
 
-# run_examples LABEL DIR: DIR's convert program against the fixtures.
+# What examples/list.c prints, from the fixtures' own files: manifest.json
+# order for sample.tar (no manifest digests in a legacy save), index.json
+# order for oci-multi (its nested index lists amd64 then arm64/v8; the last
+# manifest has no name; the SBOM is not an image).
+LIST_SAMPLE="- docker.io/example/tool:2.1 linux/amd64
+- docker.io/example/base:1.0 linux/amd64
+- docker.io/example/app:13 linux/amd64"
+multi_digest() {
+	jq -r ".manifests[$1].digest" "$MULTI/index.json"
+}
+LIST_MULTI="$(multi_digest 0) docker.io/example/multi:1.0 linux/amd64,linux/arm64/v8
+$(multi_digest 1) registry.example.com/crane/app:v2 linux/amd64
+$(multi_digest 3) :v3 linux/amd64
+$(multi_digest 4)  linux/amd64"
+
+# run_examples LABEL DIR: DIR's convert and list programs against the fixtures.
 run_examples() {
 	local label=$1 dir=$2
 	tap_ok "$label: convert: sample.tar -> OCI layout" "$dir/convert" "$SAMPLE" "$label-oci/"
@@ -33,11 +49,14 @@ run_examples() {
 	tap_is "$(image_facts "$label-oci")" "$SAMPLE_FACTS" "$label: the same configs and diff_ids"
 	"$dir/convert" nonexistent.tar x/ >/dev/null 2>"$label.err"
 	tap_is "$?" 5 "$label: convert exits with the library's error code (5, not found)"
+	tap_is "$("$dir/list" "$SAMPLE" 2>&1)" "$LIST_SAMPLE" "$label: list: sample.tar's names and platforms"
+	tap_is "$("$dir/list" "$MULTI" 2>&1)" "$LIST_MULTI" "$label: list: an index's digest and platforms, bare tags, no name"
 }
 
 # ---- the examples built in the tree, against build/libferry.so
 mkdir -p tree
 ln -s "$BUILD/example-convert" tree/convert
+ln -s "$BUILD/example-list" tree/list
 run_examples tree tree
 tap_like "$(readelf -d "$BUILD/example-convert" 2>&1)" 'NEEDED.*\[libferry\.so\.0\]' \
 	"tree: example-convert is linked to libferry.so.0"
@@ -112,10 +131,12 @@ tap_like "$(pkgconf --static --libs)" '-lferry .*-larchive .*-lzstd .*-lz .*-lcr
 read -r -a PC_STATIC <<<"$(pkgconf --cflags) -L$libdir -l:libferry.a $(sed -n 's/^Libs.private: //p' "$pc") \
 	$(pkg-config --libs $(pkgconf --print-requires-private))"
 mkdir -p shared static
-tap_ok "convert.c builds against the installed libferry.so" \
-	"${CC[@]}" "${CFLAGS[@]}" -o shared/convert "$repo/examples/convert.c" "${PC_SHARED[@]}"
-tap_ok "convert.c builds against the installed libferry.a (-l:libferry.a)" \
-	"${CC[@]}" "${CFLAGS[@]}" -o static/convert "$repo/examples/convert.c" "${PC_STATIC[@]}"
+for ex in convert list; do
+	tap_ok "$ex.c builds against the installed libferry.so" \
+		"${CC[@]}" "${CFLAGS[@]}" -o "shared/$ex" "$repo/examples/$ex.c" "${PC_SHARED[@]}"
+	tap_ok "$ex.c builds against the installed libferry.a (-l:libferry.a)" \
+		"${CC[@]}" "${CFLAGS[@]}" -o "static/$ex" "$repo/examples/$ex.c" "${PC_STATIC[@]}"
+done
 tap_like "$(LD_LIBRARY_PATH=$libdir ldd shared/convert 2>&1)" "libferry\.so\.0 => $libdir/libferry\.so\.0" \
 	"shared: the program loads the installed libferry.so.0"
 tap_is "$(readelf -d static/convert 2>&1 | grep -c 'libferry')" 0 "static: the program needs no libferry.so"
