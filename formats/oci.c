@@ -26,8 +26,8 @@ static int names_of(const ferry_descriptor *d, ferry_entry *e, ferry_error *err)
 	const char *refname = ferry_descriptor_annotation(d, FERRY_ANN_REF_NAME);
 	ferry_name n = {0};
 	if (full) {
-		if (ferry_ref_parse(&n.ref, full, err) < 0) {
-			err->code = FERRY_E_FORMAT; /* bad input data, not a bad command line */
+		/* bad input data, not a bad command line */
+		if (ferry_ref_parse_as(&n.ref, full, FERRY_E_FORMAT, err) < 0) {
 			ferry_error_prefix(err, "index.json: %s", FERRY_ANN_CONTAINERD_NAME);
 			return -1;
 		}
@@ -44,8 +44,7 @@ static int names_of(const ferry_descriptor *d, ferry_entry *e, ferry_error *err)
 		ferry_entry_add_name(e, &n);
 		return 0;
 	}
-	if (ferry_ref_parse(&n.ref, refname, err) < 0) {
-		err->code = FERRY_E_FORMAT;
+	if (ferry_ref_parse_as(&n.ref, refname, FERRY_E_FORMAT, err) < 0) {
 		ferry_error_prefix(err, "index.json: %s", FERRY_ANN_REF_NAME);
 		return -1;
 	}
