@@ -375,10 +375,27 @@ static int docker_write_meta(ferry_store *store, const ferry_out_entry *entries,
 	return rc;
 }
 
+/* manifest.json; the highest bid, as Docker 25+ archives carry an oci-layout too. */
+static int docker_bid(ferry_tree *t, int best, int *bid, ferry_error *err)
+{
+	*bid = 0;
+	if (best >= 2)
+		return 0;
+	bool exists;
+	uint64_t size;
+	/* One pass: the search may read to the end; formats asked after answer from what was seen. */
+	if (t->ops->stat(t, "manifest.json", true, &exists, &size, err) < 0)
+		return -1;
+	*bid = exists ? 2 : 0;
+	return 0;
+}
+
 const ferry_format ferry_format_docker_archive = {
 	.id = FERRY_FMT_DOCKER_ARCHIVE,
 	.name = "docker-archive",
 	.is_tar = true,
+	.bid = docker_bid,
+	.unrecognised = "a docker archive (no manifest.json)",
 	.uncompressed_layers = true,
 	.needs_repository = true,
 	.read = docker_read,
