@@ -144,13 +144,11 @@ void ferry_blobcache_close(ferry_blobcache *c)
 		int fd = mkostemp(tmp, O_CLOEXEC);
 		if (fd >= 0) {
 			FILE *f = fdopen(fd, "w");
-			size_t lines = 0;
-			for (size_t i = 0; f && i < c->map.cap && lines < CACHE_MAX_LINES; i++) {
-				if (c->map.keys[i]) {
-					fprintf(f, "%s\t%s\n", c->map.keys[i], (char *)c->map.vals[i]);
-					lines++;
-				}
-			}
+			const char *key;
+			void *val;
+			for (size_t it = 0, lines = 0; f && lines < CACHE_MAX_LINES &&
+							 ferry_strmap_next(&c->map, &it, &key, &val); lines++)
+				fprintf(f, "%s\t%s\n", key, (char *)val);
 			if (f && fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0)
 				rename(tmp, c->path);
 			else {
@@ -162,9 +160,7 @@ void ferry_blobcache_close(ferry_blobcache *c)
 		free(tmp);
 		free(dir);
 	}
-	for (size_t i = 0; i < c->map.cap; i++)
-		free(c->map.vals[i]);
-	ferry_strmap_free(&c->map);
+	ferry_strmap_free_with(&c->map, free);
 	pthread_mutex_destroy(&c->mu);
 	free(c->path);
 	free(c);

@@ -12,65 +12,16 @@
 
 #include <ctype.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "util.h"
 
 #define TOKEN_CACHE_MAX 256 /* a push of many repositories needs a token or two for each */
 #define TOKEN_BODY_MAX (1u << 20)
 #define TOKEN_DEFAULT_TTL 60 /* seconds, when the answer has no expires_in (as the spec says) */
-
-/* ---- base64 ---- */
-
-char *reg_base64_encode(const void *buf, size_t len)
-{
-	char *out = ferry_xmalloc(4 * ((len + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, buf, (int)len);
-	return out;
-}
-
-unsigned char *reg_base64_decode(const char *s, size_t *len)
-{
-	size_t n = strlen(s);
-	/* Accept missing padding, which some tools write. */
-	size_t pad = n % 4 ? 4 - n % 4 : 0;
-	if (pad == 3)
-		return NULL;
-	char *in = ferry_xmalloc(n + pad + 1);
-	memcpy(in, s, n);
-	memset(in + n, '=', pad);
-	in[n + pad] = '\0';
-	n += pad;
-	for (size_t i = 0; i < n; i++) {
-		char c = in[i];
-		/* '=' only as the last one or two characters */
-		bool ok = isalnum((unsigned char)c) || c == '+' || c == '/' ||
-			  (c == '=' && i + 2 >= n && (i + 1 == n || in[i + 1] == '='));
-		if (!ok) {
-			explicit_bzero(in, n);
-			free(in);
-			return NULL;
-		}
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	size_t eq = 0;
-	while (eq < n && eq < 2 && in[n - 1 - eq] == '=')
-		eq++;
-	unsigned char *out = ferry_xmalloc(n / 4 * 3 + 1);
-	int got = n ? EVP_DecodeBlock(out, (unsigned char *)in, (int)n) : 0;
-	explicit_bzero(in, n);
-	free(in);
-	if (got < 0 || (size_t)got < eq) {
-		free(out);
-		return NULL;
-	}
-	*len = (size_t)got - eq;
-	out[*len] = '\0';
-	return out;
-}
 
 /* ---- WWW-Authenticate ---- */
 
@@ -393,7 +344,7 @@ struct reg_token_cache *reg_token_cache_ref(struct reg_token_cache *tc)
 static void token_drop(struct reg_token_cache *tc, size_t i)
 {
 	free(tc->tokens[i].scope);
-	reg_free_secret(tc->tokens[i].token);
+	ferry_free_secret(tc->tokens[i].token);
 	memmove(&tc->tokens[i], &tc->tokens[i + 1], (tc->n - i - 1) * sizeof(*tc->tokens));
 	tc->n--;
 }
@@ -463,7 +414,7 @@ static bool realm_may_see_secrets(ferry_registry *r, const char *realm)
 	} else {
 		name = ferry_xstrndup(hostport, strcspn(hostport, ":"));
 	}
-	bool ok = reg_is_loopback(name);
+	bool ok = ferry_is_loopback(name);
 	for (size_t i = 0; !ok && i < r->n_insecure; i++)
 		ok = strcasecmp(r->insecure[i], hostport) == 0 || strcasecmp(r->insecure[i], name) == 0;
 	free(hostport);
@@ -496,7 +447,7 @@ static int fetch_token(ferry_registry *r, const char *canon, char **token, long 
 		char *e_scope = reg_url_escape(canon);
 		body = ferry_xasprintf("grant_type=refresh_token&client_id=ferry&service=%s&scope=%s&refresh_token=%s",
 				       e_svc, e_scope, e_tok);
-		reg_free_secret(e_tok);
+		ferry_free_secret(e_tok);
 		free(e_svc);
 		free(e_scope);
 		url = ferry_xstrdup(realm);
@@ -523,10 +474,10 @@ static int fetch_token(ferry_registry *r, const char *canon, char **token, long 
 			free(url);
 			url = u;
 			char *pair = ferry_xasprintf("%s:%s", r->user, r->secret ? r->secret : "");
-			char *b64 = reg_base64_encode(pair, strlen(pair));
-			reg_free_secret(pair);
+			char *b64 = ferry_base64_encode(pair, strlen(pair));
+			ferry_free_secret(pair);
 			authz = ferry_xasprintf("Basic %s", b64);
-			reg_free_secret(b64);
+			ferry_free_secret(b64);
 		}
 		q.method = "GET";
 		q.follow = true;
@@ -535,8 +486,8 @@ static int fetch_token(ferry_registry *r, const char *canon, char **token, long 
 	q.url = url;
 	reg_resp p = {0};
 	int rc = reg_do(r, &q, &p, err);
-	reg_free_secret(authz);
-	reg_free_secret(body);
+	ferry_free_secret(authz);
+	ferry_free_secret(body);
 	free(url);
 	if (rc < 0)
 		goto out;
@@ -635,7 +586,7 @@ static int token_header(ferry_registry *r, const char *canon, char **hdr, ferry_
 			tc->tokens[i].token = tok;
 			tc->tokens[i].expires = time(NULL) + ttl - margin;
 		} else {
-			reg_free_secret(tok);
+			ferry_free_secret(tok);
 		}
 	} else if (i >= 0) {
 		token_drop(tc, (size_t)i); /* the others try for themselves, and say why if it fails */
@@ -652,10 +603,10 @@ int reg_auth_header(ferry_registry *r, const char *scope, char **hdr, ferry_erro
 		if (!r->user || r->is_token)
 			return 0;
 		char *pair = ferry_xasprintf("%s:%s", r->user, r->secret ? r->secret : "");
-		char *b64 = reg_base64_encode(pair, strlen(pair));
-		reg_free_secret(pair);
+		char *b64 = ferry_base64_encode(pair, strlen(pair));
+		ferry_free_secret(pair);
 		*hdr = ferry_xasprintf("Authorization: Basic %s", b64);
-		reg_free_secret(b64);
+		ferry_free_secret(b64);
 		return 0;
 	}
 	if (r->auth != REG_AUTH_BEARER)

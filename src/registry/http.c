@@ -628,7 +628,7 @@ int reg_do(ferry_registry *r, const reg_req *q, reg_resp *p, ferry_error *err)
 		char eb[CURL_ERROR_SIZE];
 		bool over = false;
 		CURLcode cc = http_once(r, q, url, authz, p, eb, &over);
-		reg_free_secret(authz);
+		ferry_free_secret(authz);
 		reg_trace(r, q->method, url, cc == CURLE_OK ? p->h.status : 0, cc == CURLE_OK ? NULL : curl_easy_strerror(cc));
 		if (over) {
 			ferry_error_set(err, FERRY_E_LIMIT, "%s: the registry sent more than %zu bytes", q->what ? q->what : url,
@@ -898,7 +898,7 @@ static int dl_start(struct dl *s, ferry_error *err)
 		return -1;
 	s->easy = curl_easy_init();
 	if (!s->easy) {
-		reg_free_secret(authz);
+		ferry_free_secret(authz);
 		return ferry_error_set(err, FERRY_E_FAILED, "cannot set up an HTTP transfer (libcurl)");
 	}
 	reg_curl_setup(s->r, s->easy, s->url, true);
@@ -908,7 +908,7 @@ static int dl_start(struct dl *s, ferry_error *err)
 	s->hl = curl_slist_append(NULL, "Docker-Distribution-API-Version: registry/2.0");
 	if (authz)
 		s->hl = curl_slist_append(s->hl, authz);
-	reg_free_secret(authz);
+	ferry_free_secret(authz);
 	if (s->got > 0) {
 		char range[64];
 		snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", s->got);

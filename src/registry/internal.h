@@ -179,17 +179,5 @@ char *reg_url_escape(const char *s);
 /* "https://host:port" part of url (caller frees), NULL when not http(s). */
 char *reg_url_origin(const char *url);
 
-/* Base64 (standard alphabet, padded); decode returns NULL on bad input. */
-char *reg_base64_encode(const void *buf, size_t len);
-unsigned char *reg_base64_decode(const char *s, size_t *len);
-
-/* Is hostname (no port, no brackets) a loopback name or address? */
-bool reg_is_loopback(const char *hostname);
-
-/* Free a string holding a secret, wiping it first. */
-void reg_free_secret(char *s);
-
-/* Read a regular file of at most max bytes into *buf (NUL-terminated, caller frees). */
-int reg_read_small_file(const char *path, size_t max, char **buf, size_t *len, ferry_error *err);
 
 #endif

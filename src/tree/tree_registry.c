@@ -147,17 +147,18 @@ static int rt_finish(ferry_tree *tr, ferry_error *err)
 	return 0;
 }
 
+static void doc_free(void *p)
+{
+	doc *x = p;
+	if (x)
+		free(x->bytes);
+	free(x);
+}
+
 static void rt_free(ferry_tree *tr)
 {
 	reg_tree *t = (reg_tree *)tr;
-	for (size_t i = 0; i < t->docs.cap; i++) {
-		doc *x = t->docs.vals[i];
-		if (t->docs.keys[i] && x) {
-			free(x->bytes);
-			free(x);
-		}
-	}
-	ferry_strmap_free(&t->docs);
+	ferry_strmap_free_with(&t->docs, doc_free);
 	ferry_registry_free(t->reg);
 	free(t->repo);
 	free(t->index_json);

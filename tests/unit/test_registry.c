@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "digest.h"
 #include "model.h"
 #include "registry.h"
@@ -62,7 +63,7 @@ static char *read_file(const char *path)
 
 static char *b64(const char *s)
 {
-	return reg_base64_encode(s, strlen(s));
+	return ferry_base64_encode(s, strlen(s));
 }
 
 /* A fresh HOME with no credential variables set. */
@@ -263,7 +264,7 @@ static void test_base64_loopback(void **state)
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		char *e = b64(v[i]);
 		size_t n = 99;
-		unsigned char *d = reg_base64_decode(e, &n);
+		unsigned char *d = ferry_base64_decode(e, &n);
 		assert_non_null(d);
 		assert_int_equal(n, strlen(v[i]));
 		assert_memory_equal(d, v[i], n);
@@ -271,24 +272,24 @@ static void test_base64_loopback(void **state)
 		free(e);
 	}
 	size_t n;
-	unsigned char *d = reg_base64_decode("dXNlcjpwdw", &n); /* unpadded "user:pw" */
+	unsigned char *d = ferry_base64_decode("dXNlcjpwdw", &n); /* unpadded "user:pw" */
 	assert_non_null(d);
 	assert_int_equal(n, 7);
 	assert_memory_equal(d, "user:pw", 7);
 	free(d);
-	assert_null(reg_base64_decode("dX=lcjpw", &n));
-	assert_null(reg_base64_decode("dXNl*jpw", &n));
-	assert_null(reg_base64_decode("d", &n));
+	assert_null(ferry_base64_decode("dX=lcjpw", &n));
+	assert_null(ferry_base64_decode("dXNl*jpw", &n));
+	assert_null(ferry_base64_decode("d", &n));
 
-	assert_true(reg_is_loopback("localhost"));
-	assert_true(reg_is_loopback("LOCALHOST"));
-	assert_true(reg_is_loopback("127.0.0.1"));
-	assert_true(reg_is_loopback("127.3.2.1"));
-	assert_true(reg_is_loopback("::1"));
-	assert_false(reg_is_loopback("128.0.0.1"));
-	assert_false(reg_is_loopback("localhost.example"));
-	assert_false(reg_is_loopback("::2"));
-	assert_false(reg_is_loopback("example.com"));
+	assert_true(ferry_is_loopback("localhost"));
+	assert_true(ferry_is_loopback("LOCALHOST"));
+	assert_true(ferry_is_loopback("127.0.0.1"));
+	assert_true(ferry_is_loopback("127.3.2.1"));
+	assert_true(ferry_is_loopback("::1"));
+	assert_false(ferry_is_loopback("128.0.0.1"));
+	assert_false(ferry_is_loopback("localhost.example"));
+	assert_false(ferry_is_loopback("::2"));
+	assert_false(ferry_is_loopback("example.com"));
 }
 
 static void feed(reg_headers *h, const char *line)
