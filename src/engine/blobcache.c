@@ -76,7 +76,8 @@ bool ferry_blobcache_compressed(ferry_blobcache *c, const ferry_digest *diff_id,
 	int got = v ? sscanf(v, "%135s %llu", dg, &sz) : 0;
 	pthread_mutex_unlock(&c->mu);
 	free(k);
-	if (got != 2 || ferry_digest_parse(out, dg, NULL) < 0)
+	ferry_error bad = FERRY_ERROR_INIT; /* a damaged cache line is a miss */
+	if (got != 2 || ferry_digest_parse(out, dg, &bad) < 0)
 		return false;
 	*size = sz;
 	return true;

@@ -425,16 +425,13 @@ int ferry_registry_blob_mount(ferry_registry *r, const char *repo, const ferry_d
 	*mounted = false;
 	if (check_repo(repo, err) < 0 || check_repo(from_repo, err) < 0)
 		return -1;
-	char *u0 = ferry_xasprintf("/v2/%s/blobs/uploads/", repo);
-	char *u1 = reg_url_add_query(u0, "mount", d->str);
-	char *url = reg_url_add_query(u1, "from", from_repo);
-	free(u0);
-	free(u1);
+	char *url = ferry_xasprintf("/v2/%s/blobs/uploads/", repo);
+	const char *const query[] = {"mount", d->str, "from", from_repo, NULL};
 	/* Reading the source repository is part of the request. */
 	char *scope = ferry_xasprintf("repository:%s:pull,push repository:%s:pull", repo, from_repo);
 	char sh[24];
 	char *what = ferry_xasprintf("mount of blob %s from %s into %s", ferry_digest_short(d, sh), from_repo, repo);
-	reg_req q = {.method = "POST", .url = url, .scope = scope, .what = what};
+	reg_req q = {.method = "POST", .url = url, .query = query, .scope = scope, .what = what};
 	reg_resp p = {0};
 	int rc = reg_do(r, &q, &p, err);
 	if (rc == 0) {
@@ -442,7 +439,9 @@ int ferry_registry_blob_mount(ferry_registry *r, const char *repo, const ferry_d
 			*mounted = true;
 		} else if (p.h.status == 202) {
 			if (p.h.location) {
-				char *loc = reg_url_join(p.url, p.h.location, NULL);
+				/* Not mounted, so an upload was opened: closed if its Location can be followed. */
+				ferry_error refused = FERRY_ERROR_INIT;
+				char *loc = reg_url_join(p.url, p.h.location, &refused);
 				if (loc)
 					cancel_upload(r, loc, scope);
 				free(loc);
@@ -746,7 +745,8 @@ static int check_header_digest(ferry_registry *r, const char *what, const char *
 	if (!hdr || !*hdr)
 		return 0;
 	ferry_digest got;
-	if (ferry_digest_parse(&got, hdr, NULL) < 0)
+	ferry_error unknown = FERRY_ERROR_INIT;
+	if (ferry_digest_parse(&got, hdr, &unknown) < 0)
 		return 0; /* an algorithm we do not know: nothing to compare */
 	if (bytes && got.alg != want->alg) {
 		ferry_digest again;
@@ -764,7 +764,6 @@ int ferry_registry_upload_finish(ferry_upload *up, const ferry_digest *d, ferry_
 {
 	ferry_registry *r = up->r;
 	int rc = -1;
-	char *url = NULL;
 	reg_resp p = {0};
 	if (up->failed) {
 		if (err)
@@ -784,12 +783,13 @@ int ferry_registry_upload_finish(ferry_upload *up, const ferry_digest *d, ferry_
 	}
 	if (up->chunked && up->len > 0 && upload_flush(up, err) < 0)
 		goto abort;
-	url = reg_url_add_query(up->location, "digest", d->str);
+	const char *const query[] = {"digest", d->str, NULL};
 	char sh[24];
 	char *what = ferry_xasprintf("blob %s upload to %s", ferry_digest_short(d, sh), up->repo);
 	/* Small blob: one PUT with the body.  Chunked: an empty closing PUT. */
 	reg_req q = {.method = "PUT",
-		     .url = url,
+		     .url = up->location,
+		     .query = query,
 		     .scope = up->scope,
 		     .content_type = "application/octet-stream",
 		     .body = up->chunked ? NULL : up->buf,
@@ -814,7 +814,6 @@ int ferry_registry_upload_finish(ferry_upload *up, const ferry_digest *d, ferry_
 	}
 	free(what);
 	reg_resp_clear(&p);
-	free(url);
 	if (rc == 0) {
 		upload_free(up);
 		return 0;
@@ -1041,8 +1040,7 @@ int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_
 				next = reg_url_join(p.url, target, err);
 				if (!next)
 					rc = -1;
-				else if (!ferry_str_startswith(next, r->base) ||
-					 (next[strlen(r->base)] != '/' && next[strlen(r->base)] != '\0')) {
+				else if (!reg_url_same_origin(next, r->base)) {
 					/* Our credentials go with the request: stay on the registry. */
 					rc = ferry_error_set(err, FERRY_E_FAILED,
 							     "%s: registry %s paginates to another host, refused", what,

@@ -45,7 +45,8 @@ static bool blob_digest(const char *path, ferry_digest *d)
 		return false;
 	char buf[FERRY_DIGEST_STRMAX + 8];
 	snprintf(buf, sizeof(buf), "%.*s:%s", (int)(slash - alg), alg, slash + 1);
-	return ferry_digest_parse(d, buf, NULL) == 0;
+	ferry_error not_blob = FERRY_ERROR_INIT; /* another path: not an error */
+	return ferry_digest_parse(d, buf, &not_blob) == 0;
 }
 
 static void keep_doc(reg_tree *t, const ferry_digest *d, unsigned char *bytes, size_t len)
