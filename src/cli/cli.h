@@ -72,7 +72,7 @@ enum {
 typedef struct cli_reg {
 	ferry_registry_opts opts;
 	const char **insecure; /* strings borrowed from argv */
-	size_t n_insecure;
+	size_t n_insecure, cap_insecure;
 	char *creds; /* owned */
 } cli_reg;
 

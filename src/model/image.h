@@ -64,7 +64,7 @@ struct ferry_image {
 typedef struct ferry_entry {
 	ferry_image img;
 	ferry_name *names;
-	size_t n_names;
+	size_t n_names, cap_names;
 } ferry_entry;
 
 struct ferry_format;
