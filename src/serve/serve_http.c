@@ -8,6 +8,7 @@
  * from the source file.
  */
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -193,6 +194,26 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
 	atomic_fetch_sub(&s->in_flight, 1);
 }
 
+/*
+ * Percent-decoding of the path, by libcurl.  A decoded NUL would cut the
+ * path short and make it name something else: such a path becomes one no
+ * route takes.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *uri)
+{
+	(void)cls, (void)c;
+	int len = 0;
+	char *dec = curl_easy_unescape(NULL, uri, 0, &len);
+	if (!dec || memchr(dec, 0, (size_t)len)) {
+		curl_free(dec);
+		strcpy(uri, "/!"); /* shorter than any URI holding an escape */
+		return 2;
+	}
+	memcpy(uri, dec, (size_t)len + 1); /* never longer than the escaped form */
+	curl_free(dec);
+	return (size_t)len;
+}
+
 /* Basic auth: true when the request may go on; else a 401 is queued. */
 static bool authorised(server *s, struct MHD_Connection *c, request *r, enum MHD_Result *ret)
 {
@@ -307,6 +328,7 @@ static struct MHD_Daemon *start_daemon(server *s, int listen_fd, const char *cer
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS, MHD_OPTION_CONNECTION_LIMIT,
 				(unsigned)CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT,
 				MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 				MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 }
 
@@ -342,14 +364,18 @@ static bool wait_for_signals(server *s, struct MHD_Daemon *d, int *listen_fd)
 	int sig = 0;
 	while (sigwait(&set, &sig) != 0)
 		;
-	if (sig == SIGINT)
+	if (sig == SIGINT) {
+		ferry_interrupted = 1; /* the exit status says so: 130 */
 		return true;
+	}
 	atomic_store(&s->draining, true);
 	*listen_fd = MHD_quiesce_daemon(d); /* no new connections; the socket is ours again */
 	struct timespec tick = {0, 20 * 1000 * 1000};
 	while (atomic_load(&s->in_flight) > 0) {
-		if (sigtimedwait(&set, NULL, &tick) == SIGINT)
+		if (sigtimedwait(&set, NULL, &tick) == SIGINT) {
+			ferry_interrupted = 1;
 			return true;
+		}
 	}
 	return false;
 }
