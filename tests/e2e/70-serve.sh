@@ -270,10 +270,15 @@ if need_tool docker && docker info >/dev/null 2>&1; then
 else
 	tap_skip "docker pull" "no docker daemon on DOCKER_HOST"
 fi
-if need_tool podman && podman info >/dev/null 2>&1; then
-	tap_ok "podman pull --tls-verify=false" podman pull -q --tls-verify=false "$P/example/app:13"
-	tap_is "sha256:$(podman image inspect -f '{{.Id}}' "$P/example/app:13")" "$ID_APP" "podman pull: the image ID"
-	podman rmi -f "$P/example/app:13" >/dev/null 2>&1
+# podman with its storage here, not the machine's
+podman_here() {
+	podman --root "$TAP_TMP/podman/root" --runroot "$TAP_TMP/podman/run" --storage-driver vfs "$@"
+}
+if need_tool podman && podman_here info >/dev/null 2>&1; then
+	tap_ok "podman pull --tls-verify=false" podman_here pull -q --tls-verify=false "$P/example/app:13"
+	tap_is "sha256:$(podman_here image inspect -f '{{.Id}}' "$P/example/app:13")" "$ID_APP" "podman pull: the image ID"
+	podman_here rmi -f "$P/example/app:13" >/dev/null 2>&1
+	podman_here system reset -f >/dev/null 2>&1
 else
 	tap_skip "podman pull" "podman is not installed or does not run here"
 fi
