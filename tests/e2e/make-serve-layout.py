@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Write an OCI layout for tests/e2e/70-serve.sh: DIR holds
+"""Write an OCI layout for tests/e2e/70-serve.sh:
 
-  - example/big:1 (a layer of SIZE random bytes in a real tar, so clients can unpack it), and
-  - an artifact (artifactType application/vnd.example.sbom) whose subject is example/big:1,
+  make-serve-layout.py DIR SIZE [REPO]
+
+DIR holds
+  - REPO:1 (default example/big:1) with a layer of SIZE random bytes in a real tar, so
+    clients can unpack it, and
+  - an artifact (artifactType application/vnd.example.sbom) whose subject is that image,
     listed in index.json without a name, as oras and regclient list referrers.
 
 Prints "MANIFEST LAYER ARTIFACT" digests.
@@ -28,6 +32,7 @@ def descriptor(media_type, digest, data):
 
 def main():
     out, size = sys.argv[1], int(sys.argv[2])
+    repo = sys.argv[3] if len(sys.argv) > 3 else "example/big"
     blobs = os.path.join(out, "blobs", "sha256")
     os.makedirs(blobs)
     buf = io.BytesIO()
@@ -45,7 +50,7 @@ def main():
                            "config": descriptor("application/vnd.oci.image.config.v1+json", cd, config),
                            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", ld, layer)]}).encode()
     md = put(blobs, manifest)
-    sbom = b'{"sbom": "for example/big:1"}'
+    sbom = ('{"sbom": "for %s:1"}' % repo).encode()
     sd = put(blobs, sbom)
     artifact = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "artifactType": "application/vnd.example.sbom",
@@ -56,7 +61,7 @@ def main():
     ad = put(blobs, artifact)
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
         dict(descriptor("application/vnd.oci.image.manifest.v1+json", md, manifest),
-             annotations={"io.containerd.image.name": "docker.io/example/big:1",
+             annotations={"io.containerd.image.name": "docker.io/%s:1" % repo,
                           "org.opencontainers.image.ref.name": "1"}),
         dict(descriptor("application/vnd.oci.image.manifest.v1+json", ad, artifact),
              artifactType="application/vnd.example.sbom"),
