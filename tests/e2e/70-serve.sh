@@ -362,6 +362,18 @@ truncate -s 100 "bigcopy/blobs/sha256/${BIG_L#sha256:}"
 tap_is "$(error_code "127.0.0.1:$PORT/v2/example/big/blobs/$BIG_L")" UNAVAILABLE "a layout's blob truncated: refused"
 kill -TERM "$PID" && wait "$PID"
 
+# ---- an OCI archive --------------------------------------------------------------------
+"$FERRY" convert -q --format oci-archive "$DIALECTS/oci-multi" multi-archive.tar
+serve_start ociarch multi-archive.tar
+tap_is "$(skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:$PORT/example/multi:1.0" | sha)" "${MULTI#sha256:}" \
+	"an OCI archive: the index's bytes"
+arm=$(curl -s "127.0.0.1:$PORT/v2/example/multi/manifests/1.0" | jq -r '.manifests[] | select(.platform.architecture == "arm64") | .digest')
+P_MAIN=$P
+P=127.0.0.1:$PORT
+tap_ok "an OCI archive: every blob of the arm64 image hashes to its digest" blobs_ok example/multi "$arm"
+P=$P_MAIN
+kill -TERM "$PID" && wait "$PID"
+
 # ---- --prefix, TLS and --htpasswd ------------------------------------------------------
 serve_start prefix --prefix localhost:5000/mirror sample.tar
 tap_is "$(curl -s "127.0.0.1:$PORT/v2/_catalog" | jq -c .repositories)" '["mirror/example/app","mirror/example/base","mirror/example/tool"]' \
