@@ -204,7 +204,9 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *uri)
 	(void)cls, (void)c;
 	int len = 0;
 	char *dec = curl_easy_unescape(NULL, uri, 0, &len);
-	if (!dec || memchr(dec, 0, (size_t)len)) {
+	if (!dec)
+		return strlen(uri); /* left escaped: no route takes a '%' */
+	if (memchr(dec, 0, (size_t)len)) {
 		curl_free(dec);
 		strcpy(uri, "/!"); /* shorter than any URI holding an escape */
 		return 2;
