@@ -29,7 +29,7 @@ static const command commands[] = {
 	{"login", cmd_login, cmd_login_usage, false},
 	{"logout", cmd_logout, cmd_logout_usage, false},
 	{"batch", cmd_batch, cmd_batch_usage, true},
-	{"serve", cmd_serve, cmd_serve_usage, false},
+	{"serve", cmd_serve, cmd_serve_usage, true},
 };
 
 static const command *find_command(const char *name)

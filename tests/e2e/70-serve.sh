@@ -341,6 +341,8 @@ gzip -c sample.tar >sample.tar.gz
 tap_fails "an archive compressed as a whole: refused" "$FERRY" serve --listen 127.0.0.1:0 sample.tar.gz
 tap_like "$(cat "$TAP_OUT")" "compressed as a whole" "...saying why"
 tap_fails "a registry location: refused" "$FERRY" serve "docker://127.0.0.1:1/x:1"
+tap_is "$("$FERRY" serve --json --listen 0.0.0.0:0 sample.tar 2>/dev/null | jq -c '[.command, .ok, .code]')" '["serve",false,2]' \
+	"--json: a failure at start is a JSON document on stdout"
 
 # ---- stale files -----------------------------------------------------------------------
 cp "$SAMPLE" stale.tar
