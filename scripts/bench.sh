@@ -736,9 +736,7 @@ for REG_STORAGE in "${storages[@]}"; do
 done
 
 if wants W8; then
-	for tool in ab; do
-		command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apache2-utils); run 'make deps' first"
-	done
+	command -v ab >/dev/null 2>&1 || die "ab not found (apache2-utils); run 'make deps' first"
 	[ -f "$DATA/w1.tar" ] || gen_w1
 	if [ ! -f "$DATA/w6.tar.names" ]; then
 		gen_w6
@@ -749,9 +747,10 @@ if wants W8; then
 	start_serve "$DATA/w1.tar" "$DATA/w6.tar"
 	REG_STORAGE=disk
 	fresh_registry
-	"$FERRY" push -q --registry "$FERRY_REG_ADDR" "$DATA/w1.tar" >>"$LOG" 2>&1 &&
-		"$FERRY" push -q --registry "$FERRY_REG_ADDR" "$DATA/w6.tar" >>"$LOG" 2>&1 ||
-		die "W8: pushing into docker-registry failed (see $LOG)"
+	for f in w1.tar w6.tar; do
+		"$FERRY" push -q --registry "$FERRY_REG_ADDR" "$DATA/$f" >>"$LOG" 2>&1 ||
+			die "W8: pushing $f into docker-registry failed (see $LOG)"
+	done
 	SIZE_DIR=
 	bench_workload W8a "skopeo pulls the W1 image" "$(unique_bytes "$DATA/w1.tar")" \
 		"ferry serve=w8big_serve" "skopeo from docker-registry=w8big_registry"
