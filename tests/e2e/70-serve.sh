@@ -337,6 +337,10 @@ tap_fails "two locations, one name, two digests: refused" "$FERRY" serve --liste
 	"$DIALECTS/docker25.tar" "$DIALECTS/containerd.tar"
 tap_like "$(cat "$TAP_OUT")" "example/web:1.0 is sha256:[0-9a-f]+ in .*docker25.tar but sha256:[0-9a-f]+ in .*containerd.tar" \
 	"...naming the image and both locations"
+cp sample.tar sample-copy.tar
+tap_ok "two locations serving the same images (same digests): fine" serve_start dup sample.tar sample-copy.tar
+tap_is "$(head -n 1 dup.out | jq '.images | length')" 3 "...each name once"
+kill -TERM "$PID" && wait "$PID"
 tap_fails "plain HTTP off loopback: refused" "$FERRY" serve --listen 0.0.0.0:0 sample.tar
 tap_like "$(cat "$TAP_OUT")" "plain HTTP is served on loopback only" "...saying why"
 gzip -c sample.tar >sample.tar.gz
