@@ -6,7 +6,7 @@
 # prefixes (docker-archive: oci: oci-archive: docker://) and local paths,
 # also after a prefix (oci:some/dir). Needs nothing from bash-completion.
 
-_ferry_commands="ls convert push verify tag untag inspect login logout batch help"
+_ferry_commands="ls convert push verify tag untag inspect login logout batch serve help"
 
 _ferry_reg_opts="--creds --cert-dir --tls-verify --tls-verify=false --insecure-registry --retries --debug"
 _ferry_retag_opts="--tag --add-tag --registry --prefix --repository --image --platform --manifest-format"
@@ -22,6 +22,7 @@ _ferry_options() {
 	inspect) echo "--raw --config --json --platform --help $_ferry_reg_opts" ;;
 	login) echo "--username -u --password-stdin --help $_ferry_reg_opts" ;;
 	batch) echo "--jobs -j --shard --force --state --json $_ferry_progress_opts --help" ;;
+	serve) echo "--listen --tls-cert --tls-key --htpasswd --registry --prefix --repository --json $_ferry_progress_opts --help" ;;
 	tag | untag | logout) echo "--help" ;;
 	esac
 }
@@ -68,9 +69,9 @@ _ferry_values() {
 	--tls-verify) compgen -W "true false" -- "$cur" ;;
 	--platform) compgen -W "linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x" -- "$cur" ;;
 	--cert-dir) compgen -d -- "$cur" | sed 's|$|/|' ;;
-	--state) _ferry_paths "$cur" ;;
+	--state | --tls-cert | --tls-key | --htpasswd) _ferry_paths "$cur" ;;
 	--tag | --add-tag | --registry | --prefix | --repository | --image | --creds | --insecure-registry | \
-		--retries | --jobs | -j | --shard | --username | -u) : ;; # free text
+		--retries | --jobs | -j | --shard | --username | -u | --listen) : ;; # free text
 	*) return 1 ;;
 	esac
 	return 0
@@ -109,6 +110,8 @@ _ferry() {
 			login | logout) ;;
 			ls | convert | push | verify | tag | untag | inspect)
 				mapfile -t cands < <(_ferry_locations "$cur") ;;
+			serve) # files and layouts only: no registry, no stdin
+				mapfile -t cands < <(_ferry_locations "$cur" | grep -vx -e - -e docker://) ;;
 			esac
 		fi
 	fi

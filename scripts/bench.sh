@@ -13,7 +13,7 @@
 #                    (default ${TMPDIR:-/tmp}/ferry-bench; never inside the repo)
 #   BENCH_SCALE      size factor (default 1; 0.1 for a quick run)
 #   BENCH_RUNS       runs of each tool per workload (default 5; 3 if BENCH_SCALE < 1)
-#   BENCH_ONLY       workloads to run, e.g. "W1 W5" (default: W1 W2 W3 W4 W5 W6 W7)
+#   BENCH_ONLY       workloads to run, e.g. "W1 W5" (default: W1 W2 W3 W4 W5 W6 W7 W8)
 #   BENCH_MIX        text:random:zeros share of the layer bytes (default 45:35:20)
 #   BENCH_W1_MB      W1's image, 4 layers (default 525)
 #   BENCH_W4_BASE_MB W4's shared base layer (default 420)
@@ -50,6 +50,12 @@
 #   W6  W6_IMAGES small images in one archive: one ferry push vs one skopeo copy
 #       per image (fresh registry storage and ferry cache each run)
 #   W7  push W3's OCI layout (gzip layers, nothing to compress): first push
+#   W8  pulls with skopeo from `ferry serve` serving W1's and W6's archives as they
+#       are, against docker-registry serving the same images after a push into it
+#       (by ferry, untimed; its storage on disk): W8a the W1 image, W8b the
+#       W6_IMAGES small images one copy each; then W8c, requests per second of
+#       one small-manifest GET with 32 keep-alive connections (ab -k), both servers.
+#       The RSS columns of W8a/W8b are skopeo's.
 #   W5, W6 and W7 run once with the registry's storage on disk and once with it
 #   in memory: docker-registry fsyncs every file it writes (several per
 #   request), and on a virtual disk that costs from 0.5 to 1 s of its CPU
@@ -83,7 +89,7 @@ if [ -z "${BENCH_RUNS:-}" ]; then
 fi
 RUNS=$BENCH_RUNS
 case $RUNS in '' | *[!0-9]* | 0) die "BENCH_RUNS must be a positive integer" ;; esac
-ONLY=${BENCH_ONLY:-W1 W2 W3 W4 W5 W6 W7}
+ONLY=${BENCH_ONLY:-W1 W2 W3 W4 W5 W6 W7 W8}
 MIX=${BENCH_MIX:-45:35:20}
 W1_MB=${BENCH_W1_MB:-525}
 W4_BASE_MB=${BENCH_W4_BASE_MB:-420}
@@ -135,7 +141,32 @@ fresh_registry() {
 	rm -rf "$REG_DIR"
 	registry_start http "$REG_DIR" >>"$LOG" 2>&1 || die "cannot start docker-registry (see $LOG)"
 }
+# ferry serve for W8, on a free loopback port; SERVE_ADDR says where.
+SERVE_PID=
+start_serve() {
+	local port i
+	port=$(_registry_free_port) || die "no free port for ferry serve"
+	"$FERRY" serve -q --listen "127.0.0.1:$port" "$@" >>"$LOG" 2>&1 &
+	SERVE_PID=$!
+	for ((i = 0; i < 300; i++)); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			export SERVE_ADDR=127.0.0.1:$port
+			return 0
+		fi
+		kill -0 "$SERVE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	die "ferry serve did not start (see $LOG)"
+}
+stop_serve() {
+	if [ -n "$SERVE_PID" ]; then
+		kill -TERM "$SERVE_PID" 2>/dev/null || true
+		wait "$SERVE_PID" 2>/dev/null || true
+		SERVE_PID=
+	fi
+}
 cleanup() {
+	stop_serve
 	stop_registry
 	rm -rf "$OUT" "$RUN/cache-"*
 	if [ -n "$MEM_DIR" ]; then rm -rf "$MEM_DIR"; fi
@@ -570,6 +601,30 @@ w7_skopeo() { skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$DAT
 w7_ferry_prep() { w5_ferry_prep; }
 w7_skopeo_prep() { fresh_registry; }
 
+# W8: skopeo pulls from ferry serve (SERVE_ADDR) or from docker-registry (FERRY_REG_ADDR).
+w8big() { skopeo --insecure-policy copy -q --src-tls-verify=false --dest-oci-accept-uncompressed-layers \
+	"docker://$1/bench/w1:latest" "oci:$OUT/oci:latest"; }
+w8big_serve() { w8big "$SERVE_ADDR"; }
+w8big_registry() { w8big "$FERRY_REG_ADDR"; }
+w8small() {
+	local name i=0
+	while read -r name; do
+		skopeo --insecure-policy copy -q --src-tls-verify=false --dest-oci-accept-uncompressed-layers \
+			"docker://$1/$name" "oci:$OUT/oci:i$i" || return
+		i=$((i + 1))
+	done <"$DATA/w6.tar.names"
+}
+w8small_serve() { w8small "$SERVE_ADDR"; }
+w8small_registry() { w8small "$FERRY_REG_ADDR"; }
+
+# ab_rps ADDR PATH: requests per second of 20000 GETs over 32 keep-alive connections.
+ab_rps() {
+	ab -q -k -c 32 -n "$(python3 -c 'import sys; print(max(2000, int(20000 * min(1, float(sys.argv[1])))))' "$SCALE")" \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+		"http://$1$2" 2>>"$LOG" | awk '/^Requests per second/ {print $4} /^Failed requests/ {f = $3} END {if (f) print "failed:" f}'
+}
+
+export -f w8big w8big_serve w8big_registry w8small w8small_serve w8small_registry
 export -f w1_ferry w1_skopeo w1_ref w1_ref_sync w2gz_ferry w2gz_skopeo w2gz6_ferry w2gz1_skopeo w2zst_ferry w2zst_skopeo \
 	w3_ferry w3_skopeo w4_ferry w4_skopeo w5_ferry w5_skopeo w5re_ferry w5re_skopeo \
 	w6_ferry w6_skopeo w7_ferry w7_skopeo
@@ -679,6 +734,35 @@ for REG_STORAGE in "${storages[@]}"; do
 		stop_registry
 	fi
 done
+
+if wants W8; then
+	command -v ab >/dev/null 2>&1 || die "ab not found (apache2-utils); run 'make deps' first"
+	[ -f "$DATA/w1.tar" ] || gen_w1
+	if [ ! -f "$DATA/w6.tar.names" ]; then
+		gen_w6
+		python3 -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["names"]))' \
+			"$DATA/w6.tar.info" >"$DATA/w6.tar.names"
+	fi
+	warm "$DATA/w1.tar" "$DATA/w6.tar"
+	start_serve "$DATA/w1.tar" "$DATA/w6.tar"
+	REG_STORAGE=disk
+	fresh_registry
+	for f in w1.tar w6.tar; do
+		"$FERRY" push -q --registry "$FERRY_REG_ADDR" "$DATA/$f" >>"$LOG" 2>&1 ||
+			die "W8: pushing $f into docker-registry failed (see $LOG)"
+	done
+	SIZE_DIR=
+	bench_workload W8a "skopeo pulls the W1 image" "$(unique_bytes "$DATA/w1.tar")" \
+		"ferry serve=w8big_serve" "skopeo from docker-registry=w8big_registry"
+	bench_workload W8b "skopeo pulls the $W6_IMAGES small images" "$(unique_bytes "$DATA/w6.tar")" \
+		"ferry serve=w8small_serve" "skopeo from docker-registry=w8small_registry"
+	manifest=/v2/$(head -n 1 "$DATA/w6.tar.names" | sed 's|:|/manifests/|')
+	printf '\nW8c  GET %s, 32 keep-alive connections (ab -k): requests per second\n' "$manifest"
+	printf '    %-36s %s\n' "ferry serve" "$(ab_rps "$SERVE_ADDR" "$manifest")" \
+		"docker-registry" "$(ab_rps "$FERRY_REG_ADDR" "$manifest")"
+	stop_serve
+	stop_registry
+fi
 
 if [ -s "$RUN/summary" ]; then
 	echo

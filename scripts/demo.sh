@@ -3,7 +3,9 @@
 # then `docker tag` + `docker push` without a daemon: the sample retagged
 # for a private registry (Debian's docker-registry, started here on
 # 127.0.0.1:5000, or another free port when 5000 is taken), pushed, pulled
-# back into an OCI layout, verified and listed.
+# back into an OCI layout, verified and listed; and the round-tripped
+# tarball served as a registry by `ferry serve` (on another free loopback
+# port), one image pulled back from it into a layout and verified.
 #
 #   scripts/demo.sh [BUILD_DIR]      default BUILD_DIR: build
 #
@@ -29,7 +31,12 @@ fi
 
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
 reg_dir=
+serve_pid=
 cleanup() {
+	if [ -n "$serve_pid" ] && kill -INT "$serve_pid" 2>/dev/null; then
+		wait "$serve_pid" 2>/dev/null || true
+		echo "demo: stopped ferry serve"
+	fi
 	if [ -n "$reg_dir" ]; then
 		if registry_stop "$reg_dir"; then
 			echo "demo: stopped the registry"
@@ -132,6 +139,40 @@ step "verify every digest of the pulled image" \
 step "list the pulled image" \
 	ls "oci:$OUT/pulled"
 
+# ---- ferry serve: the round-tripped tarball is the registry ----------------------------
+
+sport=$(free_port) || {
+	echo "demo: no free TCP port on 127.0.0.1" >&2
+	exit 1
+}
+echo
+echo "== step $((n + 1)): serve the round-tripped tarball as a read-only registry on 127.0.0.1:$sport"
+echo "\$ ferry serve --listen 127.0.0.1:$sport $OUT/roundtrip.tar &"
+"$ferry" serve --listen "127.0.0.1:$sport" "$OUT/roundtrip.tar" 2>"$OUT/serve.log" &
+serve_pid=$!
+n=$((n + 1))
+for _ in $(seq 100); do
+	grep -q '^ferry: serving' "$OUT/serve.log" 2>/dev/null && break
+	kill -0 "$serve_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if ! grep -q '^ferry: serving' "$OUT/serve.log"; then
+	cat "$OUT/serve.log" >&2
+	echo "demo: ferry serve did not start" >&2
+	exit 1
+fi
+sed -n '1,/^ferry: SIGTERM/p' "$OUT/serve.log"
+step "pull example/app:13 from ferry serve into an OCI layout" \
+	convert "docker://127.0.0.1:$sport/example/app:13" "$OUT/served/"
+expect_file "$OUT/served/index.json"
+step "verify every digest of the image pulled from ferry serve" \
+	verify "oci:$OUT/served"
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+serve_pid=
+echo "(ferry serve stopped by SIGTERM; its access log:)"
+sed '1,/^ferry: SIGTERM/d' "$OUT/serve.log"
+
 echo
 echo "== summary"
 echo "input:      $sample ($(stat -c %s "$sample") bytes)"
@@ -139,4 +180,5 @@ echo "OCI layout: $OUT/oci ($(find "$OUT/oci/blobs" -type f | wc -l) blobs, $(du
 echo "round trip: $OUT/roundtrip.tar ($(stat -c %s "$OUT/roundtrip.tar") bytes)"
 echo "registry:   $reg, $(find "$reg_dir/data/docker/registry/v2/repositories" -mindepth 2 -maxdepth 2 -type d 2>/dev/null | wc -l) repositories, $(find "$reg_dir/data/docker/registry/v2/blobs" -name data -type f 2>/dev/null | wc -l) blobs"
 echo "pulled:     $reg/team/app:13 -> $OUT/pulled ($(find "$OUT/pulled/blobs" -type f | wc -l) blobs, $(du -sk "$OUT/pulled" | cut -f1) KiB)"
+echo "served:     ferry serve on 127.0.0.1:$sport, example/app:13 -> $OUT/served ($(find "$OUT/served/blobs" -type f | wc -l) blobs)"
 echo "demo: all $n steps succeeded"

@@ -14,6 +14,7 @@ BUILD_PKGS=(
 	gcc make meson ninja-build pkg-config
 	libarchive-dev libzstd-dev zlib1g-dev libssl-dev libjansson-dev
 	libcmocka-dev libcurl4-openssl-dev libisal-dev
+	libmicrohttpd-dev libcrypt-dev
 	scdoc
 	docker-registry python3
 )
@@ -23,7 +24,7 @@ TEST_PKGS=(
 	clang libclang-rt-14-dev
 	skopeo umoci docker.io valgrind jq
 	zstd xz-utils bzip2 gzip openssl iproute2 procps python3 e2fsprogs util-linux
-	apache2-utils
+	apache2-utils curl podman
 	zsh man-db bsdextrautils
 	time
 )

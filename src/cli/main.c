@@ -29,6 +29,7 @@ static const command commands[] = {
 	{"login", cmd_login, cmd_login_usage, false},
 	{"logout", cmd_logout, cmd_logout_usage, false},
 	{"batch", cmd_batch, cmd_batch_usage, true},
+	{"serve", cmd_serve, cmd_serve_usage, true},
 };
 
 static const command *find_command(const char *name)
@@ -57,6 +58,7 @@ static const char main_usage[] =
 	"  login     store credentials for a registry\n"
 	"  logout    remove them\n"
 	"  batch     run many convert and push jobs from a file, resumably\n"
+	"  serve     serve archives and layouts as a read-only registry\n"
 	"  help CMD  show a command's help (the same as ferry CMD --help)\n"
 	"\n"
 	"Exit codes: 0 ok, 1 failure, 2 usage, 3 integrity (digest/size mismatch), 4 bad\n"

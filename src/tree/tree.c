@@ -150,3 +150,15 @@ void ferry_tree_free(ferry_tree *t)
 	if (t)
 		t->ops->free(t);
 }
+
+int ferry_tree_locate(ferry_tree *t, const char *path, int *fd, uint64_t *offset, uint64_t *size,
+		      ferry_error *err)
+{
+	*fd = -1;
+	if (!t->ops->locate)
+		return ferry_error_set(err, FERRY_E_FAILED,
+				       "%s: %s cannot be served in place (it is not in a directory or an "
+				       "uncompressed tar file)",
+				       t->display, path);
+	return t->ops->locate(t, path, fd, offset, size, err);
+}

@@ -58,6 +58,13 @@ typedef struct ferry_tree_ops {
 	/* Read to the end, checking the rest of the archive is well formed. */
 	int (*finish)(ferry_tree *t, ferry_error *err);
 	void (*free)(ferry_tree *t);
+	/*
+	 * Where path's bytes lie in a file, for serving them with sendfile
+	 * (optional; NULL: nowhere one can point at).  *fd is a new descriptor
+	 * the caller closes; the bytes are [*offset, *offset + *size) of it.
+	 */
+	int (*locate)(ferry_tree *t, const char *path, int *fd, uint64_t *offset, uint64_t *size,
+		      ferry_error *err);
 } ferry_tree_ops;
 
 struct ferry_tree {
@@ -102,5 +109,8 @@ int ferry_tree_read_all(ferry_tree *t, const char *path, size_t max, unsigned ch
  */
 const char *ferry_tree_canonical(ferry_tree *t, const char *path);
 void ferry_tree_free(ferry_tree *t); /* NULL-safe */
+/* ops->locate, or FERRY_E_FAILED naming the tree when it has none (one-pass, registry). */
+int ferry_tree_locate(ferry_tree *t, const char *path, int *fd, uint64_t *offset, uint64_t *size,
+		      ferry_error *err);
 
 #endif

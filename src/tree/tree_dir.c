@@ -68,7 +68,8 @@ static int open_beneath(int dirfd, const char *path)
 	return fd;
 }
 
-static int dir_open(ferry_tree *t, const char *path, ferry_istream **out, uint64_t *size, ferry_error *err)
+/* Open path as a regular file beneath the layout: *fd and its size. */
+static int open_regular(ferry_tree *t, const char *path, int *fd_out, uint64_t *size, ferry_error *err)
 {
 	dir_tree *d = (dir_tree *)t;
 	int fd = open_beneath(d->dirfd, path);
@@ -86,7 +87,16 @@ static int dir_open(ferry_tree *t, const char *path, ferry_istream **out, uint64
 		return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s is not a regular file", t->display, path);
 	}
 	*size = (uint64_t)st.st_size;
-	*out = ferry_istream_fd_range(fd, 0, (uint64_t)st.st_size, true);
+	*fd_out = fd;
+	return 0;
+}
+
+static int dir_open(ferry_tree *t, const char *path, ferry_istream **out, uint64_t *size, ferry_error *err)
+{
+	int fd;
+	if (open_regular(t, path, &fd, size, err) < 0)
+		return -1;
+	*out = ferry_istream_fd_range(fd, 0, *size, true);
 	return 0;
 }
 
@@ -133,6 +143,14 @@ static void dir_free(ferry_tree *t)
 	free(d);
 }
 
+static int dir_locate(ferry_tree *t, const char *path, int *fd, uint64_t *offset, uint64_t *size,
+		      ferry_error *err)
+{
+	*fd = -1;
+	*offset = 0;
+	return open_regular(t, path, fd, size, err);
+}
+
 static const ferry_tree_ops dir_ops = {
 	.open = dir_open,
 	.stat = dir_stat,
@@ -140,6 +158,7 @@ static const ferry_tree_ops dir_ops = {
 	.want = dir_want,
 	.finish = dir_finish,
 	.free = dir_free,
+	.locate = dir_locate,
 };
 
 int ferry_tree_open_dir(const char *dir, ferry_tree **out, ferry_error *err)

@@ -539,6 +539,30 @@ static void tar_free(ferry_tree *tr)
 	free(t);
 }
 
+/* Only an indexed entry lies where the tree's own fd can point at it. */
+static int tar_locate(ferry_tree *tr, const char *path, int *fd, uint64_t *offset, uint64_t *size,
+		      ferry_error *err)
+{
+	tar_tree *t = (tar_tree *)tr;
+	tar_entry *e = NULL;
+	const char *final = NULL;
+	res_kind kind;
+	*fd = -1;
+	if (resolve(t, path, &e, &final, &kind, err) < 0)
+		return -1;
+	if (kind != RES_FOUND)
+		return ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no entry %s in the archive", tr->display, path);
+	if (e->state != ST_INDEXED)
+		return ferry_error_set(err, FERRY_E_FAILED, "%s: %s is not in an uncompressed tar file", tr->display,
+				       path);
+	*fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0);
+	if (*fd < 0)
+		return ferry_error_errno(err, errno, "%s", tr->display);
+	*offset = e->offset;
+	*size = e->size;
+	return 0;
+}
+
 static const ferry_tree_ops tar_ops = {
 	.open = tar_open,
 	.stat = tar_stat,
@@ -547,6 +571,7 @@ static const ferry_tree_ops tar_ops = {
 	.canonical = tar_canonical,
 	.finish = tar_finish,
 	.free = tar_free,
+	.locate = tar_locate,
 };
 
 /* A regular file that starts like a plain tar (not a compressed stream)? */

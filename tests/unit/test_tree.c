@@ -898,6 +898,64 @@ static void test_dir_tree(void **state)
 	assert_int_equal(escaped, 0);
 }
 
+/* Where an entry's bytes lie: they must read back as the entry, through links too. */
+static void assert_located(ferry_tree *t, const char *name, const void *want, size_t len)
+{
+	int fd;
+	uint64_t off, size;
+	ferry_error err = FERRY_ERROR_INIT;
+	if (ferry_tree_locate(t, name, &fd, &off, &size, &err) < 0)
+		fail_msg("locating %s: %s", name, err.msg);
+	assert_int_equal(size, len);
+	unsigned char *buf = ferry_xmalloc(len + 1);
+	assert_int_equal(pread(fd, buf, len + 1, (off_t)off) >= (ssize_t)len, true);
+	assert_memory_equal(buf, want, len);
+	free(buf);
+	close(fd);
+}
+
+static void test_locate(void **state)
+{
+	(void)state;
+	ferry_error err = FERRY_ERROR_INIT;
+	ferry_tree *t;
+	int fd;
+	uint64_t off, size;
+	char *path = main_tar(false);
+	assert_int_equal(open_tar_path(path, tmp_root, &t, &err), 0);
+	assert_located(t, "dir/file.txt", "hello", 5);
+	assert_located(t, "top-link", "hello", 5); /* link -> link -> file */
+	assert_located(t, "hard", "hello", 5);
+	assert_located(t, "big.bin", big_data(), BIG_LEN);
+	assert_int_equal(ferry_tree_locate(t, "missing", &fd, &off, &size, &err), -1);
+	assert_int_equal(err.code, FERRY_E_NOTFOUND);
+	assert_int_equal(fd, -1);
+	ferry_tree_free(t);
+	free(path);
+
+	/* A tar read in one pass has no place to point at. */
+	path = main_tar(true);
+	assert_int_equal(open_tar_path(path, tmp_root, &t, &err), 0);
+	assert_int_equal(ferry_tree_locate(t, "dir/file.txt", &fd, &off, &size, &err), -1);
+	assert_int_equal(fd, -1);
+	ferry_tree_free(t);
+	free(path);
+
+	char *secret;
+	char *layout = escape_layout(&secret);
+	assert_int_equal(ferry_tree_open_dir(layout, &t, &err), 0);
+	assert_located(t, "sub/b.txt", "b", 1);
+	for (size_t i = 0; i < N_ESCAPES; i++) {
+		if (ferry_tree_locate(t, escapes[i], &fd, &off, &size, &err) == 0) {
+			close(fd);
+			fail_msg("%s was located outside the layout", escapes[i]);
+		}
+	}
+	ferry_tree_free(t);
+	free(secret);
+	free(layout);
+}
+
 /*
  * The same where openat2() is unavailable (kernels before 5.6, valgrind,
  * seccomp profiles that predate it answer ENOSYS): the fallback must not
@@ -975,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_escaping_links),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_dir_tree),
+		cmocka_unit_test(test_locate),
 		cmocka_unit_test(test_dir_tree_without_openat2),
 	};
 	int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
