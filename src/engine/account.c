@@ -22,7 +22,6 @@ bool engine_written_has(engine *E, const ferry_digest *d)
 	return has;
 }
 
-/* Count a blob that reached the store, or that it had (existed); returns what to say of it.  Under mu. */
 ferry_event_kind engine_count_blob(engine *E, bool existed, const ferry_digest *d, uint64_t size, uint64_t read)
 {
 	ferry_event_kind ev = FERRY_EV_BLOB_WRITTEN;
@@ -46,12 +45,26 @@ ferry_event_kind engine_count_blob(engine *E, bool existed, const ferry_digest *
 	return ev;
 }
 
-/* Count a blob that reached the store, or that it had (existed), and say so. */
 void engine_account_blob(engine *E, bool existed, const ferry_digest *d, uint64_t size, uint64_t read,
-			 const char *path)
+			 uint64_t done, const char *path)
 {
 	engine_lock(&E->mu, E);
 	ferry_event_kind ev = engine_count_blob(E, existed, d, size, read);
 	engine_unlock(&E->mu, E);
-	engine_emit(E, ev, NULL, d, size, size, path);
+	engine_emit(E, ev, NULL, d, done, size, path);
+}
+
+void engine_count_doc(engine *E)
+{
+	engine_lock(&E->mu, E);
+	E->st->blobs_written++;
+	engine_unlock(&E->mu, E);
+}
+
+void engine_count_image(engine *E, const char *label, const ferry_digest *d)
+{
+	engine_lock(&E->mu, E);
+	E->st->images++;
+	engine_unlock(&E->mu, E);
+	engine_emit(E, FERRY_EV_IMAGE_DONE, label, d, 0, 0, NULL);
 }

@@ -29,6 +29,57 @@ static int open_store(engine *E, const ferry_location *dl, work *works, size_t n
 	return rc;
 }
 
+/* What the layers become: kept, compressed, or (docker-archive) uncompressed. */
+static void set_policy(engine *E, const ferry_location *dl)
+{
+	const ferry_convert_opts *o = E->o;
+	E->level = o->level ? o->level : o->compress == FERRY_COMP_ZSTD ? FERRY_ZSTD_DEFAULT_LEVEL : FERRY_GZIP_DEFAULT_LEVEL;
+	if (dl->fmt == FERRY_FMT_REGISTRY && !o->compress_set) {
+		/* Registries get compressed layers: plain ones are gzipped, compressed ones kept. */
+		E->keep = false;
+		E->plain_only = true;
+		E->target = FERRY_COMP_GZIP;
+		E->level = FERRY_GZIP_DEFAULT_LEVEL;
+	} else if (E->dfmt->uncompressed_layers) {
+		E->keep = false;
+		E->target = FERRY_COMP_NONE;
+		if (o->compress_set && o->compress != FERRY_COMP_NONE)
+			engine_emit(E, FERRY_EV_WARNING, NULL, NULL, 0, 0,
+				    "--compress does not apply to docker-archive: its layers are stored uncompressed "
+				    "(name the file .tar.gz or .tar.zst to compress the whole archive)");
+	} else {
+		E->keep = !o->compress_set;
+		E->target = o->compress;
+	}
+}
+
+/* Each work's config and manifests, and its entry for the format's metadata (oes[*n_oes++]). */
+static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t *n_oes, ferry_error *err)
+{
+	for (size_t i = 0; i < n_works; i++) {
+		work *w = &E->works[i];
+		ferry_out_entry *oe = &oes[(*n_oes)++];
+		engine_set_owner(E, i);
+		if (engine_write_image(E, w->label, w->img, oe, &oe->desc, err) < 0)
+			return -1;
+		for (size_t k = 0; k < w->n_names; k++) {
+			ferry_name nm;
+			ferry_name_copy(&nm, &w->names[k]);
+			if (E->dfmt->needs_repository && !nm.has_ref) {
+				char msg[512];
+				snprintf(msg, sizeof(msg),
+					 "%s is named only by the tag \"%s\" and has no repository: written untagged "
+					 "(give it one with --repository NAME)",
+					 w->label, nm.bare_tag);
+				engine_emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
+			}
+			oe->names = ferry_xrealloc(oe->names, (oe->n_names + 1) * sizeof(*oe->names));
+			oe->names[oe->n_names++] = nm;
+		}
+	}
+	return 0;
+}
+
 int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
 		     ferry_convert_stats *stats, ferry_error *err)
 {
@@ -44,24 +95,7 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 	const char *cpath = o->cache_path;
 	if (!cpath || *cpath)
 		E.cache = ferry_blobcache_open(cpath);
-	E.level = o->level ? o->level : o->compress == FERRY_COMP_ZSTD ? FERRY_ZSTD_DEFAULT_LEVEL : FERRY_GZIP_DEFAULT_LEVEL;
-	if (dl->fmt == FERRY_FMT_REGISTRY && !o->compress_set) {
-		/* Registries get compressed layers: plain ones are gzipped, compressed ones kept. */
-		E.keep = false;
-		E.plain_only = true;
-		E.target = FERRY_COMP_GZIP;
-		E.level = FERRY_GZIP_DEFAULT_LEVEL;
-	} else if (E.dfmt->uncompressed_layers) {
-		E.keep = false;
-		E.target = FERRY_COMP_NONE;
-		if (o->compress_set && o->compress != FERRY_COMP_NONE)
-			engine_emit(&E, FERRY_EV_WARNING, NULL, NULL, 0, 0,
-			     "--compress does not apply to docker-archive: its layers are stored uncompressed "
-			     "(name the file .tar.gz or .tar.zst to compress the whole archive)");
-	} else {
-		E.keep = !o->compress_set;
-		E.target = o->compress;
-	}
+	set_policy(&E, dl);
 	work *works = NULL;
 	size_t n_works = 0;
 	ferry_out_entry *oes = NULL;
@@ -82,34 +116,15 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 	if (engine_run_jobs(&E, err) < 0)
 		goto out;
 	oes = ferry_xcalloc(n_works ? n_works : 1, sizeof(*oes));
-	for (size_t i = 0; i < n_works; i++) {
-		work *w = &works[i];
-		ferry_out_entry *oe = &oes[n_oes++];
-		engine_set_owner(&E, i);
-		if (engine_write_image(&E, w->label, w->img, oe, &oe->desc, err) < 0)
-			goto out;
-		for (size_t k = 0; k < w->n_names; k++) {
-			ferry_name nm;
-			ferry_name_copy(&nm, &w->names[k]);
-			if (E.dfmt->needs_repository && !nm.has_ref) {
-				char msg[512];
-				snprintf(msg, sizeof(msg),
-					 "%s is named only by the tag \"%s\" and has no repository: written untagged "
-					 "(give it one with --repository NAME)",
-					 w->label, nm.bare_tag);
-				engine_emit(&E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
-			}
-			oe->names = ferry_xrealloc(oe->names, (oe->n_names + 1) * sizeof(*oe->names));
-			oe->names[oe->n_names++] = nm;
-		}
-	}
+	if (write_images(&E, n_works, oes, &n_oes, err) < 0)
+		goto out;
 	if (replace_index ? ferry_oci_write_index(E.store, oes, n_oes, false, err) < 0
 			  : E.dfmt->write_meta(E.store, oes, n_oes, err) < 0)
 		goto out;
 	/* Read a one-pass source to its end: a damaged tail must fail the run, not pass unseen. */
 	if (src->tree->ops->finish(src->tree, err) < 0)
 		goto out;
-	if (E.store->ops->commit(E.store, err) < 0)
+	if (ferry_store_commit(E.store, err) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -33,6 +33,7 @@
 #include "store_registry.h"
 #include "location.h"
 #include "strmap.h"
+#include "testhooks.h"
 #include "tmpname.h"
 #include "util.h"
 
@@ -127,6 +128,13 @@ typedef struct lane {
 	bool stopped;       /* it gave up waiting: another lane failed, and reports why */
 } lane;
 
+/*
+ * Where a layer job's failure came from, said by the code that failed: a
+ * source's message gets the source's name in front; the destination's, and
+ * a stop (a signal, or another lane's failure), name their place already.
+ */
+typedef enum { FROM_SOURCE, FROM_DEST, FROM_RUN } fail_origin;
+
 /* ---- plan.c: which images go out, under which names ---- */
 int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err);
 int engine_push_names(const char *dest, work *works, size_t n, ferry_error *err);
@@ -138,15 +146,19 @@ ferry_comp engine_comp_of_mt(const char *mt);
 void engine_add_jobs(engine *E, ferry_image *img, size_t owner);
 layer_job *engine_job_of(engine *E, const ferry_blob *b);
 void engine_set_owner(engine *E, size_t w);
+/* Job j is done: its output is blob d (size bytes) in comp, transformed or as the source has it. */
+void engine_job_fill(engine *E, layer_job *j, bool transformed, ferry_comp comp, const ferry_digest *d,
+		     uint64_t size);
 int engine_run_jobs(engine *E, ferry_error *err);
 
 /* ---- job.c: one layer job ---- */
-int engine_run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t size, ferry_error *err);
+int engine_run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t size, fail_origin *origin,
+		   ferry_error *err);
 
 /* ---- lanes.c: two lanes, taking turns at the store ---- */
 bool lane_wait_turn(engine *E, lane *L);
 int lane_end_turn(engine *E, lane *L, bool ok, ferry_error *err);
-int lane_park(engine *E, lane *L, parked *p, ferry_error *err);
+int lane_park(engine *E, lane *L, parked *p, fail_origin *origin, ferry_error *err);
 void engine_lock(pthread_mutex_t *m, engine *E);
 void engine_unlock(pthread_mutex_t *m, engine *E);
 void engine_lock_store(engine *E);
@@ -154,13 +166,19 @@ void engine_unlock_store(engine *E);
 bool engine_lanes_pay(engine *E, const size_t *idx, size_t n_jobs);
 int engine_run_lanes(engine *E, const char **paths, size_t *idx, size_t n, ferry_error *err);
 
-/* ---- account.c: events and stats ---- */
+/* ---- account.c: events and stats (the only place the stats change) ---- */
 void engine_emit(engine *E, ferry_event_kind kind, const char *name, const ferry_digest *d, uint64_t bytes,
 		 uint64_t total, const char *msg);
 bool engine_written_has(engine *E, const ferry_digest *d);
+/* Count a layer blob that reached the store, or that it had (existed); returns what to say of it.  Under mu. */
 ferry_event_kind engine_count_blob(engine *E, bool existed, const ferry_digest *d, uint64_t size, uint64_t read);
+/* The same, taking mu, and say so (done: bytes of it this run moved, for the event). */
 void engine_account_blob(engine *E, bool existed, const ferry_digest *d, uint64_t size, uint64_t read,
-			 const char *path);
+			 uint64_t done, const char *path);
+/* A config or manifest went in as a new blob. */
+void engine_count_doc(engine *E);
+/* An image (manifest d) is written. */
+void engine_count_image(engine *E, const char *label, const ferry_digest *d);
 
 /* ---- manifests.c ---- */
 int engine_write_image(engine *E, const char *label, ferry_image *img, ferry_out_entry *oe, ferry_descriptor *out,

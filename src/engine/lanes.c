@@ -82,17 +82,17 @@ static int hand_over_parked(engine *E, parked *p, ferry_error *err)
 	if (p->fd < 0)
 		return 0;
 	engine_lock_store(E);
-	bool existed = p->pre || engine_written_has(E, &p->d) || E->store->ops->has_blob(E->store, &p->d);
-	int rc = 0;
-	if (!existed) {
+	bool existed = p->pre || engine_written_has(E, &p->d);
+	int rc = existed ? 0 : ferry_store_has_blob(E->store, &p->d, &existed, err);
+	if (rc == 0 && !existed) {
 		/* The store takes the spool (a tar copies it in on a thread of its own while this lane goes on). */
 		int fd = p->fd;
 		p->fd = -1;
-		rc = E->store->ops->put_spool(E->store, fd, &p->d, p->size, err);
+		rc = ferry_store_put_spool(E->store, fd, &p->d, p->size, err);
 	}
 	engine_unlock_store(E);
 	if (rc == 0)
-		engine_account_blob(E, existed, &p->d, p->size, p->read, p->path);
+		engine_account_blob(E, existed, &p->d, p->size, p->read, p->size, p->path);
 	return rc;
 }
 
@@ -133,9 +133,9 @@ static int drain(engine *E, ferry_error *err)
 /*
  * Queue a finished job's blob (p, taken) for its turn, first waiting while
  * PARKED_MAX others wait (disk is the bound: each is a spool), then hand
- * over whatever is due.
+ * over whatever is due.  *origin: where a failure came from.
  */
-int lane_park(engine *E, lane *L, parked *p, ferry_error *err)
+int lane_park(engine *E, lane *L, parked *p, fail_origin *origin, ferry_error *err)
 {
 	pthread_mutex_lock(&E->mu);
 	while (E->n_parked >= PARKED_MAX && E->turn != p->ticket && !E->lane_failed)
@@ -145,6 +145,7 @@ int lane_park(engine *E, lane *L, parked *p, ferry_error *err)
 		int rc = ferry_error_set(err, FERRY_E_FAILED, "layer %s: stopped (another layer failed)", p->path);
 		free_parked(p);
 		L->stopped = true;
+		*origin = FROM_RUN;
 		return rc;
 	}
 	parked **at = &E->parked;
@@ -155,6 +156,7 @@ int lane_park(engine *E, lane *L, parked *p, ferry_error *err)
 	E->n_parked++;
 	L->had_turn = true;
 	pthread_mutex_unlock(&E->mu);
+	*origin = FROM_DEST;
 	return drain(E, err);
 }
 
@@ -167,12 +169,12 @@ int lane_park(engine *E, lane *L, parked *p, ferry_error *err)
  * already uses every core.  A registry takes a stream at about one core of
  * its own: two layers sent as they are go up side by side, each on a
  * connection of its own, if they are for one image's repository (blobs go
- * to the repository of the image that owns them: see set_owner).
+ * to the repository of the image that owns them: see ferry_store_set_owner).
  */
 bool engine_lanes_pay(engine *E, const size_t *idx, size_t n_jobs)
 {
-	/* FERRY_LANES_TEST=1: one lane (tests compare the two runs' bytes). */
-	if (n_jobs < 2 || !E->src->tree->concurrent || ferry_env_size("FERRY_LANES_TEST", 1, 2, 2) != 2)
+	/* The one_lane test hook: tests compare the bytes of one-lane and two-lane runs. */
+	if (n_jobs < 2 || !E->src->tree->concurrent || ferry_testhooks()->one_lane)
 		return false;
 	if (E->store->remote) {
 		if (!E->store->concurrent_blobs)
@@ -187,7 +189,7 @@ bool engine_lanes_pay(engine *E, const size_t *idx, size_t n_jobs)
 	}
 	if (E->store->concurrent_blobs)
 		return E->keep || E->target == FERRY_COMP_NONE;
-	return E->store->spools && E->store->ops->put_spool && !E->keep && E->target == FERRY_COMP_NONE;
+	return E->store->spools && !E->keep && E->target == FERRY_COMP_NONE;
 }
 
 /* The layers still to do, taken by the lanes one at a time (under E->mu). */
@@ -198,7 +200,8 @@ typedef struct job_list {
 	size_t n;
 	uint64_t tickets; /* jobs taken so far */
 	bool failed;
-	ferry_error err; /* the first lane's failure */
+	ferry_error err;    /* the first lane's failure */
+	fail_origin origin; /* where it came from */
 } job_list;
 
 static void *lane_main(void *arg)
@@ -212,6 +215,7 @@ static void *lane_main(void *arg)
 		size_t which, job = 0;
 		ferry_istream *in = NULL;
 		uint64_t size;
+		fail_origin origin = FROM_SOURCE;
 		pthread_mutex_lock(&E->mu);
 		if (jl->failed || jl->n == 0) {
 			pthread_mutex_unlock(&E->mu);
@@ -229,14 +233,14 @@ static void *lane_main(void *arg)
 		}
 		pthread_mutex_unlock(&E->mu);
 		if (rc == 0) {
-			rc = engine_run_job(E, &L, &E->jobs[job], in, size, &e);
+			rc = engine_run_job(E, &L, &E->jobs[job], in, size, &origin, &e);
 			/* A job that wrote nothing still passes its turn on, in order. */
 			if (rc == 0 && E->ordered && !L.had_turn) {
 				parked *p = ferry_xcalloc(1, sizeof(*p));
 				p->ticket = L.ticket;
 				p->fd = -1;
 				p->path = E->jobs[job].blob->path;
-				rc = lane_park(E, &L, p, &e);
+				rc = lane_park(E, &L, p, &origin, &e);
 			}
 		}
 		if (rc < 0) {
@@ -245,6 +249,7 @@ static void *lane_main(void *arg)
 			if (!jl->failed && !L.stopped) {
 				jl->failed = true;
 				jl->err = e;
+				jl->origin = origin;
 			}
 			E->lane_failed = true;
 			pthread_cond_broadcast(&E->turn_cv);
@@ -278,11 +283,13 @@ int engine_run_lanes(engine *E, const char **paths, size_t *idx, size_t n, ferry
 	E->lanes = false;
 	if (!jl.failed && E->lane_failed) { /* cannot happen: a lane that stops the others reports */
 		jl.failed = true;
+		jl.origin = FROM_RUN;
 		ferry_error_set(&jl.err, FERRY_E_FAILED, "writing layers: stopped");
 	}
 	/* Blobs still parked after a failure are dropped; without one there are none (every turn came). */
 	if (!jl.failed && E->parked) {
 		jl.failed = true;
+		jl.origin = FROM_RUN;
 		ferry_error_set(&jl.err, FERRY_E_FAILED, "writing layers: %s never had its turn", E->parked->path);
 	}
 	while (E->parked) {
@@ -295,10 +302,8 @@ int engine_run_lanes(engine *E, const char **paths, size_t *idx, size_t n, ferry
 	pthread_cond_destroy(&E->turn_cv);
 	if (!jl.failed)
 		return 0;
-	/* Writing errors name the destination already; the rest are about the source. */
-	if (jl.err.code != FERRY_E_FAILED)
+	if (jl.origin == FROM_SOURCE)
 		ferry_error_prefix(&jl.err, "%s", E->src->display);
-	if (err)
-		*err = jl.err;
+	*err = jl.err;
 	return -1;
 }

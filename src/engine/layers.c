@@ -69,69 +69,76 @@ layer_job *engine_job_of(engine *E, const ferry_blob *b)
 /* Tell the store which image the next blobs are for (a registry uploads them into its repository). */
 void engine_set_owner(engine *E, size_t w)
 {
-	if (E->store->ops->set_owner)
-		E->store->ops->set_owner(E->store, E->works[w].names, E->works[w].n_names);
+	ferry_store_set_owner(E->store, E->works[w].names, E->works[w].n_names);
 }
 
-int engine_run_jobs(engine *E, ferry_error *err)
+void engine_job_fill(engine *E, layer_job *j, bool transformed, ferry_comp comp, const ferry_digest *d,
+		     uint64_t size)
 {
-	ferry_tree *tree = E->src->tree;
-	const char **paths = ferry_xcalloc(E->n_jobs + 1, sizeof(char *));
-	size_t *idx = ferry_xcalloc(E->n_jobs + 1, sizeof(size_t));
-	int rc = 0;
-	/* A layer kept as it is and already in the destination is not read at all. */
+	j->done = true;
+	j->transformed = transformed;
+	j->comp = comp;
+	ferry_descriptor_copy(&j->out, &j->blob->desc);
+	j->out.digest = *d;
+	j->out.size = size;
+	if (transformed || !j->out.media_type) {
+		free(j->out.media_type);
+		j->out.media_type = ferry_xstrdup(engine_layer_mt(comp, E->o->docker_manifests));
+	}
+}
+
+/*
+ * What job j would write, when that can be known without reading it: the
+ * layer itself when it is kept as it is, or (compression is deterministic,
+ * so the diff_id fixes the result) what an earlier run compressed it to.
+ */
+static bool known_output(engine *E, const layer_job *j, bool *transformed, ferry_comp *comp, ferry_digest *d,
+			 uint64_t *size)
+{
+	const ferry_descriptor *desc = &j->blob->desc;
+	ferry_comp said = engine_comp_of_mt(desc->media_type);
+	bool kept = E->keep || (E->plain_only && said != FERRY_COMP_NONE);
+	*transformed = !kept;
+	if (kept && ferry_digest_is_set(&desc->digest) && desc->media_type) {
+		*comp = said;
+		*d = desc->digest;
+		*size = desc->size;
+		return true;
+	}
+	*comp = E->target;
+	return !kept && E->target != FERRY_COMP_NONE && said == FERRY_COMP_NONE && E->cache &&
+	       ferry_digest_is_set(&j->blob->diff_id) &&
+	       ferry_blobcache_compressed(E->cache, &j->blob->diff_id, E->target, E->level, d, size);
+}
+
+/* The layers whose output the destination has already are done without being read at all. */
+static int skip_present(engine *E, ferry_error *err)
+{
 	for (size_t i = 0; i < E->n_jobs; i++) {
 		layer_job *j = &E->jobs[i];
-		const ferry_descriptor *d = &j->blob->desc;
-		ferry_comp said = engine_comp_of_mt(d->media_type);
-		bool kept = E->keep || (E->plain_only && said != FERRY_COMP_NONE);
+		bool transformed, have = false;
+		ferry_comp comp;
+		ferry_digest d;
+		uint64_t size;
 		engine_set_owner(E, j->owner);
-		if (kept && ferry_digest_is_set(&d->digest) && d->media_type &&
-		    E->store->ops->has_blob(E->store, &d->digest)) {
-			j->done = true;
-			j->comp = said;
-			ferry_descriptor_copy(&j->out, d);
-			E->st->blobs_existing++;
-			engine_emit(E, FERRY_EV_BLOB_EXISTS, NULL, &d->digest, 0, d->size, j->blob->path);
+		if (!known_output(E, j, &transformed, &comp, &d, &size))
 			continue;
-		}
-		/*
-		 * A layer to be compressed that an earlier run already compressed
-		 * (compression is deterministic, so the diff_id fixes the result):
-		 * if the destination has that blob, neither read nor compress it.
-		 */
-		ferry_digest cd;
-		uint64_t csize;
-		if (!kept && E->target != FERRY_COMP_NONE && said == FERRY_COMP_NONE && E->cache &&
-		    ferry_digest_is_set(&j->blob->diff_id) &&
-		    ferry_blobcache_compressed(E->cache, &j->blob->diff_id, E->target, E->level, &cd, &csize) &&
-		    E->store->ops->has_blob(E->store, &cd)) {
-			j->done = true;
-			j->transformed = true;
-			j->comp = E->target;
-			ferry_descriptor_copy(&j->out, d);
-			j->out.digest = cd;
-			j->out.size = csize;
-			free(j->out.media_type);
-			j->out.media_type = ferry_xstrdup(engine_layer_mt(E->target, E->o->docker_manifests));
-			E->st->blobs_existing++;
-			engine_emit(E, FERRY_EV_BLOB_EXISTS, NULL, &cd, 0, csize, j->blob->path);
-		}
+		if (ferry_store_has_blob(E->store, &d, &have, err) < 0)
+			return -1;
+		if (!have)
+			continue;
+		engine_job_fill(E, j, transformed, comp, &d, size);
+		engine_account_blob(E, true, &d, size, 0, 0, j->blob->path);
 	}
-	size_t n = 0;
-	for (size_t i = 0; i < E->n_jobs; i++) {
-		if (!E->jobs[i].done) {
-			paths[n] = E->jobs[i].blob->path;
-			idx[n++] = i;
-		}
-	}
-	tree->ops->want(tree, paths, n);
-	if (engine_lanes_pay(E, idx, n)) {
-		engine_set_owner(E, E->jobs[idx[0]].owner);
-		rc = engine_run_lanes(E, paths, idx, n, err);
-		n = 0;
-	}
+	return 0;
+}
+
+/* Run the listed jobs one after another, on this thread. */
+static int run_one_lane(engine *E, const char **paths, size_t *idx, size_t n, ferry_error *err)
+{
+	ferry_tree *tree = E->src->tree;
 	lane L = {.buf = ferry_xmalloc(FERRY_IO_CHUNK)};
+	int rc = 0;
 	while (n > 0 && rc == 0) {
 		size_t which;
 		ferry_istream *in;
@@ -142,10 +149,10 @@ int engine_run_jobs(engine *E, ferry_error *err)
 		}
 		layer_job *j = &E->jobs[idx[which]];
 		engine_set_owner(E, j->owner);
-		rc = engine_run_job(E, &L, j, in, size, err);
+		fail_origin origin;
+		rc = engine_run_job(E, &L, j, in, size, &origin, err);
 		if (rc < 0) {
-			/* Writing errors name the destination already; the rest are about the source. */
-			if (err && err->code != FERRY_E_FAILED)
+			if (origin == FROM_SOURCE)
 				ferry_error_prefix(err, "%s", E->src->display);
 			break;
 		}
@@ -154,6 +161,31 @@ int engine_run_jobs(engine *E, ferry_error *err)
 		n--;
 	}
 	free(L.buf);
+	return rc;
+}
+
+int engine_run_jobs(engine *E, ferry_error *err)
+{
+	ferry_tree *tree = E->src->tree;
+	if (skip_present(E, err) < 0)
+		return -1;
+	const char **paths = ferry_xcalloc(E->n_jobs + 1, sizeof(char *));
+	size_t *idx = ferry_xcalloc(E->n_jobs + 1, sizeof(size_t));
+	size_t n = 0;
+	for (size_t i = 0; i < E->n_jobs; i++) {
+		if (!E->jobs[i].done) {
+			paths[n] = E->jobs[i].blob->path;
+			idx[n++] = i;
+		}
+	}
+	tree->ops->want(tree, paths, n);
+	int rc;
+	if (engine_lanes_pay(E, idx, n)) {
+		engine_set_owner(E, E->jobs[idx[0]].owner);
+		rc = engine_run_lanes(E, paths, idx, n, err);
+	} else {
+		rc = run_one_lane(E, paths, idx, n, err);
+	}
 	free(paths);
 	free(idx);
 	return rc;
