@@ -15,17 +15,6 @@ static bool names_have(const ferry_name *names, size_t n, const ferry_name *want
 	return false;
 }
 
-static void push_name(ferry_name **names, size_t *n, ferry_name *nm)
-{
-	if (names_have(*names, *n, nm)) {
-		ferry_name_free(nm);
-		return;
-	}
-	*names = ferry_xrealloc(*names, (*n + 1) * sizeof(**names));
-	(*names)[(*n)++] = *nm;
-	memset(nm, 0, sizeof(*nm));
-}
-
 static void free_names(ferry_name *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -33,30 +22,44 @@ static void free_names(ferry_name *names, size_t n)
 	free(names);
 }
 
-static bool entry_selected(const ferry_entry *e, const ferry_convert_opts *o, bool *matched, ferry_error *err)
+/* *selected: --image picks e (every entry, without --image); matched[i]: --image i picked something. */
+static int entry_selected(const ferry_entry *e, const ferry_convert_opts *o, bool *matched, bool *selected,
+			  ferry_error *err)
 {
-	if (o->n_images == 0)
-		return true;
-	bool sel = false;
+	*selected = o->n_images == 0;
 	for (size_t i = 0; i < o->n_images; i++) {
 		int m = ferry_entry_matches(e, o->images[i], err);
 		if (m < 0)
-			return false;
+			return -1;
 		if (m) {
 			matched[i] = true;
-			sel = true;
+			*selected = true;
 		}
 	}
-	return sel;
+	return 0;
 }
 
-/* Apply --repository, untag, --tag/--add-tag, --registry/--prefix to one entry's names. */
-static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_used, ferry_name **out,
-		 size_t *n_out, bool *lost_all, ferry_error *err)
+/*
+ * The names an entry goes out under are built in a scratch entry ("out"):
+ * ferry_entry_add_name keeps them unique.
+ */
+static void drop_names(ferry_entry *out)
 {
-	ferry_name *names = NULL;
-	size_t n = 0;
-	*lost_all = false;
+	free_names(out->names, out->n_names);
+	out->names = NULL;
+	out->n_names = 0;
+}
+
+static void drop_name(ferry_entry *out, size_t i)
+{
+	ferry_name_free(&out->names[i]);
+	memmove(&out->names[i], &out->names[i + 1], (out->n_names - i - 1) * sizeof(*out->names));
+	out->n_names--;
+}
+
+/* e's own names, a bare tag put in --repository. */
+static int own_names(const ferry_entry *e, const ferry_convert_opts *o, ferry_entry *out, ferry_error *err)
+{
 	for (size_t i = 0; i < e->n_names; i++) {
 		ferry_name nm;
 		ferry_name_copy(&nm, &e->names[i]);
@@ -68,33 +71,32 @@ static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_u
 			ferry_name_free(&nm);
 			if (rc < 0) {
 				ferry_error_prefix(err, "--repository");
-				free_names(names, n);
 				return -1;
 			}
 			nm = full;
 		}
-		push_name(&names, &n, &nm);
+		ferry_entry_add_name(out, &nm);
 	}
-	size_t before = n;
+	return 0;
+}
+
+/* untag: by name, or by digest (every name of that image). */
+static int untag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_used, ferry_entry *out,
+		 ferry_error *err)
+{
 	for (size_t r = 0; r < o->n_remove_names; r++) {
-		if (ferry_entry_has_digest(e, o->remove_names[r])) { /* untag by digest: every name of that image */
-			if (n)
+		if (ferry_entry_has_digest(e, o->remove_names[r])) {
+			if (out->n_names)
 				rule_used[r] = true;
-			free_names(names, n);
-			names = NULL;
-			n = 0;
+			drop_names(out);
 			continue;
 		}
 		ferry_name rm;
-		if (ferry_name_parse(o->remove_names[r], &rm, err) < 0) {
-			free_names(names, n);
+		if (ferry_name_parse(o->remove_names[r], &rm, err) < 0)
 			return -1;
-		}
-		for (size_t i = 0; i < n;) {
-			if (ferry_name_eq(&names[i], &rm)) {
-				ferry_name_free(&names[i]);
-				memmove(&names[i], &names[i + 1], (n - i - 1) * sizeof(*names));
-				n--;
+		for (size_t i = 0; i < out->n_names;) {
+			if (ferry_name_eq(&out->names[i], &rm)) {
+				drop_name(out, i);
 				rule_used[r] = true;
 			} else {
 				i++;
@@ -102,66 +104,101 @@ static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_u
 		}
 		ferry_name_free(&rm);
 	}
-	if (before > 0 && n == 0)
-		*lost_all = true;
-	for (size_t r = 0; r < o->n_tag_rules; r++) {
-		ferry_name from, to;
-		if (ferry_entry_has_digest(e, o->tag_rules[r].from)) {
-			if (ferry_name_parse(o->tag_rules[r].to, &to, err) < 0) {
-				free_names(names, n);
-				return -1;
-			}
-			rule_used[o->n_remove_names + r] = true;
-			if (!o->tag_rules[r].add) {
-				free_names(names, n);
-				names = NULL;
-				n = 0;
-			}
-			push_name(&names, &n, &to);
-			continue;
-		}
-		if (ferry_name_parse(o->tag_rules[r].from, &from, err) < 0) {
-			free_names(names, n);
-			return -1;
-		}
-		if (ferry_name_parse(o->tag_rules[r].to, &to, err) < 0) {
-			ferry_name_free(&from);
-			free_names(names, n);
-			return -1;
-		}
-		for (size_t i = 0; i < n; i++) {
-			if (!ferry_name_eq(&names[i], &from))
-				continue;
-			rule_used[o->n_remove_names + r] = true;
-			if (!o->tag_rules[r].add) {
-				ferry_name_free(&names[i]);
-				memmove(&names[i], &names[i + 1], (n - i - 1) * sizeof(*names));
-				n--;
-			}
-			ferry_name t2;
-			ferry_name_copy(&t2, &to);
-			push_name(&names, &n, &t2);
-			break;
-		}
+	return 0;
+}
+
+/* One --tag/--add-tag rule whose FROM is a name: the first name it matches is renamed (or added to). */
+static int tag_by_name(const ferry_tag_rule *rule, bool *used, ferry_entry *out, ferry_error *err)
+{
+	ferry_name from, to;
+	if (ferry_name_parse(rule->from, &from, err) < 0)
+		return -1;
+	if (ferry_name_parse(rule->to, &to, err) < 0) {
 		ferry_name_free(&from);
-		ferry_name_free(&to);
+		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!names[i].has_ref)
+	for (size_t i = 0; i < out->n_names; i++) {
+		if (!ferry_name_eq(&out->names[i], &from))
 			continue;
-		if (o->registry && ferry_ref_set_domain(&names[i].ref, o->registry, err) < 0) {
+		*used = true;
+		if (!rule->add)
+			drop_name(out, i);
+		ferry_name t2;
+		ferry_name_copy(&t2, &to);
+		ferry_entry_add_name(out, &t2);
+		break;
+	}
+	ferry_name_free(&from);
+	ferry_name_free(&to);
+	return 0;
+}
+
+/* --tag/--add-tag, by name or by digest (which renames the image whatever its names). */
+static int tag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_used, ferry_entry *out,
+	       ferry_error *err)
+{
+	for (size_t r = 0; r < o->n_tag_rules; r++) {
+		const ferry_tag_rule *rule = &o->tag_rules[r];
+		bool *used = &rule_used[o->n_remove_names + r];
+		if (!ferry_entry_has_digest(e, rule->from)) {
+			if (tag_by_name(rule, used, out, err) < 0)
+				return -1;
+			continue;
+		}
+		ferry_name to;
+		if (ferry_name_parse(rule->to, &to, err) < 0)
+			return -1;
+		*used = true;
+		if (!rule->add)
+			drop_names(out);
+		ferry_entry_add_name(out, &to);
+	}
+	return 0;
+}
+
+/* --registry and --prefix, on every full reference. */
+static int move_names(const ferry_convert_opts *o, ferry_entry *out, ferry_error *err)
+{
+	for (size_t i = 0; i < out->n_names; i++) {
+		ferry_name *nm = &out->names[i];
+		if (!nm->has_ref)
+			continue;
+		if (o->registry && ferry_ref_set_domain(&nm->ref, o->registry, err) < 0) {
 			ferry_error_prefix(err, "--registry");
-			free_names(names, n);
 			return -1;
 		}
-		if (o->prefix && ferry_ref_set_prefix(&names[i].ref, o->prefix, err) < 0) {
+		if (o->prefix && ferry_ref_set_prefix(&nm->ref, o->prefix, err) < 0) {
 			ferry_error_prefix(err, "--prefix");
-			free_names(names, n);
 			return -1;
 		}
 	}
-	*out = names;
-	*n_out = n;
+	return 0;
+}
+
+/*
+ * Apply --repository, untag, --tag/--add-tag, --registry/--prefix to one
+ * entry's names.  *lost_all: untagging took every name it had.
+ */
+static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_used, ferry_name **names,
+		 size_t *n_names, bool *lost_all, ferry_error *err)
+{
+	ferry_entry out = {0};
+	*lost_all = false;
+	int rc = own_names(e, o, &out, err);
+	size_t before = out.n_names;
+	if (rc == 0)
+		rc = untag(e, o, rule_used, &out, err);
+	*lost_all = rc == 0 && before > 0 && out.n_names == 0;
+	if (rc == 0)
+		rc = tag(e, o, rule_used, &out, err);
+	if (rc == 0)
+		rc = move_names(o, &out, err);
+	if (rc < 0) {
+		drop_names(&out);
+		return -1;
+	}
+	*names = out.names;
+	*n_names = out.n_names;
 	return 0;
 }
 
@@ -196,6 +233,40 @@ static bool same_image(const ferry_image *a, const ferry_image *b)
 	return !a->is_index && !b->is_index && ferry_digest_eq(&a->config.desc.digest, &b->config.desc.digest);
 }
 
+/* Every --image, untag and --tag rule named some image of the source. */
+static int check_all_used(engine *E, const bool *img_matched, const bool *rule_used, ferry_error *err)
+{
+	const ferry_convert_opts *o = E->o;
+	const char *unused = NULL;
+	for (size_t i = 0; i < o->n_images && !unused; i++)
+		unused = img_matched[i] ? NULL : o->images[i];
+	for (size_t r = 0; r < o->n_remove_names && !unused; r++)
+		unused = rule_used[r] ? NULL : o->remove_names[r];
+	for (size_t r = 0; r < o->n_tag_rules && !unused; r++)
+		unused = rule_used[o->n_remove_names + r] ? NULL : o->tag_rules[r].from;
+	if (unused)
+		return ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image named %s", E->src->display, unused);
+	return 0;
+}
+
+/* Two different images must not end up with one name. */
+static int check_names_unique(const work *w, size_t n, ferry_error *err)
+{
+	for (size_t a = 0; a < n; a++) {
+		for (size_t b = a + 1; b < n; b++) {
+			for (size_t i = 0; i < w[a].n_names; i++) {
+				if (names_have(w[b].names, w[b].n_names, &w[a].names[i]) && !same_image(w[a].img, w[b].img)) {
+					char *s = ferry_name_string(&w[a].names[i]);
+					ferry_error_set(err, FERRY_E_USAGE, "two different images would both be named %s", s);
+					free(s);
+					return -1;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
 int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err)
 {
 	const ferry_convert_opts *o = E->o;
@@ -207,14 +278,13 @@ int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err)
 	work *w = NULL;
 	size_t n = 0, cap = 0;
 	int rc = -1;
-	ferry_error_clear(err);
 	for (size_t i = 0; i < E->src->n_entries; i++) {
 		ferry_entry *e = &E->src->entries[i];
-		if (!entry_selected(e, o, img_matched, err)) {
-			if (err && err->code)
-				goto out;
+		bool selected;
+		if (entry_selected(e, o, img_matched, &selected, err) < 0)
+			goto out;
+		if (!selected)
 			continue;
-		}
 		ferry_name *names;
 		size_t nn;
 		bool lost_all;
@@ -251,39 +321,8 @@ int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err)
 		wk->label_owned = label;
 		wk->label = label;
 	}
-	for (size_t i = 0; i < o->n_images; i++) {
-		if (!img_matched[i]) {
-			ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image named %s", E->src->display, o->images[i]);
-			goto out;
-		}
-	}
-	for (size_t r = 0; r < o->n_remove_names; r++) {
-		if (!rule_used[r]) {
-			ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image named %s", E->src->display,
-					o->remove_names[r]);
-			goto out;
-		}
-	}
-	for (size_t r = 0; r < o->n_tag_rules; r++) {
-		if (!rule_used[o->n_remove_names + r]) {
-			ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image named %s", E->src->display,
-					o->tag_rules[r].from);
-			goto out;
-		}
-	}
-	/* Two different images must not end up with one name. */
-	for (size_t a = 0; a < n; a++) {
-		for (size_t b = a + 1; b < n; b++) {
-			for (size_t i = 0; i < w[a].n_names; i++) {
-				if (names_have(w[b].names, w[b].n_names, &w[a].names[i]) && !same_image(w[a].img, w[b].img)) {
-					char *s = ferry_name_string(&w[a].names[i]);
-					ferry_error_set(err, FERRY_E_USAGE, "two different images would both be named %s", s);
-					free(s);
-					goto out;
-				}
-			}
-		}
-	}
+	if (check_all_used(E, img_matched, rule_used, err) < 0 || check_names_unique(w, n, err) < 0)
+		goto out;
 	if (n == 0 && E->src->n_entries > 0 && o->platform) {
 		ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image for platform %s", E->src->display, o->platform);
 		goto out;
@@ -314,7 +353,8 @@ int engine_push_names(const char *dest, work *works, size_t n, ferry_error *err)
 		return 0;
 	/* No '/' at all: a registry host ("HOST:PORT" would otherwise read as name:tag). */
 	ferry_ref full;
-	bool parsed = strchr(dest, '/') && ferry_ref_parse(&full, dest, NULL) == 0;
+	ferry_error not_a_ref = FERRY_ERROR_INIT; /* then it is a registry or a prefix */
+	bool parsed = strchr(dest, '/') && ferry_ref_parse(&full, dest, &not_a_ref) == 0;
 	bool is_full = parsed && (full.tag || ferry_digest_is_set(&full.digest));
 	if (parsed && !is_full)
 		ferry_ref_free(&full);
