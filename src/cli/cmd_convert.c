@@ -427,7 +427,8 @@ static int take_operands(const char *cmd, bool push, int argc, char **argv, conv
 {
 	int nargs = argc - optind;
 	if (push ? (nargs < 1 || nargs > 2) : nargs != 2) {
-		*rc = cli_usage_error(cmd, "%s", push ? "push takes SRC and an optional docker:// DEST" : "convert takes SRC and DST");
+		*rc = cli_usage_error(cmd, "%s",
+				      push ? "push takes SRC and an optional docker:// DEST" : "convert takes SRC and DST");
 		return -1;
 	}
 	a->src = argv[optind];

@@ -784,7 +784,6 @@ static void rs_free(ferry_store *s)
 	free(rs);
 }
 
-
 /* Push one manifest (by digest or tag) to repo, once. */
 static int push_manifest(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *d,
 			 const char *tag, ferry_error *err)

@@ -403,11 +403,61 @@ static void test_copy_fails(void **state)
 
 static next_call next_calls[] = {NEXT_SPOOLED, NEXT_DIRECT, NEXT_PUT_SPOOL, NEXT_PUT_FILE, NEXT_COMMIT, NEXT_DROPPED};
 
+/*
+ * The store interface's defaults (src/store/store.c): what a store that is
+ * not a registry answers for the registry's extension, a spool handed to a
+ * store that takes none, and a manifest kept as a blob.
+ */
+static void test_interface_defaults(void **state)
+{
+	(void)state;
+	char *dir = case_dir();
+	char *lay = ferry_xasprintf("%s/layout", dir);
+	char *path = ferry_xasprintf("%s/out.tar", dir);
+	blob m;
+	blob_make(&m, 300, 5);
+	ferry_store *ds, *ts;
+	ferry_error err = FERRY_ERROR_INIT;
+	assert_int_equal(ferry_store_open_dir(lay, &ds, &err), 0);
+	assert_int_equal(ferry_store_open_tar(path, FERRY_COMP_NONE, &ts, &err), 0);
+
+	/* Neither is a registry: no extension, and publishing is refused, not a crash. */
+	assert_null(ferry_store_registry(ds));
+	assert_null(ferry_store_registry(ts));
+	ferry_store_set_owner(ds, NULL, 0);
+	assert_int_equal(ferry_store_publish(ts, NULL, 0, &err), -1);
+	assert_int_equal(err.code, FERRY_E_FAILED);
+
+	/* A directory takes no spools: an error, and the fd is closed all the same. */
+	int fd = spool_of(dir, &m);
+	err = (ferry_error)FERRY_ERROR_INIT;
+	assert_int_equal(ferry_store_put_spool(ds, fd, &m.d, m.len, &err), -1);
+	assert_int_equal(err.code, FERRY_E_FAILED);
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+
+	/* A manifest is a blob there: written once, then found. */
+	bool written;
+	err = (ferry_error)FERRY_ERROR_INIT;
+	assert_int_equal(ferry_store_put_manifest(ts, &m.d, "application/json", m.data, m.len, &written, &err), 0);
+	assert_true(written);
+	assert_true(has_blob(ts, &m.d));
+	assert_int_equal(ferry_store_put_manifest(ts, &m.d, "application/json", m.data, m.len, &written, &err), 0);
+	assert_false(written);
+
+	ferry_store_free(ds);
+	ferry_store_free(ts);
+	blob_free(&m);
+	free(lay);
+	free(path);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spooled_and_direct),
 		cmocka_unit_test(test_put_spool),
+		cmocka_unit_test(test_interface_defaults),
 		cmocka_unit_test(test_free_while_copying),
 		{"test_copy_fails_next_spooled", test_copy_fails, NULL, NULL, &next_calls[0]},
 		{"test_copy_fails_next_direct", test_copy_fails, NULL, NULL, &next_calls[1]},
