@@ -19,6 +19,7 @@
 #include "model.h"
 #include "readfile.h"
 #include "ref.h"
+#include "testhooks.h"
 #include "util.h"
 
 #define CERTS_D "/etc/docker/certs.d"
@@ -489,7 +490,7 @@ struct ferry_upload {
 static size_t chunk_size(void)
 {
 	/* A test hook: small chunks exercise the PATCH path with small blobs. */
-	return ferry_env_size("FERRY_UPLOAD_CHUNK_TEST", 1, REG_CHUNK_MAX, FERRY_UPLOAD_CHUNK);
+	return ferry_testhook_or(ferry_testhooks()->upload_chunk, 1, REG_CHUNK_MAX, FERRY_UPLOAD_CHUNK);
 }
 
 static int upload_fail(ferry_upload *up, ferry_error *err)

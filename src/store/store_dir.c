@@ -85,14 +85,15 @@ static int mkdir_p(const char *root, const char *sub, ferry_error *err)
 	return 0;
 }
 
-static bool ds_has_blob(ferry_store *s, const ferry_digest *d)
+static int ds_has_blob(ferry_store *s, const ferry_digest *d, bool *exists, ferry_error *err)
 {
+	(void)err; /* what cannot be seen is not there: it is then written */
 	dir_store *ds = (dir_store *)s;
 	char *p = ferry_xasprintf("%s/blobs/%s/%s", ds->root, ferry_alg_name(d->alg), ferry_digest_hex(d));
 	struct stat st;
-	bool ok = stat(p, &st) == 0 && S_ISREG(st.st_mode);
+	*exists = stat(p, &st) == 0 && S_ISREG(st.st_mode);
 	free(p);
-	return ok;
+	return 0;
 }
 
 /* Close and remove b's temporary file, and free it (b is off the list). */
@@ -154,9 +155,9 @@ static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 }
 
 static int ds_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
-		       ferry_error *err)
+		       bool *resend, ferry_error *err)
 {
-	(void)size;
+	(void)size, (void)resend;
 	dir_store *ds = (dir_store *)s;
 	open_blob *b = take_blob(ds, out);
 	if (!b)
@@ -207,7 +208,7 @@ static int write_file(const char *path, const void *buf, size_t len, ferry_error
 	if (fd < 0)
 		return ferry_error_errno(err, errno, "cannot create %s", path);
 	if (ferry_write_all(fd, buf, len, path, err) < 0 || fsync(fd) < 0) {
-		if (!err || !err->msg[0] || err->code == FERRY_OK)
+		if (!err->msg[0] || err->code == FERRY_OK)
 			ferry_error_errno(err, errno, "writing %s", path);
 		close(fd);
 		unlink(path);
@@ -346,6 +347,7 @@ static const ferry_store_ops dir_store_ops = {
 	.read_existing = ds_read_existing,
 	.commit = ds_commit,
 	.free = ds_free,
+	/* optional ones: the defaults (no spools: each blob is a file of its own) */
 };
 
 static bool dir_is_empty(const char *path)
@@ -438,8 +440,3 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err)
 	return 0;
 }
 
-void ferry_store_free(ferry_store *s)
-{
-	if (s)
-		s->ops->free(s);
-}

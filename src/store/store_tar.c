@@ -152,13 +152,14 @@ static char *blob_name(const ferry_digest *d)
 	return ferry_xasprintf("blobs/%s/%s", ferry_alg_name(d->alg), ferry_digest_hex(d));
 }
 
-static bool ts_has_blob(ferry_store *s, const ferry_digest *d)
+static int ts_has_blob(ferry_store *s, const ferry_digest *d, bool *exists, ferry_error *err)
 {
+	(void)err;
 	tar_store *ts = (tar_store *)s;
 	char *n = blob_name(d);
-	bool has = ferry_strmap_has(&ts->written, n);
+	*exists = ferry_strmap_has(&ts->written, n);
 	free(n);
-	return has;
+	return 0;
 }
 
 static int direct_write(ferry_ostream *o, const void *buf, size_t len, ferry_error *err)
@@ -205,7 +206,7 @@ static void drop_spool(tar_store *ts)
 	ts->spool_fd = -1;
 }
 
-static int wait_copy(tar_store *ts, ferry_error *err);
+static int wait_copy(tar_store *ts, bool report, ferry_error *err);
 static int add_spooled(tar_store *ts, int fd, const ferry_digest *d, uint64_t size, ferry_error *err);
 
 static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
@@ -215,7 +216,7 @@ static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 	drop_spool(ts);
 	ts->direct = false;
 	if (expect && ferry_digest_is_set(expect) && size >= 0) {
-		if (wait_copy(ts, err) < 0)
+		if (wait_copy(ts, true, err) < 0)
 			return -1;
 		char *name = blob_name(expect);
 		int rc = ensure_dirs(ts, expect, err);
@@ -310,10 +311,10 @@ static void end_job(tar_store *ts)
 /*
  * Wait for the copy in flight, if any, so the archive is ours again.  Fails
  * if a copy failed that no caller has been told of yet: the first caller
- * with somewhere to put the error gets it (later ones see broken, as after
+ * that reports it (report) gets it in err (later ones see broken, as after
  * any half-written entry).
  */
-static int wait_copy(tar_store *ts, ferry_error *err)
+static int wait_copy(tar_store *ts, bool report, ferry_error *err)
 {
 	if (ts->copying) {
 		pthread_join(ts->copier, NULL);
@@ -322,7 +323,7 @@ static int wait_copy(tar_store *ts, ferry_error *err)
 	}
 	if (!ts->copy_failed)
 		return 0;
-	if (err) {
+	if (report) {
 		*err = ts->copy_err;
 		ts->copy_failed = false;
 	}
@@ -344,16 +345,16 @@ static int start_copy(tar_store *ts, int fd, char *name, uint64_t size, ferry_er
 	/* No thread: copy now, which is correct, only slower. */
 	copier_main(ts);
 	end_job(ts);
-	return wait_copy(ts, err);
+	return wait_copy(ts, true, err);
 }
 
 static int ts_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
-		       ferry_error *err)
+		       bool *resend, ferry_error *err)
 {
-	(void)out; /* one blob at a time: the one begun last */
+	(void)out, (void)resend; /* one blob at a time: the one begun last */
 	tar_store *ts = (tar_store *)s;
 	/* Dropping a blob is no failure: an earlier copy's error waits for a caller who can report it. */
-	if (wait_copy(ts, ok ? err : NULL) < 0 && ok) {
+	if (wait_copy(ts, ok, err) < 0 && ok) {
 		ts->direct = false;
 		drop_spool(ts);
 		return -1;
@@ -409,7 +410,7 @@ static int add_spooled(tar_store *ts, int fd, const ferry_digest *d, uint64_t si
 static int ts_put_spool(ferry_store *s, int fd, const ferry_digest *d, uint64_t size, ferry_error *err)
 {
 	tar_store *ts = (tar_store *)s;
-	if (wait_copy(ts, err) < 0) {
+	if (wait_copy(ts, true, err) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -419,7 +420,7 @@ static int ts_put_spool(ferry_store *s, int fd, const ferry_digest *d, uint64_t 
 static int ts_put_file(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err)
 {
 	tar_store *ts = (tar_store *)s;
-	if (wait_copy(ts, err) < 0)
+	if (wait_copy(ts, true, err) < 0)
 		return -1;
 	if (write_header(ts, name, false, len, err) < 0) {
 		ts->broken = true;
@@ -463,7 +464,7 @@ static int pad_archive(tar_store *ts, ferry_error *err)
 static int ts_commit(ferry_store *s, ferry_error *err)
 {
 	tar_store *ts = (tar_store *)s;
-	if (wait_copy(ts, err) < 0)
+	if (wait_copy(ts, true, err) < 0)
 		return -1;
 	if (ts->broken)
 		return ferry_error_set(err, FERRY_E_FAILED, "%s: the archive is incomplete", ts->base.display);
@@ -497,7 +498,8 @@ static void ts_free(ferry_store *s)
 	if (ts->copying) {
 		/* (A committed store has no copy in flight: commit waited for it.) */
 		atomic_store(&ts->abandon, true);
-		wait_copy(ts, NULL);
+		ferry_error ignored = FERRY_ERROR_INIT; /* nothing is committed: no one to tell */
+		wait_copy(ts, false, &ignored);
 	}
 	ts->discard = !ts->committed;
 	if (ts->a)
@@ -517,11 +519,11 @@ static const ferry_store_ops tar_store_ops = {
 	.has_blob = ts_has_blob,
 	.blob_begin = ts_blob_begin,
 	.blob_end = ts_blob_end,
-	.put_spool = ts_put_spool,
 	.put_file = ts_put_file,
 	.read_existing = ts_read_existing,
 	.commit = ts_commit,
 	.free = ts_free,
+	.put_spool = ts_put_spool, /* it says spools */
 };
 
 int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, ferry_error *err)
