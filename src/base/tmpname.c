@@ -10,12 +10,34 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "store.h"
 #include "util.h"
 
+/*
+ * The base as it appears in a temporary name: a long one (a destination
+ * name near the filesystem's 255-byte limit) is cut and followed by a hash
+ * of the whole, so that the temporary name fits wherever the name itself does.
+ */
+static char *tmp_base(const char *base)
+{
+	size_t n = strlen(base);
+	if (n <= FERRY_TMP_BASE_MAX)
+		return ferry_xstrdup(base);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_Digest(base, n, md, &mdlen, EVP_sha256(), NULL);
+	return ferry_xasprintf("%.*s~%02x%02x%02x%02x%02x%02x%02x%02x", FERRY_TMP_BASE_KEEP, base, md[0], md[1], md[2],
+			       md[3], md[4], md[5], md[6], md[7]);
+}
+
 char *ferry_tmp_template(const char *dir, const char *base)
 {
-	return ferry_xasprintf("%s/.%s.ferry-%ld-XXXXXX", dir, base, (long)getpid());
+	char *b = tmp_base(base);
+	char *t = ferry_xasprintf("%s/.%s.ferry-%ld-XXXXXX", dir, b, (long)getpid());
+	free(b);
+	return t;
 }
 
 /* Remove what a leftover holds: a file, or a directory tree we created (bounded depth). */
@@ -42,11 +64,12 @@ static void remove_at(int dfd, const char *name, int depth)
 	unlinkat(dfd, name, AT_REMOVEDIR);
 }
 
-void ferry_tmp_sweep(const char *dir, const char *base)
+void ferry_tmp_sweep(const char *dir, const char *base_name)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
+	char *base = base_name ? tmp_base(base_name) : NULL;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
@@ -67,6 +90,7 @@ void ferry_tmp_sweep(const char *dir, const char *base)
 		remove_at(dirfd(d), n, 0);
 	}
 	closedir(d);
+	free(base);
 }
 
 const char *ferry_tmp_dir(void)

@@ -21,6 +21,7 @@
  * correct digests otherwise; config bytes are never changed.
  */
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1531,11 +1532,18 @@ static int push_names(const char *dest, work *works, size_t n, ferry_error *err)
 int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
 		     ferry_convert_stats *stats, ferry_error *err)
 {
+	return ferry_convert_into(src, NULL, dl, o, replace_index, stats, err);
+}
+
+int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_location *dl, const ferry_convert_opts *o,
+		       bool replace_index, ferry_convert_stats *stats, ferry_error *err)
+{
 	ferry_convert_stats dummy;
 	if (!stats)
 		stats = &dummy;
 	memset(stats, 0, sizeof(*stats));
 	engine E = {0};
+	E.store = store;
 	E.o = o;
 	E.src = src;
 	E.st = stats;
@@ -1570,7 +1578,7 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 		goto out;
 	if (dl->fmt == FERRY_FMT_REGISTRY && push_names(dl->path, works, n_works, err) < 0)
 		goto out;
-	if (open_store(&E, dl, works, n_works, err) < 0)
+	if (!E.store && open_store(&E, dl, works, n_works, err) < 0)
 		goto out;
 	E.store->on_event = o->on_event;
 	E.store->event_ud = o->event_ud;
@@ -1651,12 +1659,35 @@ int ferry_convert(const char *src_s, const char *dst_s, const ferry_convert_opts
 
 /* ---- tags in place ---- */
 
+/*
+ * The store a tag or untag writes: opened, and so locked, before the source
+ * is read, so that another writer's change cannot fall between our read and
+ * our rename.  *out stays NULL for what is neither a layout nor a regular
+ * file (opening the source then says what is wrong with it).
+ */
+static int open_in_place_store(const char *path, ferry_store **out, ferry_error *err)
+{
+	*out = NULL;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	if (S_ISREG(st.st_mode))
+		return ferry_store_open_tar(path, FERRY_COMP_NONE, out, err);
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	char *marker = ferry_xasprintf("%s/oci-layout", path);
+	bool layout = access(marker, F_OK) == 0;
+	free(marker);
+	return layout ? ferry_store_open_dir(path, out, err) : 0;
+}
+
 static int retag_in_place(const char *location, const ferry_convert_opts *o, ferry_error *err)
 {
 	ferry_location sl;
 	if (ferry_location_parse_source(location, &sl, err) < 0)
 		return -1;
 	ferry_source *src = NULL;
+	ferry_store *store = NULL;
 	char *parent = strcmp(sl.path, "-") == 0 ? NULL : ferry_dest_parent(sl.path);
 	int rc = -1;
 	if (strcmp(sl.path, "-") == 0) {
@@ -1667,7 +1698,8 @@ static int retag_in_place(const char *location, const ferry_convert_opts *o, fer
 		ferry_error_set(err, FERRY_E_USAGE, "tag and untag change files in place; to retag in a registry, push");
 		goto out;
 	}
-	if (ferry_source_open_at(&sl, location, parent, NULL, &src, err) < 0)
+	if (open_in_place_store(sl.path, &store, err) < 0 ||
+	    ferry_source_open_at(&sl, location, parent, NULL, &src, err) < 0)
 		goto out;
 	if (src->tree->one_pass) {
 		ferry_error_set(err, FERRY_E_USAGE,
@@ -1677,8 +1709,10 @@ static int retag_in_place(const char *location, const ferry_convert_opts *o, fer
 	}
 	ferry_location dl = {.fmt = src->format->id, .path = sl.path, .comp = FERRY_COMP_NONE};
 	/* An OCI layout keeps exactly the entries that remain; archives are rewritten whole. */
-	rc = ferry_convert_in(src, &dl, o, src->format->id == FERRY_FMT_OCI, NULL, err);
+	rc = ferry_convert_into(src, store, &dl, o, src->format->id == FERRY_FMT_OCI, NULL, err);
+	store = NULL; /* taken */
 out:
+	ferry_store_free(store);
 	ferry_source_free(src);
 	free(parent);
 	ferry_location_free(&sl);

@@ -17,10 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pathlock.h"
 #include "store.h"
 #include "tmpname.h"
 #include "util.h"
@@ -220,33 +220,42 @@ static int ds_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_
 	return rc;
 }
 
-static int write_file(const char *path, const void *buf, size_t len, ferry_error *err)
+/* Write buf to a new temporary file beside dir/name (the one pattern: .NAME.ferry-PID-XXXXXX); *tmp is its path. */
+static int write_tmp_file(const char *dir, const char *name, const void *buf, size_t len, char **tmp,
+			  ferry_error *err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return ferry_error_errno(err, errno, "cannot create %s", path);
+	char *path = ferry_tmp_template(dir, name);
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		free(path);
+		return ferry_error_errno(err, e, "cannot create a file for %s in %s", name, dir);
+	}
+	fchmod(fd, 0644);
 	if (ferry_write_all(fd, buf, len, path, err) < 0 || fsync(fd) < 0) {
-		if (!err || !err->msg[0] || err->code == FERRY_OK)
+		if (!err->msg[0] || err->code == FERRY_OK)
 			ferry_error_errno(err, errno, "writing %s", path);
 		close(fd);
 		unlink(path);
+		free(path);
 		return -1;
 	}
 	if (close(fd) < 0) {
+		int e = errno;
 		unlink(path);
-		return ferry_error_errno(err, errno, "writing %s", path);
+		free(path);
+		return ferry_error_errno(err, e, "writing %s/%s", dir, name);
 	}
+	*tmp = path;
 	return 0;
 }
 
 static int ds_put_file(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err)
 {
 	dir_store *ds = (dir_store *)s;
-	char *tmp = ferry_xasprintf("%s/.ferry-tmp-%s", ds->root, name);
-	if (write_file(tmp, buf, len, err) < 0) {
-		free(tmp);
+	char *tmp = NULL;
+	if (write_tmp_file(ds->root, name, buf, len, &tmp, err) < 0)
 		return -1;
-	}
 	pending_file *f = FERRY_PUSH(ds->files, ds->n_files, ds->cap_files);
 	f->name = ferry_xstrdup(name);
 	f->tmp = tmp;
@@ -444,16 +453,15 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err)
 		if (layout) {
 			ds->existing = true;
 			ds->root = ferry_xstrdup(ds->final);
-			ds->lock_fd = open(ds->final, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (ds->lock_fd < 0 || flock(ds->lock_fd, LOCK_EX) < 0) {
-				int e = errno;
+			if (ferry_path_lock(ds->final, &ds->lock_fd, err) < 0) {
 				ds_free(&ds->base);
-				return ferry_error_errno(err, e, "cannot lock %s", dir);
+				return -1;
 			}
-			/* Under the lock: what a killed writer left in blobs/ can go. */
+			/* Under the lock: what a killed writer left in blobs/ (and beside index.json) can go. */
 			char *blobs = join(ds->final, "blobs");
 			ferry_tmp_sweep(blobs, "blob");
 			free(blobs);
+			ferry_tmp_sweep(ds->final, NULL);
 			if (access(ds->final, W_OK) < 0) {
 				int e = errno;
 				ds_free(&ds->base);
