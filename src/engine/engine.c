@@ -1640,7 +1640,8 @@ int ferry_convert(const char *src_s, const char *dst_s, const ferry_convert_opts
 	ferry_location sl, dl;
 	if (ferry_location_parse_dest(dst_s, o->format, &dl, err) < 0)
 		return -1;
-	if (ferry_location_parse_source(src_s, &sl, err) < 0) {
+	if (ferry_location_parse_source(src_s, &sl, err) < 0 || ferry_location_check_distinct(&sl, &dl, err) < 0) {
+		ferry_location_free(&sl);
 		ferry_location_free(&dl);
 		return -1;
 	}
