@@ -221,6 +221,16 @@ char *reg_url_join(const char *request_url, const char *location, ferry_error *e
 
 /* ---- curl setup and tracing ---- */
 
+/*
+ * Called by curl at least once a second, even on a stalled socket: a
+ * signal (ferry_interrupted) ends the transfer there and then.
+ */
+static int xfer_cancel(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)ud, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return ferry_interrupted ? 1 : 0;
+}
+
 void reg_curl_setup(ferry_registry *r, CURL *c, const char *url, bool follow)
 {
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -232,7 +242,9 @@ void reg_curl_setup(ferry_registry *r, CURL *c, const char *url, bool follow)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
 	/* No overall timeout (layers can be huge), but a stalled transfer ends. */
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)r->stall_seconds);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_cancel);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (follow) {
 		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
@@ -301,6 +313,7 @@ struct xfer {
 	reg_resp *p;
 	size_t max;
 	bool over;
+	bool head; /* a HEAD request: Content-Length is not what we read */
 };
 
 static bool is_2xx(long st)
@@ -315,6 +328,12 @@ static size_t xfer_header(char *b, size_t sz, size_t n, void *ud)
 	if (len >= 5 && memcmp(b, "HTTP/", 5) == 0)
 		x->p->body_len = 0; /* body of a redirect: not ours */
 	reg_headers_line(&x->p->h, b, len);
+	const reg_headers *h = &x->p->h;
+	/* A body announced bigger than we would keep is refused before it is read. */
+	if (x->max > 0 && !x->head && is_2xx(h->status) && h->has_length && h->content_length > x->max) {
+		x->over = true;
+		return 0; /* aborts the transfer */
+	}
 	return len;
 }
 
@@ -357,6 +376,12 @@ static CURLcode http_once(ferry_registry *r, const reg_req *q, const char *url, 
 			  char errbuf[CURL_ERROR_SIZE], bool *over)
 {
 	reg_resp_clear(p);
+	if (ferry_interrupted) {
+		/* No new request after a signal. */
+		snprintf(errbuf, CURL_ERROR_SIZE, "interrupted");
+		*over = false;
+		return CURLE_ABORTED_BY_CALLBACK;
+	}
 	CURL *c = r->curl;
 	curl_easy_reset(c);
 	reg_curl_setup(r, c, url, q->follow);
@@ -397,7 +422,7 @@ static CURLcode http_once(ferry_registry *r, const reg_req *q, const char *url, 
 			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(q->body ? q->body_len : 0));
 		}
 	}
-	struct xfer x = {.p = p, .max = q->max_body};
+	struct xfer x = {.p = p, .max = q->max_body, .head = strcmp(q->method, "HEAD") == 0};
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, xfer_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, xfer_body);
@@ -460,7 +485,7 @@ void reg_backoff(int attempt, const char *retry_after)
 			ms = RETRY_AFTER_MAX_S * 1000;
 	}
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (!ferry_interrupted && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
@@ -887,6 +912,8 @@ static void dl_stop(struct dl *s)
 static int dl_start(struct dl *s, ferry_error *err)
 {
 	dl_stop(s);
+	if (ferry_interrupted)
+		return ferry_error_set(err, FERRY_E_FAILED, "%s: interrupted", s->what);
 	reg_headers_clear(&s->h);
 	s->elen = 0;
 	s->done = s->paused = s->bad_range = s->range_checked = false;

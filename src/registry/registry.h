@@ -37,9 +37,12 @@ typedef struct ferry_registry_opts {
 	size_t n_insecure;
 	int retries;                        /* attempts after the first for retryable failures */
 	bool debug;                         /* trace requests (method, URL without query secrets, status) to stderr */
+	int stall_seconds;                  /* a transfer that moves no byte for this long fails (retryable) */
 } ferry_registry_opts;
 
-/* Defaults: tls_verify true, retries 3. */
+#define FERRY_STALL_SECONDS 120
+
+/* Defaults: tls_verify true, retries 3, stall_seconds FERRY_STALL_SECONDS. */
 void ferry_registry_opts_init(ferry_registry_opts *o);
 
 typedef struct ferry_registry ferry_registry;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "layout_refs.h"
 #include "pathlock.h"
 #include "store.h"
 #include "tmpname.h"
@@ -50,6 +51,8 @@ typedef struct dir_store {
 	open_blob *blobs;
 	pending_file *files;
 	size_t n_files, cap_files;
+	/* Blobs this run added to an existing layout (under blobs_mu): removed if it does not commit. */
+	ferry_strmap added;
 } dir_store;
 
 /* dirname() or basename() of path, where "dir/" names dir itself (caller frees). */
@@ -172,6 +175,40 @@ static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 	return 0;
 }
 
+static void note_added(dir_store *ds, const ferry_digest *d)
+{
+	if (!ds->existing)
+		return;
+	pthread_mutex_lock(&ds->blobs_mu);
+	ferry_strmap_put(&ds->added, d->str, (void *)1);
+	pthread_mutex_unlock(&ds->blobs_mu);
+}
+
+/*
+ * An existing layout's run that does not commit takes back the blobs it
+ * added, still under its lock, except those the layout's index.json now
+ * leads to (another writer's, or one that could not be told apart).  If the
+ * index cannot be read through, nothing is removed: ferry prune can do it.
+ */
+static void remove_added(dir_store *ds)
+{
+	ferry_strmap refs = {0};
+	ferry_error e = FERRY_ERROR_INIT;
+	if (ferry_layout_referenced(ds->final, &refs, &e) == 0) {
+		for (size_t i = 0; i < ds->added.cap; i++) {
+			const char *k = ds->added.keys[i];
+			ferry_digest d;
+			ferry_error e2 = FERRY_ERROR_INIT;
+			if (!k || ferry_strmap_has(&refs, k) || ferry_digest_parse(&d, k, &e2) < 0)
+				continue;
+			char *p = ferry_xasprintf("%s/blobs/%s/%s", ds->final, ferry_alg_name(d.alg), ferry_digest_hex(&d));
+			unlink(p);
+			free(p);
+		}
+	}
+	ferry_strmap_free(&refs);
+}
+
 static int ds_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
 		       ferry_error *err)
 {
@@ -213,6 +250,7 @@ static int ds_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_
 			/* The name is free again: another blob's new file may take it. */
 			free(b->tmp);
 			b->tmp = NULL;
+			note_added(ds, actual);
 		}
 	}
 	free(final);
@@ -393,6 +431,9 @@ static void ds_free(ferry_store *s)
 	free(ds->files);
 	if (!ds->committed && !ds->existing && ds->root)
 		remove_tree(ds->root, 0);
+	if (!ds->committed && ds->existing && ds->added.len)
+		remove_added(ds);
+	ferry_strmap_free(&ds->added);
 	if (ds->lock_fd >= 0)
 		close(ds->lock_fd);
 	free(ds->final);
