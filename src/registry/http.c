@@ -221,14 +221,59 @@ char *reg_url_join(const char *request_url, const char *location, ferry_error *e
 
 /* ---- curl setup and tracing ---- */
 
-/*
- * Called by curl at least once a second, even on a stalled socket: a
- * signal (ferry_interrupted) ends the transfer there and then.
- */
-static int xfer_cancel(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+/* What watches one transfer: a signal ends it, and so does a stall. */
+typedef struct reg_watch {
+	int limit;        /* seconds without a byte moving, either way */
+	curl_off_t moved; /* bytes moved when last seen */
+	double since;     /* when they last moved (CLOCK_MONOTONIC seconds) */
+	bool stalled;
+} reg_watch;
+
+static double mono_now(void)
 {
-	(void)ud, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	return ferry_interrupted ? 1 : 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Called by curl at least once a second, even on a stalled socket: a signal
+ * (ferry_interrupted) ends the transfer there and then, and so does a
+ * transfer that moved no byte for its limit (then reported as a timeout).
+ */
+static int xfer_watch(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)ultotal;
+	reg_watch *w = ud;
+	if (ferry_interrupted)
+		return 1;
+	double now = mono_now();
+	if (dlnow + ulnow != w->moved || w->since == 0) {
+		w->moved = dlnow + ulnow;
+		w->since = now;
+	} else if (now - w->since >= w->limit) {
+		w->stalled = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Watch the transfer on c with w (which must outlive it); the clock starts now. */
+static void watch_transfer(ferry_registry *r, CURL *c, reg_watch *w)
+{
+	*w = (reg_watch){.limit = r->stall_seconds, .since = mono_now()};
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_watch);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+}
+
+/* A transfer the watch ended for a stall is a timeout: retryable, and said so. */
+static CURLcode watched_result(const reg_watch *w, CURLcode cc, char *errbuf)
+{
+	if (cc != CURLE_ABORTED_BY_CALLBACK || !w->stalled)
+		return cc;
+	snprintf(errbuf, CURL_ERROR_SIZE, "no data moved for %d seconds (--stall-timeout)", w->limit);
+	return CURLE_OPERATION_TIMEDOUT;
 }
 
 void reg_curl_setup(ferry_registry *r, CURL *c, const char *url, bool follow)
@@ -240,11 +285,6 @@ void reg_curl_setup(ferry_registry *r, CURL *c, const char *url, bool follow)
 	curl_easy_setopt(c, CURLOPT_NOPROXY, r->noproxy);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	/* No overall timeout (layers can be huge), but a stalled transfer ends. */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)r->stall_seconds);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_cancel);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (follow) {
 		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
@@ -385,6 +425,9 @@ static CURLcode http_once(ferry_registry *r, const reg_req *q, const char *url, 
 	CURL *c = r->curl;
 	curl_easy_reset(c);
 	reg_curl_setup(r, c, url, q->follow);
+	/* No overall timeout (layers can be huge), but a stalled transfer ends. */
+	reg_watch watch;
+	watch_transfer(r, c, &watch);
 	errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	if (q->best_effort)
@@ -428,7 +471,7 @@ static CURLcode http_once(ferry_registry *r, const reg_req *q, const char *url, 
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, xfer_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
 
-	CURLcode cc = curl_easy_perform(c);
+	CURLcode cc = watched_result(&watch, curl_easy_perform(c), errbuf);
 	char *eff = NULL;
 	curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
 	p->url = ferry_xstrdup(eff ? eff : url);
@@ -436,6 +479,7 @@ static CURLcode http_once(ferry_registry *r, const reg_req *q, const char *url, 
 	/* Don't leave a pointer to our stack or list in the reused handle. */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, NULL);
 	free_headers_wiped(hl);
 	return cc;
 }
@@ -823,6 +867,7 @@ struct dl {
 	bool paused, done, failed;
 	CURLcode result;
 	char errbuf[CURL_ERROR_SIZE];
+	reg_watch watch;
 
 	uint64_t got;   /* blob bytes taken in (and hashed) */
 	uint64_t skip;  /* bytes still to drop: a 200 answered our Range request */
@@ -929,6 +974,7 @@ static int dl_start(struct dl *s, ferry_error *err)
 		return ferry_error_set(err, FERRY_E_FAILED, "cannot set up an HTTP transfer (libcurl)");
 	}
 	reg_curl_setup(s->r, s->easy, s->url, true);
+	watch_transfer(s->r, s->easy, &s->watch);
 	s->errbuf[0] = '\0';
 	curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
@@ -954,6 +1000,8 @@ static int dl_start(struct dl *s, ferry_error *err)
 /* Run the transfer until there are bytes to read or it has ended. */
 static void dl_drive(struct dl *s)
 {
+	/* Only time spent here waiting for bytes counts as a stall, not the reader's own pauses. */
+	s->watch.since = 0;
 	while (s->off == s->len && !s->done) {
 		if (s->paused) {
 			s->paused = false;
@@ -968,7 +1016,7 @@ static void dl_drive(struct dl *s)
 		while ((m = curl_multi_info_read(s->multi, &left)))
 			if (m->msg == CURLMSG_DONE) {
 				s->done = true;
-				s->result = m->data.result;
+				s->result = watched_result(&s->watch, m->data.result, s->errbuf);
 			}
 		if (mc != CURLM_OK && !s->done) {
 			s->done = true;

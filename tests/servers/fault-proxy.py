@@ -28,6 +28,10 @@ TLS handshake, is passed through untouched).  FAULT is one of:
     stall-blob    a 200 answer to a GET .../blobs/<digest> whose body has at
                   least --min-body bytes: the head and half of the body are
                   sent, then nothing more (the connection stays open)
+    stall-upload  the first PATCH or PUT to .../blobs/uploads/... whose body
+                  has at least --min-body bytes: its head and half of its
+                  body are forwarded, the rest is read and dropped, and no
+                  answer ever comes (the connection stays open)
     huge-manifest a GET .../manifests/...: answered by the proxy with a 200
                   whose Content-Length is 10^15, a few bytes, then nothing
 
@@ -228,6 +232,13 @@ class Conn:
                                    b"Content-Length: 1000000000000000\r\n\r\n{\"schemaVersion\":")
                     stall(self.client)
                     return
+                if data_upload and not chunked and st.take("stall-upload", method, path, n or 0):
+                    half = (n or 0) // 2
+                    self.up.sendall(head)
+                    self.up.sendall(read_exact(rf, half))
+                    st.log("FAULT stall-upload %s %s after %d of %d body bytes" % (method, path, half, n or 0))
+                    stall(self.client)
+                    return
                 kind = "500-upload" if data_upload else "500-post" if is_upload and method == "POST" else None
                 if kind and st.take(kind, method, path, None):
                     # Read the whole request so that the client sees the answer, not a reset.
@@ -367,7 +378,7 @@ def main():
     ap.add_argument("--target", required=True, help="HOST:PORT of the registry (loopback)")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--fault", default="none",
-                    choices=["none", "drop-upload", "500-upload", "500-post", "corrupt-blob", "stall-blob",
+                    choices=["none", "drop-upload", "500-upload", "500-post", "corrupt-blob", "stall-blob", "stall-upload",
                              "huge-manifest"])
     ap.add_argument("--times", type=int, default=1)
     ap.add_argument("--min-body", type=int, default=1)
