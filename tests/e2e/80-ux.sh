@@ -334,7 +334,7 @@ comp() {
 		COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); [[ $2 == *" " ]] && COMP_CWORD=${#COMP_WORDS[@]}
 		_ferry; printf "%s\n" "${COMPREPLY[@]}"' _ "$BASHC" "$1" | LC_ALL=C sort | xargs)
 }
-tap_is "$(comp "ferry ")" "--help --version batch convert help inspect login logout ls push tag untag verify" \
+tap_is "$(comp "ferry ")" "--help --version batch convert help inspect login logout ls prune push tag untag verify" \
 	"bash: commands"
 tap_is "$(comp "ferry ver")" "verify" "bash: a command from its start"
 tap_is "$(comp "ferry batch --")" "--force --help --jobs --json --progress --quiet --shard --state" "bash: batch's options"
