@@ -500,7 +500,6 @@ static int tar_finish(ferry_tree *tr, ferry_error *err)
 	tar_tree *t = (tar_tree *)tr;
 	t->want_set = true; /* keep nothing more */
 	ferry_strmap_free(&t->wanted);
-	free(t->in_buf);
 	while (t->a && !t->eof) {
 		size_t idx;
 		bool got;
@@ -536,6 +535,7 @@ static void tar_free(ferry_tree *tr)
 	ferry_strmap_free(&t->wanted);
 	if (t->a)
 		archive_read_free(t->a);
+	free(t->in_buf); /* (after the reader that may still point into it) */
 	if (t->fd >= 0)
 		close(t->fd);
 	free(t->spool_parent);
