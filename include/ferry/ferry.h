@@ -144,6 +144,20 @@ FERRY_API int ferry_verify_signatures(const char *location, const struct ferry_r
 				      const char *const *key_paths, size_t n_keys, ferry_sig_fn fn, void *ud,
 				      size_t *n_unverified, ferry_error *err);
 
+/* ---- blobs nothing references (OCI layouts) ---- */
+
+typedef void (*ferry_blob_fn)(const char *digest, uint64_t size, void *ud);
+
+/*
+ * Call fn for every blob in the OCI layout directory location that nothing
+ * reachable from its index.json references (what an interrupted, killed or
+ * untagging run left).  Fails, naming nothing, when a reachable manifest or
+ * index cannot be read: then nobody can tell what is unreferenced.
+ */
+int ferry_unreferenced(const char *location, ferry_blob_fn fn, void *ud, ferry_error *err);
+/* Remove them (fn is told of each removed), under the layout's lock; dry_run only reports. */
+int ferry_prune(const char *location, bool dry_run, ferry_blob_fn fn, void *ud, ferry_error *err);
+
 /* ---- tags in place ---- */
 
 FERRY_API int ferry_tag(const char *location, const char *ref, const char *const *new_refs, size_t n, ferry_error *err);

@@ -2,6 +2,7 @@
  * cmd_verify.c - ferry verify: re-hash everything, report every problem.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@ const char cmd_verify_usage[] = "Usage: ferry verify [OPTIONS] LOCATION\n"
 				"Re-read every blob reachable in LOCATION and check its size, digest and (for\n"
 				"layers) the diff_id of its uncompressed content, plus media types and\n"
 				"structure. Every problem is reported; exits 0 only when there are none (3 when\n"
-				"problems were found).\n"
+				"problems were found). In an OCI layout, blobs nothing references are noted, not\n"
+				"counted as problems; ferry prune removes them.\n"
 				"\n"
 				"With --key, also check that every image carries a cosign signature (from\n"
 				"cosign sign --key, carried with the image) that verifies with one of the\n"
@@ -28,6 +30,36 @@ const char cmd_verify_usage[] = "Usage: ferry verify [OPTIONS] LOCATION\n"
 				"  --json                   print {command, location, problems, signatures, ok} on stdout\n" CLI_PROGRESS_HELP
 				"  -h, --help               show this help\n"
 				"\n" CLI_REG_HELP;
+
+typedef struct unreferenced {
+	json_t *list; /* --json: their digests */
+	size_t n;
+	uint64_t bytes;
+} unreferenced;
+
+static void on_unreferenced(const char *digest, uint64_t size, void *ud)
+{
+	unreferenced *u = ud;
+	u->n++;
+	u->bytes += size;
+	if (u->list)
+		json_array_append_new(u->list, json_string(digest));
+}
+
+/*
+ * An OCI layout may hold blobs nothing references (a killed run's, an
+ * untagged image's): a note, not a problem, with what removes them.
+ */
+static json_t *note_unreferenced(const char *loc, cli_progress *prog, bool json)
+{
+	unreferenced u = {json ? json_array() : NULL, 0, 0};
+	ferry_error err = FERRY_ERROR_INIT;
+	if (ferry_unreferenced(loc, on_unreferenced, &u, &err) == 0 && u.n)
+		cli_progress_warn(prog, "ferry: note: %s: %zu blob%s (%" PRIu64 " bytes) referenced by nothing; "
+					"'ferry prune %s' removes them",
+				  loc, u.n, u.n == 1 ? "" : "s", u.bytes, loc);
+	return u.list;
+}
 
 typedef struct problems {
 	json_t *list; /* --json: the messages; NULL otherwise */
@@ -140,6 +172,7 @@ int cmd_verify(int argc, char **argv)
 		rc = ferry_verify_signatures(loc, cli_reg_opts(&reg), keys, n_keys, on_signature, &p, &unsigned_n, &err);
 	cli_reg_free(&reg);
 	free(keys);
+	json_t *unref = rc == 0 ? note_unreferenced(loc, p.prog, json) : NULL;
 	cli_progress_done(p.prog);
 	if (rc < 0) {
 		rc = cli_fail(&err);
@@ -160,6 +193,7 @@ int cmd_verify(int argc, char **argv)
 		json_object_set_new(doc, "problems", p.list);
 		if (p.sigs)
 			json_object_set_new(doc, "signatures", p.sigs);
+		json_object_set_new(doc, "unreferenced", unref ? unref : json_array());
 		json_object_set_new(doc, "ok", rc == 0 ? json_true() : json_false());
 		if (rc != 0) {
 			json_object_set_new(doc, "error", json_string(cli_last_error()));

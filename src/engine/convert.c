@@ -3,6 +3,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine_int.h"
 
@@ -83,11 +85,18 @@ static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t 
 int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
 		     ferry_convert_stats *stats, ferry_error *err)
 {
+	return ferry_convert_into(src, NULL, dl, o, replace_index, stats, err);
+}
+
+int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_location *dl, const ferry_convert_opts *o,
+		       bool replace_index, ferry_convert_stats *stats, ferry_error *err)
+{
 	ferry_convert_stats dummy;
 	if (!stats)
 		stats = &dummy;
 	memset(stats, 0, sizeof(*stats));
 	engine E = {0};
+	E.store = store;
 	E.o = o;
 	E.src = src;
 	E.st = stats;
@@ -105,7 +114,7 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 		goto out;
 	if (dl->fmt == FERRY_FMT_REGISTRY && engine_push_names(dl->path, works, n_works, err) < 0)
 		goto out;
-	if (open_store(&E, dl, works, n_works, err) < 0)
+	if (!E.store && open_store(&E, dl, works, n_works, err) < 0)
 		goto out;
 	E.store->on_event = o->on_event;
 	E.store->event_ud = o->event_ud;
@@ -148,7 +157,8 @@ int ferry_convert(const char *src_s, const char *dst_s, const ferry_convert_opts
 	ferry_location sl, dl;
 	if (ferry_location_parse_dest(dst_s, o->format, &dl, err) < 0)
 		return -1;
-	if (ferry_location_parse_source(src_s, &sl, err) < 0) {
+	if (ferry_location_parse_source(src_s, &sl, err) < 0 || ferry_location_check_distinct(&sl, &dl, err) < 0) {
+		ferry_location_free(&sl);
 		ferry_location_free(&dl);
 		return -1;
 	}
@@ -165,12 +175,35 @@ int ferry_convert(const char *src_s, const char *dst_s, const ferry_convert_opts
 	return rc;
 }
 
+/*
+ * The store a tag or untag writes: opened, and so locked, before the source
+ * is read, so that another writer's change cannot fall between our read and
+ * our rename.  *out stays NULL for what is neither a layout nor a regular
+ * file (opening the source then says what is wrong with it).
+ */
+static int open_in_place_store(const char *path, ferry_store **out, ferry_error *err)
+{
+	*out = NULL;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	if (S_ISREG(st.st_mode))
+		return ferry_store_open_tar(path, FERRY_COMP_NONE, out, err);
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	char *marker = ferry_xasprintf("%s/oci-layout", path);
+	bool layout = access(marker, F_OK) == 0;
+	free(marker);
+	return layout ? ferry_store_open_dir(path, out, err) : 0;
+}
+
 static int retag_in_place(const char *location, const ferry_convert_opts *o, ferry_error *err)
 {
 	ferry_location sl;
 	if (ferry_location_parse_source(location, &sl, err) < 0)
 		return -1;
 	ferry_source *src = NULL;
+	ferry_store *store = NULL;
 	char *parent = strcmp(sl.path, "-") == 0 ? NULL : ferry_dest_parent(sl.path);
 	int rc = -1;
 	if (strcmp(sl.path, "-") == 0) {
@@ -181,7 +214,8 @@ static int retag_in_place(const char *location, const ferry_convert_opts *o, fer
 		ferry_error_set(err, FERRY_E_USAGE, "tag and untag change files in place; to retag in a registry, push");
 		goto out;
 	}
-	if (ferry_source_open_at(&sl, location, parent, NULL, &src, err) < 0)
+	if (open_in_place_store(sl.path, &store, err) < 0 ||
+	    ferry_source_open_at(&sl, location, parent, NULL, &src, err) < 0)
 		goto out;
 	if (src->tree->one_pass) {
 		ferry_error_set(err, FERRY_E_USAGE,
@@ -191,8 +225,10 @@ static int retag_in_place(const char *location, const ferry_convert_opts *o, fer
 	}
 	ferry_location dl = {.fmt = src->format->id, .path = sl.path, .comp = FERRY_COMP_NONE};
 	/* An OCI layout keeps exactly the entries that remain; archives are rewritten whole. */
-	rc = ferry_convert_in(src, &dl, o, src->format->id == FERRY_FMT_OCI, NULL, err);
+	rc = ferry_convert_into(src, store, &dl, o, src->format->id == FERRY_FMT_OCI, NULL, err);
+	store = NULL; /* taken */
 out:
+	ferry_store_free(store);
 	ferry_source_free(src);
 	free(parent);
 	ferry_location_free(&sl);

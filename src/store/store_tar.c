@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pathlock.h"
 #include "store.h"
 #include "strmap.h"
 #include "tmpname.h"
@@ -52,6 +53,7 @@ typedef struct tar_store {
 	ferry_digest expect;
 	uint64_t direct_size, direct_done;
 	ferry_ostream direct_out;
+	int lock_fd; /* the archive being replaced, locked until we are done (-1: none) */
 	int spool_fd; /* unlinked at once: see ferry_spool_open */
 	ferry_ostream *spool_out;
 	/*
@@ -508,6 +510,8 @@ static void ts_free(ferry_store *s)
 		close(ts->fd);
 	if (!ts->committed && ts->tmp)
 		unlink(ts->tmp);
+	if (ts->lock_fd >= 0)
+		close(ts->lock_fd);
 	ferry_strmap_free(&ts->written);
 	free(ts->tmp);
 	free(ts->final);
@@ -526,6 +530,36 @@ static const ferry_store_ops tar_store_ops = {
 	.put_spool = ts_put_spool, /* it says spools */
 };
 
+/*
+ * A destination that exists: refuse what cannot be replaced by a new file
+ * (a directory; a symbolic link, which rename would replace rather than
+ * write through), and lock a regular file so that a writer changing it in
+ * place (tag, which holds this lock from before it reads it) takes turns
+ * with us.
+ */
+static int lock_existing(tar_store *ts, const char *path, ferry_error *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (S_ISLNK(st.st_mode))
+		return ferry_error_set(err, FERRY_E_USAGE,
+				       "%s is a symbolic link: ferry replaces an archive with a new file and does "
+				       "not write through links; name the file it points to",
+				       path);
+	if (S_ISDIR(st.st_mode))
+		return ferry_error_set(err, FERRY_E_USAGE, "%s is a directory, not an archive file", path);
+	/* (Unreadable: nobody can be reading it to change it.) */
+	if (!S_ISREG(st.st_mode) || access(path, R_OK) < 0)
+		return 0;
+	if (ferry_path_lock(path, &ts->lock_fd, err) < 0) {
+		if (err->code != FERRY_E_NOTFOUND)
+			return -1;
+		ferry_error_clear(err); /* gone meanwhile: nothing to lock */
+	}
+	return 0;
+}
+
 int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, ferry_error *err)
 {
 	*out = NULL;
@@ -536,6 +570,7 @@ int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, f
 	ts->fd = -1;
 	ts->spool_fd = -1;
 	ts->job_fd = -1;
+	ts->lock_fd = -1;
 	atomic_init(&ts->abandon, false);
 	ts->direct_out.write = direct_write;
 	ts->direct_out.finish = direct_finish;
@@ -543,10 +578,9 @@ int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, f
 	if (strcmp(path, "-") == 0) {
 		ts->fd = STDOUT_FILENO;
 	} else {
-		struct stat st;
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (lock_existing(ts, path, err) < 0) {
 			ts_free(&ts->base);
-			return ferry_error_set(err, FERRY_E_USAGE, "%s is a directory, not an archive file", path);
+			return -1;
 		}
 		ts->final = ferry_xstrdup(path);
 		char *parent = ferry_dest_parent(path);
