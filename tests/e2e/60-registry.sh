@@ -23,8 +23,9 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 . "$repo/tests/e2e/lib-e2e.sh"
 # shellcheck source=tests/lib/registry.sh
 . "$repo/tests/lib/registry.sh"
+# shellcheck source=tests/lib/proxy.sh
+. "$repo/tests/lib/proxy.sh"
 
-PROXY_PY=$repo/tests/servers/fault-proxy.py
 MULTI=$FERRY_FIXTURES/dialects/oci-multi
 
 # ferry must not touch the user's cache or docker config.
@@ -34,12 +35,9 @@ mkdir -p "$DOCKER_CONFIG"
 
 # ---- everything started here is stopped on any exit, by PID ------------------------
 reg_dirs=()
-proxy_pids=()
 cleanup_registry() {
-	local p d
-	for p in "${proxy_pids[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
+	local d
+	proxy_stop_all
 	for d in "${reg_dirs[@]}"; do
 		registry_stop "$d"
 	done
@@ -346,35 +344,6 @@ no_secrets_in_debug() {	# MODE
 }
 
 # ---- fault proxy -------------------------------------------------------------------
-# proxy_start NAME FAULT [ARGS...]: a fault-proxy.py in front of $FERRY_REG_ADDR;
-# sets PROXY_ADDR and PROXY_LOG.
-proxy_start() {
-	local name=$1 fault=$2 pf i
-	shift 2
-	pf=$TAP_TMP/proxy-$name.port
-	PROXY_LOG=$TAP_TMP/proxy-$name.log
-	rm -f "$pf" "$PROXY_LOG"
-	python3 "$PROXY_PY" --target "$FERRY_REG_ADDR" --port-file "$pf" --log "$PROXY_LOG" \
-		--timeout 120 --fault "$fault" "$@" </dev/null >"$TAP_TMP/proxy-$name.err" 2>&1 &
-	PROXY_PID=$!
-	proxy_pids+=("$PROXY_PID")
-	for ((i = 0; i < 100; i++)); do
-		if [ -s "$pf" ]; then
-			PROXY_ADDR=127.0.0.1:$(cat "$pf")
-			return 0
-		fi
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$TAP_TMP/proxy-$name.err" >&2
-	return 1
-}
-proxy_stop() {
-	kill "$PROXY_PID" 2>/dev/null
-	wait "$PROXY_PID" 2>/dev/null
-	return 0
-}
-
 # fault_push NAME FAULT CHUNK [PROXY-ARGS...]: push the sample through a proxy
 # injecting FAULT (CHUNK: FERRY_UPLOAD_CHUNK_TEST, "" for ferry's default);
 # the push completes and every image verifies.  With FAULT_LANES set, what is
