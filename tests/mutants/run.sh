@@ -18,7 +18,7 @@
 # A mutant is
 #   killed      its tests failed: it counts as passed
 #   survived    its tests all passed
-#   not applied its sed script did not change the file, or the file is gone
+#   did not apply  its sed script did not change the file, or the file is gone
 #   broken      the mutated tree does not build
 # and only "killed" counts as passed.  The last line is "N passed, N failed";
 # the exit status is 1 unless every mutant was killed (and the baseline
@@ -161,7 +161,7 @@ for i in "${selected[@]}"; do
 	target=$tree/$file
 	label="mutant $name ($file)"
 	if [ ! -f "$target" ]; then
-		echo "$label: NOT APPLIED: no such file (retarget it in mutants.txt)"
+		echo "$label: mutant did not apply: no such file (retarget it in mutants.txt)"
 		fail=$((fail + 1))
 		continue
 	fi
@@ -169,7 +169,7 @@ for i in "${selected[@]}"; do
 	sed -e "${scripts[i]}" "$work/original" >"$target"
 	changed=$(diff "$work/original" "$target" | grep -c '^>')
 	if [ "$changed" = 0 ]; then
-		echo "$label: NOT APPLIED: its sed script matched nothing (retarget it in mutants.txt)"
+		echo "$label: mutant did not apply: its sed script changed nothing (retarget it in mutants.txt)"
 		fail=$((fail + 1))
 	elif ! ninja -C "$build" >"$logs/$name.build.log" 2>&1; then
 		echo "$label: BROKEN: the mutated tree does not build; see $logs/$name.build.log"
