@@ -5,12 +5,13 @@
 #   make build   configure (once) and build in $(BUILD)
 #   make deps    install the packages for the tests (which covers the build)
 #   make bench   ferry against skopeo on synthetic images (by hand; slow)
+#   make mutants take safety checks out one at a time; a test must notice each
 #   make clean   remove $(BUILD)
 
 BUILD ?= build
 SAN_BUILD ?= build-san
 
-.PHONY: all build build-san check demo deps deps-build deps-test clean fuzz bench
+.PHONY: all build build-san check demo deps deps-build deps-test clean fuzz bench mutants
 
 all: build
 
@@ -48,6 +49,12 @@ fuzz: deps-test
 bench: deps-test
 	$(MAKE) build
 	scripts/bench.sh $(BUILD)
+
+# Each mutant of tests/mutants/mutants.txt on a private copy of the tree,
+# rebuilt, with the tests that must catch it (tests/mutants/run.sh says
+# how).  Not part of check: one rebuild and test run per mutant.
+mutants: deps-test
+	tests/mutants/run.sh
 
 demo: deps-build
 	$(MAKE) build

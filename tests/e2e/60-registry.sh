@@ -23,8 +23,9 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 . "$repo/tests/e2e/lib-e2e.sh"
 # shellcheck source=tests/lib/registry.sh
 . "$repo/tests/lib/registry.sh"
+# shellcheck source=tests/lib/proxy.sh
+. "$repo/tests/lib/proxy.sh"
 
-PROXY_PY=$repo/tests/servers/fault-proxy.py
 MULTI=$FERRY_FIXTURES/dialects/oci-multi
 
 # ferry must not touch the user's cache or docker config.
@@ -34,12 +35,9 @@ mkdir -p "$DOCKER_CONFIG"
 
 # ---- everything started here is stopped on any exit, by PID ------------------------
 reg_dirs=()
-proxy_pids=()
 cleanup_registry() {
-	local p d
-	for p in "${proxy_pids[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
+	local d
+	proxy_stop_all
 	for d in "${reg_dirs[@]}"; do
 		registry_stop "$d"
 	done
@@ -346,10 +344,6 @@ no_secrets_in_debug() {	# MODE
 }
 
 # ---- fault proxy -------------------------------------------------------------------
-# proxy_start and proxy_stop: tests/lib/fault-proxy.sh
-# shellcheck source=tests/lib/fault-proxy.sh
-. "$repo/tests/lib/fault-proxy.sh"
-
 # fault_push NAME FAULT CHUNK [PROXY-ARGS...]: push the sample through a proxy
 # injecting FAULT (CHUNK: FERRY_UPLOAD_CHUNK_TEST, "" for ferry's default);
 # the push completes and every image verifies.  With FAULT_LANES set, what is

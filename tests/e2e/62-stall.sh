@@ -13,10 +13,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 . "$repo/tests/e2e/lib-e2e.sh"
 # shellcheck source=tests/lib/registry.sh
 . "$repo/tests/lib/registry.sh"
-PROXY_PY=$repo/tests/servers/fault-proxy.py
-proxy_pids=()
-# shellcheck source=tests/lib/fault-proxy.sh
-. "$repo/tests/lib/fault-proxy.sh"
+# shellcheck source=tests/lib/proxy.sh
+. "$repo/tests/lib/proxy.sh"
 
 export XDG_CACHE_HOME=$TAP_TMP/cache
 export DOCKER_CONFIG=$TAP_TMP/docker-config
@@ -24,10 +22,7 @@ mkdir -p "$DOCKER_CONFIG"
 
 reg=$TAP_TMP/reg
 cleanup_stall() {
-	local p
-	for p in "${proxy_pids[@]}"; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
+	proxy_stop_all
 	registry_stop "$reg"
 }
 prev_trap=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT$//")

@@ -1,12 +1,14 @@
 #!/bin/bash
 # Hostile inputs: every case of the corpus tests/hostile/make-corpus.py writes
 # (see cases.tsv there) goes through ferry ls, ferry verify, ferry convert to
-# an OCI directory and ferry convert to a .tar.  Each run must exit with the
-# documented code (never a signal or a sanitizer's), print a one-line
-# "ferry: ..." error naming the problem, leave no destination and no
-# temporary files, and change nothing outside its destination: the whole
-# sandbox it runs in (corpus, victims planted where "../" and absolute names
-# would land, its TMPDIR) is compared before and after.
+# an OCI directory and ferry convert to a .tar (and, for cases whose layers
+# they recompress, convert --compress gzip or zstd to an OCI directory).
+# Each run must exit with the documented code (never a signal or a
+# sanitizer's), print a one-line "ferry: ..." error naming the problem,
+# leave no destination and no temporary files, and change nothing outside
+# its destination: the whole sandbox it runs in (corpus, victims planted
+# where "../" and absolute names would land, its TMPDIR) is compared before
+# and after.
 #
 # FERRY_HOSTILE_ONLY=SUBSTRING runs only the matching cases (when debugging).
 # shellcheck source=tests/lib/tap.sh
@@ -57,7 +59,7 @@ check() {
 	local name=$1 cmd=$2 want=$3 msg=$4 mode=$5 rc err why=() dest=
 	shift 5
 	case $cmd in
-	dir) dest=$work/out ;;
+	dir | gzip | zstd) dest=$work/out ;;
 	tar) dest=$work/out.tar ;;
 	esac
 	(cd "$work" && TMPDIR=$sandbox/tmp "$FERRY" "$@" >/dev/null 2>"$sandbox/a/tmp/stderr" </dev/null)
@@ -135,6 +137,7 @@ while IFS=$'\t' read -r name want msg stage dir_want commands; do
 		verify) args=(verify "$src") ;;
 		dir) args=(convert -q "$src" out/) ;;
 		tar) args=(convert -q "$src" out.tar) ;;
+		gzip | zstd) args=(convert -q --compress "$cmd" "$src" out/) ;;
 		*)
 			tap_ok "$name: unknown command '$cmd' in cases.tsv" false
 			continue
@@ -153,7 +156,7 @@ while IFS=$'\t' read -r name want msg stage dir_want commands; do
 			ls) check "$name" ls 0 - one "${args[@]}" ;;
 			verify) check "$name" verify 3 "$msg" verify "${args[@]}" ;;
 			dir) check "$name" dir "$dir_want" "$msg" one "${args[@]}" ;;
-			tar) check "$name" tar "$want" "$msg" one "${args[@]}" ;;
+			tar | gzip | zstd) check "$name" "$cmd" "$want" "$msg" one "${args[@]}" ;;
 			esac
 		fi
 	done

@@ -22,7 +22,9 @@ DIR_EXIT  what `ferry convert NAME OUT/` (an OCI layout keeping each layer's
           (its digest and size are right, so the bytes are copied verbatim)
 COMMANDS  which of ls, verify, dir (convert to OUT/), tar (convert to
           OUT.tar) to run: all four, except for a case whose every run costs
-          seconds
+          seconds.  Two more, listed only where they recompress the case's
+          layers (so they decode them and EXIT applies, as for tar): gzip
+          and zstd (convert --compress gzip|zstd to OUT/)
 
 Lines starting with '#' are comments.  --abs-target is where absolute names
 and link targets in the corpus point (default: a path under /tmp that should
@@ -56,8 +58,8 @@ def jdump(obj):
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def gz(data):
-    return gzip.compress(data, compresslevel=6, mtime=0)
+def gz(data, mtime=0):
+    return gzip.compress(data, compresslevel=6, mtime=mtime)
 
 
 def zstd(data, extra=()):
@@ -603,6 +605,19 @@ def register(abs_target):
         o.blobs[lp] = flip(LAYER, 600)
         return o.tar()
 
+    @case("layer-gzip-digest-mismatch.tar", 3, "content hashes to", stage="data",
+          commands="ls,verify,dir,tar,zstd")
+    def _():
+        # The same layer gzipped with another header mtime: as long, the
+        # right diff_id, but not the bytes the descriptor names.  Only the
+        # digest of what is read stands between them and a decompressing copy.
+        good = gz(BIG_LAYER)
+        o = oci_with(layers=[good], mts=[MT_LAYER_GZ], diff_ids=[sha(BIG_LAYER)])
+        bad = gz(BIG_LAYER, mtime=1)
+        assert len(bad) == len(good) and bad != good
+        o.blobs["blobs/sha256/" + sha(good)[7:]] = bad
+        return o.tar()
+
     @case("layer-size-mismatch.tar", 3, "descriptor says", stage="data")
     def _():
         o = Oci()
@@ -615,9 +630,17 @@ def register(abs_target):
         return docker_archive(layers=[flip(LAYER, 600)],
                               config_bytes=config([sha(LAYER)]))
 
-    @case("layer-diffid-mismatch-gzip.tar", 3, "diff_id", stage="data", dir_exit=0)
+    # Compressed layers whose content is not their diff_id: recompressing
+    # (zstd from gzip, gzip from zstd) has only the diff_id to go by.
+    @case("layer-diffid-mismatch-gzip.tar", 3, "diff_id", stage="data", dir_exit=0,
+          commands="ls,verify,dir,tar,zstd")
     def _():
         return oci_with(layers=[gz(flip(LAYER, 600))], mts=[MT_LAYER_GZ], diff_ids=[sha(LAYER)]).tar()
+
+    @case("layer-diffid-mismatch-zstd.tar", 3, "diff_id", stage="data", dir_exit=0,
+          commands="ls,verify,dir,tar,gzip")
+    def _():
+        return oci_with(layers=[zstd(flip(LAYER, 600))], mts=[MT_LAYER_ZST], diff_ids=[sha(LAYER)]).tar()
 
     @case("layer-diffid-count.tar", 4, "diff_ids for 1 layers")
     def _():

@@ -4,6 +4,7 @@
     fault-proxy.py --target HOST:PORT --port-file FILE [--fault FAULT]
                    [--times N] [--min-body BYTES] [--path-re REGEX]
                    [--settle SECONDS] [--log FILE] [--timeout SECONDS]
+                   [--secret VALUE]
 
 Listens on 127.0.0.1 (an ephemeral port, written to --port-file once it
 listens) and forwards each connection to --target, reading the HTTP/1.1
@@ -22,6 +23,15 @@ TLS handshake, is passed through untouched).  FAULT is one of:
                   do not forward it, answer 500 and close the connection
     500-post      the same for the first POST .../blobs/uploads/ (the start
                   of an upload)
+    400-put       the same for the first PUT .../blobs/uploads/ (the end of
+                  an upload), answered 400 DIGEST_INVALID
+    secret-query  query strings carrying --secret, as S3-backed registries
+                  send: every Location the registry answers gets
+                  X-Amz-Signature=SECRET added, and a GET or HEAD of a blob
+                  is answered 307 to the same path with
+                  ?X-Amz-Signature=SECRET&_state=SECRET.  Parameters whose
+                  value is SECRET are taken out of requests again before
+                  they reach the registry.  Not limited by --times
     corrupt-blob  a 200 answer to a GET .../blobs/<digest> whose body has at
                   least --min-body bytes: one byte in the middle of the body
                   is flipped
@@ -52,8 +62,17 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 
 MAX_HEAD = 64 << 10
+
+# Faults answered by the proxy itself: status line, error code, message.
+ANSWERS = {
+    "500-upload": (b"500 Internal Server Error", "UNKNOWN", "fault-proxy: injected failure"),
+    "500-post": (b"500 Internal Server Error", "UNKNOWN", "fault-proxy: injected failure"),
+    "400-put": (b"400 Bad Request", "DIGEST_INVALID", "provided digest did not match uploaded content"),
+}
+BLOB_PATH = re.compile(r"/blobs/[a-z0-9]+:[0-9a-f]+$")
 
 
 class Closed(Exception):
@@ -188,6 +207,26 @@ def stall(sock):
         pass
 
 
+def strip_secret(path, secret):
+    """path without the query parameters whose value is secret."""
+    base, q, query = path.partition("?")
+    if not q:
+        return path
+    kept = [p for p in query.split("&") if urllib.parse.unquote(p.partition("=")[2]) != secret]
+    return base + ("?" + "&".join(kept) if kept else "")
+
+
+def add_secret_to_location(head, secret):
+    """The response head with X-Amz-Signature=secret added to its Location, if it has one."""
+    lines = head.split(b"\r\n")
+    for i, line in enumerate(lines):
+        if line.lower().startswith(b"location:"):
+            sep = b"&" if b"?" in line else b"?"
+            lines[i] = line + sep + b"X-Amz-Signature=" + secret.encode()
+            return b"\r\n".join(lines), True
+    return head, False
+
+
 class Conn:
     def __init__(self, st, client, upstream):
         self.st = st
@@ -214,6 +253,10 @@ class Conn:
                 st.settle()
                 is_upload = "/blobs/uploads/" in path
                 data_upload = is_upload and method in ("PATCH", "PUT")
+                if st.args.fault == "secret-query":
+                    head = self.secret_query(head, method, path)
+                    if head is None:
+                        continue
 
                 if data_upload and not chunked and st.take("drop-upload", method, path, n or 0):
                     half = (n or 0) // 2
@@ -239,20 +282,26 @@ class Conn:
                     st.log("FAULT stall-upload %s %s after %d of %d body bytes" % (method, path, half, n or 0))
                     stall(self.client)
                     return
-                kind = "500-upload" if data_upload else "500-post" if is_upload and method == "POST" else None
-                if kind and st.take(kind, method, path, None):
+                kind = None
+                if data_upload and method == "PUT" and st.take("400-put", method, path, None):
+                    kind = "400-put"
+                elif data_upload and st.take("500-upload", method, path, None):
+                    kind = "500-upload"
+                elif is_upload and method == "POST" and st.take("500-post", method, path, None):
+                    kind = "500-post"
+                if kind:
                     # Read the whole request so that the client sees the answer, not a reset.
                     if chunked:
                         read_chunked_raw(rf)
                     elif n:
                         read_exact(rf, n)
-                    body = json.dumps({"errors": [{"code": "UNKNOWN",
-                                                   "message": "fault-proxy: injected failure"}]}).encode()
-                    self.to_client(b"HTTP/1.1 500 Internal Server Error\r\n"
+                    status, code, message = ANSWERS[kind]
+                    body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+                    self.to_client(b"HTTP/1.1 " + status + b"\r\n"
                                    b"Content-Type: application/json\r\n"
                                    b"Content-Length: " + str(len(body)).encode() + b"\r\n"
                                    b"Connection: close\r\n\r\n" + body)
-                    st.log("FAULT %s %s %s answered 500" % (kind, method, path))
+                    st.log("FAULT %s %s %s answered %s" % (kind, method, path, status.decode()))
                     try:
                         self.client.shutdown(socket.SHUT_WR)
                     except OSError:
@@ -282,6 +331,21 @@ class Conn:
         finally:
             rf.close()
 
+    def secret_query(self, head, method, path):
+        """The request head to forward (secret parameters taken out), or None when answered here."""
+        st = self.st
+        secret = st.args.secret
+        clean = strip_secret(path, secret)
+        if clean != path:
+            return head.replace(path.encode(), clean.encode(), 1)
+        if method in ("GET", "HEAD") and BLOB_PATH.search(path):
+            to = "%s?X-Amz-Signature=%s&_state=%s" % (path, secret, secret)
+            self.to_client(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: " + to.encode() +
+                           b"\r\nContent-Length: 0\r\n\r\n")
+            st.log("FAULT secret-query %s %s redirected" % (method, path))
+            return None
+        return head
+
     def responses(self):
         st = self.st
         rf = self.up.makefile("rb")
@@ -307,7 +371,7 @@ class Conn:
                 else:
                     body = rf.read()  # until the registry closes
                 note = ""
-                if (method == "GET" and status == 200 and n and re.search(r"/blobs/[a-z0-9]+:[0-9a-f]+$", path)
+                if (method == "GET" and status == 200 and n and BLOB_PATH.search(path)
                         and st.take("corrupt-blob", method, path, n)):
                     b = bytearray(body)
                     b[n // 2] ^= 0x01
@@ -320,6 +384,10 @@ class Conn:
                     self.to_client(head + body[:n // 2])
                     stall(self.client)
                     return
+                if st.args.fault == "secret-query":
+                    head, added = add_secret_to_location(head, st.args.secret)
+                    if added:
+                        st.log("FAULT secret-query %s %s: secret added to Location" % (method, path))
                 st.log("%s %s %d%s" % (method, path, status, note))
                 self.to_client(head + body)
             try:
@@ -378,8 +446,8 @@ def main():
     ap.add_argument("--target", required=True, help="HOST:PORT of the registry (loopback)")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--fault", default="none",
-                    choices=["none", "drop-upload", "500-upload", "500-post", "corrupt-blob", "stall-blob", "stall-upload",
-                             "huge-manifest"])
+                    choices=["none", "drop-upload", "500-upload", "500-post", "400-put", "corrupt-blob", "stall-blob",
+                             "stall-upload", "huge-manifest", "secret-query"])
     ap.add_argument("--times", type=int, default=1)
     ap.add_argument("--min-body", type=int, default=1)
     ap.add_argument("--path-re")
@@ -387,6 +455,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--settle", type=float, default=0.5)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--secret", default="fault-proxy-secret", help="the value secret-query plants")
     args = ap.parse_args()
 
     host, _, port = args.target.rpartition(":")
