@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 
-#include <ferry.h>
+#include <ferry/ferry.h>
 
 /* Called by the engine as it works: here, one line per image written. */
 static void on_event(const ferry_event *ev, void *ud)

@@ -160,8 +160,8 @@ static int add_repo_tags(ferry_entry *e, const dm_entry *d, ferry_error *err)
 {
 	for (size_t j = 0; j < d->n_tags; j++) {
 		ferry_name n = {0};
-		if (ferry_ref_parse(&n.ref, d->tags[j], err) < 0) {
-			err->code = FERRY_E_FORMAT; /* bad input data, not a bad command line */
+		/* bad input data, not a bad command line */
+		if (ferry_ref_parse_as(&n.ref, d->tags[j], FERRY_E_FORMAT, err) < 0) {
 			ferry_error_prefix(err, "manifest.json: RepoTags");
 			return -1;
 		}
@@ -211,31 +211,21 @@ static int read_legacy(ferry_source *src, const dm_entry *d, ferry_entry *e, fer
 	return 0;
 }
 
-/*
- * Use the OCI index when it describes exactly the images of manifest.json
- * (same configs, in some order).  Returns 1 when used, 0 when not.
- */
-static int try_oci_index(ferry_source *src, const dm_entry *d, size_t n, ferry_error *err)
+static void free_entries(ferry_source *s)
 {
-	bool exists;
-	uint64_t size;
-	/* One pass: only if index.json came before manifest.json (Docker 25+ and ferry write it so). */
-	if (src->tree->ops->stat(src->tree, "index.json", false, &exists, &size, err) < 0 || !exists)
-		return 0;
-	ferry_source tmp = {.tree = src->tree, .display = src->display};
-	ferry_error e2 = FERRY_ERROR_INIT;
-	if (ferry_oci_read_index(&tmp, "index.json", &e2) < 0 || tmp.n_entries == 0) {
-		for (size_t i = 0; i < tmp.n_entries; i++)
-			ferry_entry_free(&tmp.entries[i]);
-		free(tmp.entries);
-		return 0; /* not usable: fall back to manifest.json alone */
-	}
-	/* Every manifest.json image must be found among the index's images. */
-	bool all = true;
-	for (size_t i = 0; i < n && all; i++) {
+	for (size_t i = 0; i < s->n_entries; i++)
+		ferry_entry_free(&s->entries[i]);
+	free(s->entries);
+}
+
+/* Is every image of manifest.json among the index's images?  Their RepoTags go on the entries found. */
+static int match_index(ferry_source *ix, const dm_entry *d, size_t n, bool *all, ferry_error *err)
+{
+	*all = true;
+	for (size_t i = 0; i < n && *all; i++) {
 		bool found = false;
-		for (size_t j = 0; j < tmp.n_entries && !found; j++) {
-			const ferry_image *im = &tmp.entries[j].img;
+		for (size_t j = 0; j < ix->n_entries && !found; j++) {
+			const ferry_image *im = &ix->entries[j].img;
 			if (im->is_index) {
 				for (size_t k = 0; k < im->n_children && !found; k++)
 					found = !im->children[k].is_index &&
@@ -243,21 +233,45 @@ static int try_oci_index(ferry_source *src, const dm_entry *d, size_t n, ferry_e
 			} else {
 				found = strcmp(d[i].config, im->config.path) == 0;
 			}
-			if (found && add_repo_tags(&tmp.entries[j], &d[i], err) < 0)
-				all = false;
+			if (found && add_repo_tags(&ix->entries[j], &d[i], err) < 0)
+				return -1;
 		}
-		all = all && found;
+		*all = found;
 	}
-	if (!all) {
-		for (size_t i = 0; i < tmp.n_entries; i++)
-			ferry_entry_free(&tmp.entries[i]);
-		free(tmp.entries);
-		return err->code ? -1 : 0;
+	return 0;
+}
+
+/*
+ * Use the OCI index when it describes exactly the images of manifest.json
+ * (same configs, in some order): *used says whether it was.
+ */
+static int try_oci_index(ferry_source *src, const dm_entry *d, size_t n, bool *used, ferry_error *err)
+{
+	*used = false;
+	bool exists;
+	uint64_t size;
+	/* One pass: only if index.json came before manifest.json (Docker 25+ and ferry write it so). */
+	if (src->tree->ops->stat(src->tree, "index.json", false, &exists, &size, err) < 0)
+		return -1;
+	if (!exists)
+		return 0;
+	ferry_source tmp = {.tree = src->tree, .display = src->display};
+	ferry_error unusable = FERRY_ERROR_INIT;
+	if (ferry_oci_read_index(&tmp, "index.json", &unusable) < 0 || tmp.n_entries == 0) {
+		free_entries(&tmp);
+		return 0; /* not usable: fall back to manifest.json alone */
+	}
+	bool all = false;
+	int rc = match_index(&tmp, d, n, &all, err);
+	if (rc < 0 || !all) {
+		free_entries(&tmp);
+		return rc;
 	}
 	src->entries = tmp.entries;
 	src->n_entries = tmp.n_entries;
 	src->cap_entries = tmp.n_entries;
-	return 1;
+	*used = true;
+	return 0;
 }
 
 static int docker_read(ferry_source *src, ferry_error *err)
@@ -276,9 +290,9 @@ static int docker_read(ferry_source *src, ferry_error *err)
 		ferry_error_prefix_once(err, src->display);
 		return -1;
 	}
-	ferry_error_clear(err);
-	rc = try_oci_index(src, d, n, err);
-	if (rc == 0) {
+	bool used;
+	rc = try_oci_index(src, d, n, &used, err);
+	if (rc == 0 && !used) {
 		for (size_t i = 0; i < n; i++) {
 			ferry_entry *e = FERRY_PUSH(src->entries, src->n_entries, src->cap_entries);
 			memset(e, 0, sizeof(*e));
@@ -290,7 +304,7 @@ static int docker_read(ferry_source *src, ferry_error *err)
 		}
 	}
 	ferry_dm_free(d, n);
-	return rc < 0 ? -1 : 0;
+	return rc;
 }
 
 /* ---- writing ---- */
@@ -361,10 +375,27 @@ static int docker_write_meta(ferry_store *store, const ferry_out_entry *entries,
 	return rc;
 }
 
+/* manifest.json; the highest bid, as Docker 25+ archives carry an oci-layout too. */
+static int docker_bid(ferry_tree *t, int best, int *bid, ferry_error *err)
+{
+	*bid = 0;
+	if (best >= 2)
+		return 0;
+	bool exists;
+	uint64_t size;
+	/* One pass: the search may read to the end; formats asked after answer from what was seen. */
+	if (t->ops->stat(t, "manifest.json", true, &exists, &size, err) < 0)
+		return -1;
+	*bid = exists ? 2 : 0;
+	return 0;
+}
+
 const ferry_format ferry_format_docker_archive = {
 	.id = FERRY_FMT_DOCKER_ARCHIVE,
 	.name = "docker-archive",
 	.is_tar = true,
+	.bid = docker_bid,
+	.unrecognised = "a docker archive (no manifest.json)",
 	.uncompressed_layers = true,
 	.needs_repository = true,
 	.read = docker_read,

@@ -43,6 +43,16 @@ typedef struct ferry_format {
 	bool is_tar;      /* stored in a tar file (else a directory) */
 	bool uncompressed_layers; /* its consumers need layers uncompressed */
 	bool needs_repository;    /* names must be full references */
+	/*
+	 * How sure the format is that tree t (a directory when !is_tar, else a
+	 * tar) is in it: *bid 0 = not mine, higher wins (see ferry_format_bid).
+	 * best is the highest bid so far: a format that cannot beat it sets 0
+	 * without looking, so a one-pass tar is not read ahead for nothing.
+	 * NULL: the format is never recognised by content.
+	 */
+	int (*bid)(ferry_tree *t, int best, int *bid, ferry_error *err);
+	/* "a docker archive (no manifest.json)": what a tree that no format wanted is not */
+	const char *unrecognised;
 	int (*read)(ferry_source *src, ferry_error *err);
 	int (*write_meta)(ferry_store *store, const ferry_out_entry *entries, size_t n, ferry_error *err);
 } ferry_format;
@@ -52,8 +62,16 @@ extern const ferry_format ferry_format_oci;
 extern const ferry_format ferry_format_oci_archive;
 extern const ferry_format ferry_format_registry;
 
+/* The table (format.c). by_name knows the file formats only (--format), not "docker". */
 const ferry_format *ferry_format_by_id(ferry_fmt id);
 const ferry_format *ferry_format_by_name(const char *name);
+/*
+ * The format of an opened tree: every file format of its kind (directory
+ * or tar) bids, the highest wins.  FERRY_E_FORMAT naming display when none
+ * bids.
+ */
+int ferry_format_bid(ferry_tree *t, bool is_dir, const char *display, const ferry_format **out,
+		     ferry_error *err);
 
 /* Shared by the OCI and docker-archive formats. */
 int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error *err);

@@ -26,8 +26,8 @@ static int names_of(const ferry_descriptor *d, ferry_entry *e, ferry_error *err)
 	const char *refname = ferry_descriptor_annotation(d, FERRY_ANN_REF_NAME);
 	ferry_name n = {0};
 	if (full) {
-		if (ferry_ref_parse(&n.ref, full, err) < 0) {
-			err->code = FERRY_E_FORMAT; /* bad input data, not a bad command line */
+		/* bad input data, not a bad command line */
+		if (ferry_ref_parse_as(&n.ref, full, FERRY_E_FORMAT, err) < 0) {
 			ferry_error_prefix(err, "index.json: %s", FERRY_ANN_CONTAINERD_NAME);
 			return -1;
 		}
@@ -44,8 +44,7 @@ static int names_of(const ferry_descriptor *d, ferry_entry *e, ferry_error *err)
 		ferry_entry_add_name(e, &n);
 		return 0;
 	}
-	if (ferry_ref_parse(&n.ref, refname, err) < 0) {
-		err->code = FERRY_E_FORMAT;
+	if (ferry_ref_parse_as(&n.ref, refname, FERRY_E_FORMAT, err) < 0) {
 		ferry_error_prefix(err, "index.json: %s", FERRY_ANN_REF_NAME);
 		return -1;
 	}
@@ -234,10 +233,36 @@ static int oci_write_meta(ferry_store *store, const ferry_out_entry *entries, si
 	return ferry_oci_write_index(store, entries, n, true, err);
 }
 
+/* A directory is read as an OCI layout: the reader says what is missing when it is not one. */
+static int oci_dir_bid(ferry_tree *t, int best, int *bid, ferry_error *err)
+{
+	(void)t;
+	(void)best;
+	(void)err;
+	*bid = 1;
+	return 0;
+}
+
+/* An oci-layout file; below a docker archive's manifest.json, since Docker 25+ archives hold both. */
+static int oci_archive_bid(ferry_tree *t, int best, int *bid, ferry_error *err)
+{
+	*bid = 0;
+	if (best >= 1)
+		return 0; /* cannot win: a one-pass tar is not searched again */
+	bool exists;
+	uint64_t size;
+	if (t->ops->stat(t, OCI_LAYOUT_FILE, true, &exists, &size, err) < 0)
+		return -1;
+	*bid = exists ? 1 : 0;
+	return 0;
+}
+
 const ferry_format ferry_format_oci = {
 	.id = FERRY_FMT_OCI,
 	.name = "oci",
 	.is_tar = false,
+	.bid = oci_dir_bid,
+	.unrecognised = "an OCI layout (no oci-layout)",
 	.read = oci_read,
 	.write_meta = oci_write_meta,
 };
@@ -246,6 +271,8 @@ const ferry_format ferry_format_oci_archive = {
 	.id = FERRY_FMT_OCI_ARCHIVE,
 	.name = "oci-archive",
 	.is_tar = true,
+	.bid = oci_archive_bid,
+	.unrecognised = "an OCI archive (no oci-layout)",
 	.read = oci_read,
 	.write_meta = oci_write_meta,
 };
@@ -262,31 +289,4 @@ void ferry_out_entry_free(ferry_out_entry *e)
 	}
 	free(e->images);
 	memset(e, 0, sizeof(*e));
-}
-
-const ferry_format *ferry_format_by_id(ferry_fmt id)
-{
-	switch (id) {
-	case FERRY_FMT_DOCKER_ARCHIVE:
-		return &ferry_format_docker_archive;
-	case FERRY_FMT_OCI:
-		return &ferry_format_oci;
-	case FERRY_FMT_OCI_ARCHIVE:
-		return &ferry_format_oci_archive;
-	case FERRY_FMT_REGISTRY:
-		return &ferry_format_registry;
-	default:
-		return NULL;
-	}
-}
-
-const ferry_format *ferry_format_by_name(const char *name)
-{
-	static const ferry_format *const all[] = {&ferry_format_docker_archive, &ferry_format_oci,
-						  &ferry_format_oci_archive};
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (strcmp(all[i]->name, name) == 0)
-			return all[i];
-	}
-	return NULL;
 }

@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "export.h"
+
 /* Categories double as the CLI's exit codes (documented in README.md). */
 typedef enum {
 	FERRY_OK = 0,
@@ -36,20 +38,20 @@ typedef struct ferry_error {
 #define FERRY_ERROR_INIT {FERRY_OK, {0}}
 
 /* Fill err (if not NULL) and return -1, so callers can `return ferry_error_set(...)`. */
-int ferry_error_set(ferry_error *err, ferry_code code, const char *fmt, ...)
+FERRY_API int ferry_error_set(ferry_error *err, ferry_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Like ferry_error_set, appending ": strerror(errnum)". */
-int ferry_error_errno(ferry_error *err, int errnum, const char *fmt, ...)
+FERRY_API int ferry_error_errno(ferry_error *err, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Prepend "context: " to the message already in err; the code is kept. */
-void ferry_error_prefix(ferry_error *err, const char *fmt, ...)
+FERRY_API void ferry_error_prefix(ferry_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Prepend "what: " unless the message already starts with it (trees name themselves). */
-void ferry_error_prefix_once(ferry_error *err, const char *what);
+FERRY_API void ferry_error_prefix_once(ferry_error *err, const char *what);
 
-void ferry_error_clear(ferry_error *err);
+FERRY_API void ferry_error_clear(ferry_error *err);
 
 #endif

@@ -5,6 +5,10 @@
  * arguments and prints.  Locations are strings as the user writes them:
  * "docker-archive:PATH", "oci:DIR", "oci-archive:PATH", or a bare path whose
  * format is recognised by content (sources) or by name (destinations).
+ *
+ * This header and the ones it includes are all that is installed: programs
+ * include <ferry/ferry.h>.  They hold no internal or third-party types, and
+ * only what they declare FERRY_API is exported by libferry.so.0.
  */
 #ifndef FERRY_H
 #define FERRY_H
@@ -13,10 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "compress.h"
+#include "compression.h"
 #include "digest.h"
 #include "error.h"
-#include "image.h"
+#include "export.h"
+#include "registry_opts.h"
+#include "source.h"
 
 #define FERRY_VERSION "0.1.0"
 
@@ -76,7 +82,7 @@ typedef struct ferry_convert_opts {
 	ferry_event_fn on_event;
 	void *event_ud;
 	/* Registries (docker:// locations): auth, TLS, retries. NULL: defaults. */
-	const struct ferry_registry_opts *registry_opts;
+	const ferry_registry_opts *registry_opts;
 	/* The blob-info cache file (NULL: $XDG_CACHE_HOME/ferry/blob-info); "" disables it. */
 	const char *cache_path;
 } ferry_convert_opts;
@@ -90,16 +96,8 @@ typedef struct ferry_convert_stats {
 	uint64_t bytes_written;
 } ferry_convert_stats;
 
-int ferry_convert(const char *src, const char *dst, const ferry_convert_opts *opts, ferry_convert_stats *stats,
-		  ferry_error *err);
-
-/* ---- reading a location ---- */
-
-/* Open a source location and read its images (metadata only). Caller frees with ferry_source_free. */
-int ferry_source_open(const char *location, ferry_source **out, ferry_error *err);
-/* The same, with registry options for docker:// locations (NULL: defaults). */
-int ferry_source_open_opts(const char *location, const struct ferry_registry_opts *ropts, ferry_source **out,
-			   ferry_error *err);
+FERRY_API int ferry_convert(const char *src, const char *dst, const ferry_convert_opts *opts,
+			    ferry_convert_stats *stats, ferry_error *err);
 
 /* ---- verify ---- */
 
@@ -111,14 +109,14 @@ typedef void (*ferry_problem_fn)(const char *problem, void *ud);
  * *n_problems counts them.  Returns -1 only when the location cannot be read
  * at all (err says why).
  */
-int ferry_verify(const char *location, ferry_problem_fn fn, void *ud, size_t *n_problems, ferry_error *err);
+FERRY_API int ferry_verify(const char *location, ferry_problem_fn fn, void *ud, size_t *n_problems, ferry_error *err);
 /* The same, with registry options for docker:// locations. */
-int ferry_verify_opts(const char *location, const struct ferry_registry_opts *ropts, ferry_problem_fn fn, void *ud,
-		      size_t *n_problems, ferry_error *err);
+FERRY_API int ferry_verify_opts(const char *location, const ferry_registry_opts *ropts, ferry_problem_fn fn,
+				void *ud, size_t *n_problems, ferry_error *err);
 
 /* ---- tags in place ---- */
 
-int ferry_tag(const char *location, const char *ref, const char *const *new_refs, size_t n, ferry_error *err);
-int ferry_untag(const char *location, const char *const *refs, size_t n, ferry_error *err);
+FERRY_API int ferry_tag(const char *location, const char *ref, const char *const *new_refs, size_t n, ferry_error *err);
+FERRY_API int ferry_untag(const char *location, const char *const *refs, size_t n, ferry_error *err);
 
 #endif

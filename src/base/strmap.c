@@ -70,6 +70,30 @@ void *ferry_strmap_put(ferry_strmap *m, const char *key, void *val)
 	return NULL;
 }
 
+bool ferry_strmap_next(const ferry_strmap *m, size_t *it, const char **key, void **val)
+{
+	for (; *it < m->cap; (*it)++) {
+		if (!m->keys[*it])
+			continue;
+		if (key)
+			*key = m->keys[*it];
+		if (val)
+			*val = m->vals[*it];
+		(*it)++;
+		return true;
+	}
+	return false;
+}
+
+void ferry_strmap_free_with(ferry_strmap *m, void (*free_val)(void *))
+{
+	for (size_t i = 0; i < m->cap; i++) {
+		if (m->keys[i])
+			free_val(m->vals[i]);
+	}
+	ferry_strmap_free(m);
+}
+
 void ferry_strmap_free(ferry_strmap *m)
 {
 	for (size_t i = 0; i < m->cap; i++)

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +11,36 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store.h"
 #include "util.h"
+
+/* dirname() or basename() of path, where "dir/" names dir itself (caller frees). */
+static char *path_part(const char *path, bool dir)
+{
+	char *copy = ferry_xstrdup(path);
+	size_t n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	char *part = ferry_xstrdup(dir ? dirname(copy) : basename(copy));
+	free(copy);
+	return part;
+}
+
+char *ferry_dest_parent(const char *path)
+{
+	return path_part(path, true);
+}
+
+char *ferry_dest_base(const char *path)
+{
+	return path_part(path, false);
+}
 
 char *ferry_tmp_template(const char *dir, const char *base)
 {
 	return ferry_xasprintf("%s/.%s.ferry-%ld-XXXXXX", dir, base, (long)getpid());
 }
 
-/* Remove what a leftover holds: a file, or a directory tree we created (bounded depth). */
+/* A file, or a directory tree we created (bounded depth); links are removed, never followed. */
 static void remove_at(int dfd, const char *name, int depth)
 {
 	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
@@ -40,6 +62,11 @@ static void remove_at(int dfd, const char *name, int depth)
 	}
 	closedir(d);
 	unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void ferry_remove_tree(const char *path)
+{
+	remove_at(AT_FDCWD, path, 0);
 }
 
 void ferry_tmp_sweep(const char *dir, const char *base)

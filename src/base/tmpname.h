@@ -12,11 +12,21 @@
 
 #include "error.h"
 
+/* The directory a destination path lies in, and its last component ("a/b/" gives "a" and "b"; caller frees). */
+char *ferry_dest_parent(const char *path);
+char *ferry_dest_base(const char *path);
+
 /* A mkstemp/mkdtemp template for a temporary sibling of dir/base (caller frees). */
 char *ferry_tmp_template(const char *dir, const char *base);
 
 /* Remove leftovers of dead processes for dir/base (base NULL: any base). Best effort. */
 void ferry_tmp_sweep(const char *dir, const char *base);
+
+/*
+ * Remove a temporary file or directory tree ferry created, a few levels
+ * deep; symbolic links inside are removed, never followed.  Best effort.
+ */
+void ferry_remove_tree(const char *path);
 
 /* $TMPDIR, or /tmp when it is unset or empty (not owned). */
 const char *ferry_tmp_dir(void);

@@ -1,10 +1,13 @@
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void oom(size_t n)
 {
@@ -98,4 +101,26 @@ size_t ferry_env_size(const char *name, size_t lo, size_t hi, size_t def)
 	if (errno || *end != '\0' || v < lo || v > hi)
 		return def;
 	return (size_t)v;
+}
+
+void ferry_free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+bool ferry_is_loopback(const char *hostname)
+{
+	if (strcasecmp(hostname, "localhost") == 0)
+		return true;
+	struct in_addr a4;
+	if (inet_pton(AF_INET, hostname, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET6, hostname, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
 }

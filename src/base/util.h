@@ -29,5 +29,9 @@ bool ferry_str_endswith(const char *s, const char *suffix);
 /* A size from the environment (test hooks): def unless name holds a decimal number in [lo, hi]. */
 size_t ferry_env_size(const char *name, size_t lo, size_t hi, size_t def);
 bool ferry_str_startswith(const char *s, const char *prefix);
+/* Free a string holding a secret (a password, a token), wiping it first.  NULL-safe. */
+void ferry_free_secret(char *s);
+/* Is hostname (no port, no brackets) a loopback name or address? */
+bool ferry_is_loopback(const char *hostname);
 
 #endif

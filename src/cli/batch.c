@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "readfile.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -31,14 +32,10 @@ typedef struct wordbuf {
 static void wb_putc(wordbuf *wb, char c)
 {
 	if (!wb->cur) {
-		wb->cur_cap = 32;
-		wb->cur = ferry_xmalloc(wb->cur_cap);
+		wb->cur_cap = 0;
 		wb->len = 0;
 	}
-	if (wb->len + 2 > wb->cur_cap) {
-		wb->cur_cap *= 2;
-		wb->cur = ferry_xrealloc(wb->cur, wb->cur_cap);
-	}
+	ferry_grow((void **)&wb->cur, &wb->cur_cap, wb->len + 2, 1);
 	wb->cur[wb->len++] = c;
 	wb->cur[wb->len] = '\0';
 }
@@ -318,34 +315,15 @@ int ferry_batch_read(const char *path, ferry_batch_job **jobs, size_t *n, ferry_
 	if (fd < 0)
 		return ferry_error_errno(err, errno, "cannot open job file %s", path);
 	const char *name = is_stdin ? "<stdin>" : path;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int rc = 0;
-	for (;;) {
-		if (len + 65536 > cap) {
-			cap = cap ? cap * 2 : 65536;
-			buf = ferry_xrealloc(buf, cap);
-		}
-		ssize_t r = read(fd, buf + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = ferry_error_errno(err, errno, "cannot read job file %s", name);
-			break;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > FERRY_BATCH_FILE_MAX) {
-			rc = ferry_error_set(err, FERRY_E_LIMIT, "job file %s is larger than %u bytes", name,
-					     FERRY_BATCH_FILE_MAX);
-			break;
-		}
-	}
+	char *what = ferry_xasprintf("job file %s", name);
+	char *buf;
+	size_t len;
+	int rc = ferry_read_fd_all(fd, FERRY_BATCH_FILE_MAX, &buf, &len, what, err);
+	free(what);
 	if (!is_stdin)
 		close(fd);
 	if (rc == 0)
-		rc = ferry_batch_parse(buf ? buf : "", len, name, jobs, n, err);
+		rc = ferry_batch_parse(buf, len, name, jobs, n, err);
 	free(buf);
 	return rc;
 }
@@ -440,25 +418,11 @@ int ferry_batch_state_open(const char *path, ferry_batch_state **out, ferry_erro
 	ferry_batch_state *s = ferry_xcalloc(1, sizeof(*s));
 	s->fd = fd;
 	s->path = ferry_xstrdup(path);
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int rc = 0;
-	for (;;) {
-		if (len + 65536 > cap) {
-			cap = cap ? cap * 2 : 65536;
-			buf = ferry_xrealloc(buf, cap);
-		}
-		ssize_t r = pread(fd, buf + len, cap - len, (off_t)len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = ferry_error_errno(err, errno, "cannot read state file %s", path);
-			break;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
+	char *what = ferry_xasprintf("state file %s", path);
+	char *buf;
+	size_t len;
+	int rc = ferry_read_fd_all(fd, FERRY_BATCH_STATE_MAX, &buf, &len, what, err);
+	free(what);
 	flock(fd, LOCK_UN);
 	for (size_t pos = 0; rc == 0 && pos < len;) {
 		const char *nl = memchr(buf + pos, '\n', len - pos);

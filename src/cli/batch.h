@@ -27,6 +27,8 @@
 /* Longest job file read (bytes) and longest logical line: job files are written by hand or by scripts. */
 #define FERRY_BATCH_FILE_MAX (64u << 20)
 #define FERRY_BATCH_LINE_MAX (64u << 10)
+/* Longest state file read: a line per finished job, appended by every run. */
+#define FERRY_BATCH_STATE_MAX (128u << 20)
 
 /* The commands a job may run. */
 #define FERRY_BATCH_COMMANDS "convert, push"

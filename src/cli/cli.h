@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "ferry.h"
+#include "image.h" /* ls and inspect read the image graph, which the public API hides */
 #include "registry.h"
 
 /* Print "ferry: <message>" and return the exit code for err. */
@@ -71,7 +72,7 @@ enum {
 typedef struct cli_reg {
 	ferry_registry_opts opts;
 	const char **insecure; /* strings borrowed from argv */
-	size_t n_insecure;
+	size_t n_insecure, cap_insecure;
 	char *creds; /* owned */
 } cli_reg;
 

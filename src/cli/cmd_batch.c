@@ -25,6 +25,7 @@
 #include "batch.h"
 #include "cli.h"
 #include "progress.h"
+#include "readfile.h"
 #include "util.h"
 
 const char cmd_batch_usage[] =
@@ -58,6 +59,8 @@ const char cmd_batch_usage[] =
 	"2 for a malformed job file or bad options, 5 when JOBFILE does not exist.\n";
 
 #define JOBS_MAX 1024
+/* What is kept of a job's stdout (its JSON result) and stderr. */
+#define JOB_OUTPUT_MAX (16u << 20)
 /* How often the parent looks at its children. */
 #define POLL_MS 50
 
@@ -102,27 +105,17 @@ static void total_line(void *ud, double elapsed, char *buf, size_t len)
 		 b->n_to_run, b->n_failed, b->n_running, waiting, s / 60, s % 60);
 }
 
-/* All of a memfd's contents (NUL-terminated, caller frees). */
-static char *slurp(int fd)
+/* All of a job's output (a memfd; NUL-terminated, caller frees), or why it could not be read. */
+static char *slurp(int fd, const char *what)
 {
-	size_t len = 0, cap = 4096;
-	char *buf = ferry_xmalloc(cap);
-	if (lseek(fd, 0, SEEK_SET) == 0) {
-		for (;;) {
-			if (len + 1 >= cap) {
-				cap *= 2;
-				buf = ferry_xrealloc(buf, cap);
-			}
-			ssize_t r = read(fd, buf + len, cap - len - 1);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			len += (size_t)r;
-		}
-	}
-	buf[len] = '\0';
-	return buf;
+	ferry_error err = FERRY_ERROR_INIT;
+	char *buf;
+	size_t len;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		ferry_error_errno(&err, errno, "cannot read %s", what);
+	else if (ferry_read_fd_all(fd, JOB_OUTPUT_MAX, &buf, &len, what, &err) == 0)
+		return buf;
+	return ferry_xstrdup(err.msg);
 }
 
 static char *self_exe(void)
@@ -206,8 +199,8 @@ static void finish_job(batch *b, job_run *r, int status)
 {
 	r->seconds = since(&r->t0);
 	r->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	char *out = slurp(r->out_fd);
-	char *errs = slurp(r->err_fd);
+	char *out = slurp(r->out_fd, "the job's output");
+	char *errs = slurp(r->err_fd, "the job's messages");
 	close(r->out_fd);
 	close(r->err_fd);
 	r->out_fd = r->err_fd = -1;

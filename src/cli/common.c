@@ -186,8 +186,7 @@ int cli_reg_option(cli_reg *r, int c, const char *arg)
 		}
 		return 1;
 	case CLI_O_INSECURE:
-		r->insecure = ferry_xrealloc(r->insecure, (r->n_insecure + 1) * sizeof(char *));
-		r->insecure[r->n_insecure++] = arg;
+		*FERRY_PUSH(r->insecure, r->n_insecure, r->cap_insecure) = arg;
 		r->opts.insecure = r->insecure;
 		r->opts.n_insecure = r->n_insecure;
 		return 1;

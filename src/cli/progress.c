@@ -108,10 +108,7 @@ cli_progress_mode cli_progress_get_mode(const cli_progress *p)
 
 static void put(cli_progress *p, const char *s, size_t n)
 {
-	if (p->len + n + 1 > p->cap) {
-		p->cap = (p->len + n + 1) * 2;
-		p->buf = ferry_xrealloc(p->buf, p->cap);
-	}
+	ferry_grow((void **)&p->buf, &p->cap, p->len + n + 1, 1);
 	memcpy(p->buf + p->len, s, n);
 	p->len += n;
 	p->buf[p->len] = '\0';

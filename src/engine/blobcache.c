@@ -76,7 +76,8 @@ bool ferry_blobcache_compressed(ferry_blobcache *c, const ferry_digest *diff_id,
 	int got = v ? sscanf(v, "%135s %llu", dg, &sz) : 0;
 	pthread_mutex_unlock(&c->mu);
 	free(k);
-	if (got != 2 || ferry_digest_parse(out, dg, NULL) < 0)
+	ferry_error bad = FERRY_ERROR_INIT; /* a damaged cache line is a miss */
+	if (got != 2 || ferry_digest_parse(out, dg, &bad) < 0)
 		return false;
 	*size = sz;
 	return true;
@@ -144,13 +145,11 @@ void ferry_blobcache_close(ferry_blobcache *c)
 		int fd = mkostemp(tmp, O_CLOEXEC);
 		if (fd >= 0) {
 			FILE *f = fdopen(fd, "w");
-			size_t lines = 0;
-			for (size_t i = 0; f && i < c->map.cap && lines < CACHE_MAX_LINES; i++) {
-				if (c->map.keys[i]) {
-					fprintf(f, "%s\t%s\n", c->map.keys[i], (char *)c->map.vals[i]);
-					lines++;
-				}
-			}
+			const char *key;
+			void *val;
+			for (size_t it = 0, lines = 0; f && lines < CACHE_MAX_LINES &&
+							 ferry_strmap_next(&c->map, &it, &key, &val); lines++)
+				fprintf(f, "%s\t%s\n", key, (char *)val);
 			if (f && fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0)
 				rename(tmp, c->path);
 			else {
@@ -162,9 +161,7 @@ void ferry_blobcache_close(ferry_blobcache *c)
 		free(tmp);
 		free(dir);
 	}
-	for (size_t i = 0; i < c->map.cap; i++)
-		free(c->map.vals[i]);
-	ferry_strmap_free(&c->map);
+	ferry_strmap_free_with(&c->map, free);
 	pthread_mutex_destroy(&c->mu);
 	free(c->path);
 	free(c);

@@ -111,6 +111,19 @@ void ferry_location_free(ferry_location *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* A directory as it is; anything else (stdin included) as a tar. */
+static int open_tree(const char *path, bool is_dir, bool is_stdin, const char *spool_parent, ferry_tree **out,
+		     ferry_error *err)
+{
+	if (is_dir)
+		return ferry_tree_open_dir(path, out, err);
+	int fd = is_stdin ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ferry_error_errno(err, errno, "cannot open %s", path);
+	return ferry_tree_open_tar(fd, is_stdin ? "stdin" : path, spool_parent ? spool_parent : ferry_tmp_dir(), out,
+				   err);
+}
+
 int ferry_source_open_at(const ferry_location *loc, const char *display, const char *spool_parent,
 			 const ferry_registry_opts *ropts, ferry_source **out, ferry_error *err)
 {
@@ -137,59 +150,21 @@ int ferry_source_open_at(const ferry_location *loc, const char *display, const c
 		return ferry_error_errno(err, e, "cannot read %s", loc->path);
 	}
 	bool is_dir = !is_stdin && S_ISDIR(st.st_mode);
-	ferry_fmt fmt = loc->fmt;
-	if (is_dir) {
-		if (fmt != FERRY_FMT_AUTO && fmt != FERRY_FMT_OCI) {
-			ferry_source_free(src);
-			return ferry_error_set(err, FERRY_E_USAGE, "%s is a directory, not a %s file", loc->path,
-					       ferry_format_by_id(fmt)->name);
-		}
-		fmt = FERRY_FMT_OCI;
-		if (ferry_tree_open_dir(loc->path, &src->tree, err) < 0) {
-			ferry_source_free(src);
-			return -1;
-		}
-	} else {
-		if (fmt == FERRY_FMT_OCI) {
-			ferry_source_free(src);
-			return ferry_error_set(err, FERRY_E_USAGE, "%s is not a directory (an OCI layout is one)",
-					       loc->path);
-		}
-		int fd = is_stdin ? dup(STDIN_FILENO) : open(loc->path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			int e = errno;
-			ferry_source_free(src);
-			return ferry_error_errno(err, e, "cannot open %s", loc->path);
-		}
-		if (ferry_tree_open_tar(fd, is_stdin ? "stdin" : loc->path,
-					spool_parent ? spool_parent : ferry_tmp_dir(), &src->tree, err) < 0) {
-			ferry_source_free(src);
-			return -1;
-		}
-		if (fmt == FERRY_FMT_AUTO) {
-			bool has_manifest, has_layout = false;
-			uint64_t sz;
-			/* One pass: the search for manifest.json may read to the end; ask for oci-layout after. */
-			if (src->tree->ops->stat(src->tree, "manifest.json", true, &has_manifest, &sz, err) < 0 ||
-			    (!has_manifest &&
-			     src->tree->ops->stat(src->tree, "oci-layout", true, &has_layout, &sz, err) < 0)) {
-				ferry_source_free(src);
-				return -1;
-			}
-			if (has_manifest)
-				fmt = FERRY_FMT_DOCKER_ARCHIVE;
-			else if (has_layout)
-				fmt = FERRY_FMT_OCI_ARCHIVE;
-			else {
-				ferry_source_free(src);
-				return ferry_error_set(err, FERRY_E_FORMAT,
-						       "%s is a tar archive but neither a docker archive (no "
-						       "manifest.json) nor an OCI archive (no oci-layout)",
-						       display);
-			}
-		}
+	const ferry_format *f = ferry_format_by_id(loc->fmt); /* NULL: recognise by content */
+	if (f && is_dir && f->is_tar) {
+		ferry_source_free(src);
+		return ferry_error_set(err, FERRY_E_USAGE, "%s is a directory, not a %s file", loc->path, f->name);
 	}
-	src->format = ferry_format_by_id(fmt);
+	if (f && !is_dir && !f->is_tar) {
+		ferry_source_free(src);
+		return ferry_error_set(err, FERRY_E_USAGE, "%s is not a directory (an OCI layout is one)", loc->path);
+	}
+	if (open_tree(loc->path, is_dir, is_stdin, spool_parent, &src->tree, err) < 0 ||
+	    (!f && ferry_format_bid(src->tree, is_dir, display, &f, err) < 0)) {
+		ferry_source_free(src);
+		return -1;
+	}
+	src->format = f;
 	if (src->format->read(src, err) < 0) {
 		ferry_source_free(src);
 		return -1;

@@ -39,12 +39,6 @@ static void problem(verifier *v, const char *fmt, ...)
 		v->fn(msg, v->ud);
 }
 
-/* The entry a path finally names (a symlinked copy of a layer is the same blob: hash it once). */
-static const char *canonical(ferry_tree *t, const char *path)
-{
-	return t->ops->canonical ? t->ops->canonical(t, path) : path;
-}
-
 static void collect(verifier *v, ferry_tree *tree, ferry_image *img, const char *label)
 {
 	if (img->is_index) {
@@ -65,7 +59,8 @@ static void collect(verifier *v, ferry_tree *tree, ferry_image *img, const char 
 		if (b->desc.media_type && !ferry_media_type_is_layer(b->desc.media_type))
 			problem(v, "%s: layer %s has unexpected media type %s", label, b->desc.digest.str,
 				b->desc.media_type);
-		const char *key = canonical(tree, b->path);
+		/* a symlinked copy of a layer is the same blob: hash it once */
+		const char *key = ferry_tree_canonical(tree, b->path);
 		if (ferry_strmap_has(&v->seen, key))
 			continue;
 		ferry_strmap_put(&v->seen, key, (void *)1);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ref.h"
 #include "util.h"
 
 static const struct {
@@ -22,12 +23,17 @@ const char *ferry_alg_name(ferry_alg alg)
 
 int ferry_digest_parse(ferry_digest *d, const char *s, ferry_error *err)
 {
+	return ferry_digest_parse_as(d, s, FERRY_E_FORMAT, err);
+}
+
+int ferry_digest_parse_as(ferry_digest *d, const char *s, ferry_code bad, ferry_error *err)
+{
 	memset(d, 0, sizeof(*d));
 	if (!s)
-		return ferry_error_set(err, FERRY_E_FORMAT, "missing digest");
+		return ferry_error_set(err, bad, "missing digest");
 	const char *colon = strchr(s, ':');
 	if (!colon)
-		return ferry_error_set(err, FERRY_E_FORMAT, "invalid digest \"%.80s\": no algorithm", s);
+		return ferry_error_set(err, bad, "invalid digest \"%.80s\": no algorithm", s);
 	size_t alen = (size_t)(colon - s);
 	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
 		if (strlen(algs[i].name) != alen || memcmp(s, algs[i].name, alen) != 0)
@@ -35,20 +41,20 @@ int ferry_digest_parse(ferry_digest *d, const char *s, ferry_error *err)
 		const char *hex = colon + 1;
 		size_t n = strlen(hex);
 		if (n != algs[i].hexlen)
-			return ferry_error_set(err, FERRY_E_FORMAT,
+			return ferry_error_set(err, bad,
 					       "invalid digest \"%.80s\": %s needs %zu hex digits, found %zu",
 					       s, algs[i].name, algs[i].hexlen, n);
 		for (size_t j = 0; j < n; j++) {
 			char c = hex[j];
 			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-				return ferry_error_set(err, FERRY_E_FORMAT,
+				return ferry_error_set(err, bad,
 						       "invalid digest \"%.80s\": not lowercase hex", s);
 		}
 		d->alg = (ferry_alg)i;
 		memcpy(d->str, s, alen + 1 + n + 1);
 		return 0;
 	}
-	return ferry_error_set(err, FERRY_E_FORMAT, "invalid digest \"%.80s\": unsupported algorithm", s);
+	return ferry_error_set(err, bad, "invalid digest \"%.80s\": unsupported algorithm", s);
 }
 
 bool ferry_digest_is_set(const ferry_digest *d)

@@ -117,8 +117,7 @@ void ferry_entry_add_name(ferry_entry *e, ferry_name *n)
 			return;
 		}
 	}
-	e->names = ferry_xrealloc(e->names, (e->n_names + 1) * sizeof(*e->names));
-	e->names[e->n_names++] = *n;
+	*FERRY_PUSH(e->names, e->n_names, e->cap_names) = *n;
 	memset(n, 0, sizeof(*n));
 }
 

@@ -16,6 +16,7 @@
 
 #include "model.h"
 #include "ref.h"
+#include "source.h" /* ferry_source: opaque in the public API, defined here */
 #include "tree.h"
 
 /* How deep indexes may nest (index -> index -> ... -> manifest). */
@@ -63,18 +64,18 @@ struct ferry_image {
 typedef struct ferry_entry {
 	ferry_image img;
 	ferry_name *names;
-	size_t n_names;
+	size_t n_names, cap_names;
 } ferry_entry;
 
 struct ferry_format;
 
-typedef struct ferry_source {
+struct ferry_source {
 	ferry_tree *tree;
 	const struct ferry_format *format;
 	char *display; /* the location as the user wrote it */
 	ferry_entry *entries;
 	size_t n_entries, cap_entries;
-} ferry_source;
+};
 
 void ferry_name_free(ferry_name *n);
 void ferry_name_copy(ferry_name *dst, const ferry_name *src);
@@ -119,8 +120,5 @@ int ferry_read_verified(ferry_tree *tree, const char *path, const ferry_descript
  * the only entry.  FERRY_E_NOTFOUND when none, FERRY_E_USAGE when ambiguous.
  */
 int ferry_source_find(ferry_source *src, const char *s, ferry_entry **out, ferry_error *err);
-
-/* Free everything a source holds, the tree included. NULL-safe. */
-void ferry_source_free(ferry_source *src);
 
 #endif

@@ -86,23 +86,23 @@ static bool component_valid(const char *c, size_t n)
 }
 
 /* Check a '/'-separated path of n bytes; what says what it is ("repository name", "prefix path"). */
-static int path_check(const char *p, size_t n, const char *what, ferry_error *err)
+static int path_check(const char *p, size_t n, const char *what, ferry_code bad, ferry_error *err)
 {
 	if (n == 0)
-		return ferry_error_set(err, FERRY_E_USAGE, "missing %s", what);
+		return ferry_error_set(err, bad, "missing %s", what);
 	if (has_upper(p, n))
-		return ferry_error_set(err, FERRY_E_USAGE, "%s must be lowercase", what);
+		return ferry_error_set(err, bad, "%s must be lowercase", what);
 	size_t start = 0;
 	for (size_t i = 0; i <= n; i++) {
 		if (i < n && p[i] != '/')
 			continue;
 		size_t len = i - start;
 		if (len == 0)
-			return ferry_error_set(err, FERRY_E_USAGE,
+			return ferry_error_set(err, bad,
 					       "%s \"%.*s\" has an empty component (leading, trailing or double '/')",
 					       what, (int)(n > 300 ? 300 : n), p);
 		if (!component_valid(p + start, len))
-			return ferry_error_set(err, FERRY_E_USAGE,
+			return ferry_error_set(err, bad,
 					       "invalid %s component \"%.*s\": use lowercase letters and digits, "
 					       "separated by '.', '_', '__' or '-'",
 					       what, (int)(len > 300 ? 300 : len), p + start);
@@ -128,10 +128,10 @@ bool ferry_tag_valid(const char *tag)
 	return true;
 }
 
-int ferry_domain_check(const char *domain, ferry_error *err)
+static int domain_check(const char *domain, ferry_code bad, ferry_error *err)
 {
 	if (!domain || !domain[0])
-		return ferry_error_set(err, FERRY_E_USAGE, "empty domain");
+		return ferry_error_set(err, bad, "empty domain");
 
 	const char *p = domain;
 	if (*p == '[') {
@@ -140,7 +140,7 @@ int ferry_domain_check(const char *domain, ferry_error *err)
 		while (is_hex(*q) || *q == ':')
 			q++;
 		if (*q != ']' || q == p + 1)
-			return ferry_error_set(err, FERRY_E_USAGE,
+			return ferry_error_set(err, bad,
 					       "invalid domain \"" SHOW "\": bad IPv6 address in brackets", domain);
 		p = q + 1;
 	} else {
@@ -149,7 +149,7 @@ int ferry_domain_check(const char *domain, ferry_error *err)
 			while (is_alnum(*p) || *p == '-')
 				p++;
 			if (p == start || *start == '-' || p[-1] == '-')
-				return ferry_error_set(err, FERRY_E_USAGE,
+				return ferry_error_set(err, bad,
 						       "invalid domain \"" SHOW "\": host name parts are letters, digits "
 						       "and inner '-', separated by '.'", domain);
 			if (*p != '.')
@@ -162,13 +162,18 @@ int ferry_domain_check(const char *domain, ferry_error *err)
 		while (is_digit(*p))
 			p++;
 		if (p == start || *p)
-			return ferry_error_set(err, FERRY_E_USAGE,
+			return ferry_error_set(err, bad,
 					       "invalid domain \"" SHOW "\": port must be a number", domain);
 	}
 	if (*p)
-		return ferry_error_set(err, FERRY_E_USAGE,
+		return ferry_error_set(err, bad,
 				       "invalid domain \"" SHOW "\": unexpected character '%c'", domain, *p);
 	return 0;
+}
+
+int ferry_domain_check(const char *domain, ferry_error *err)
+{
+	return domain_check(domain, FERRY_E_USAGE, err);
 }
 
 /*
@@ -190,11 +195,11 @@ static void normalise(const char *domain, size_t dlen, const char *path, size_t 
 		*path_out = ferry_xstrndup(path, plen);
 }
 
-static int name_length_check(const char *domain, const char *path, ferry_error *err)
+static int name_length_check(const char *domain, const char *path, ferry_code bad, ferry_error *err)
 {
 	size_t n = strlen(domain) + 1 + strlen(path);
 	if (n > NAME_MAX_LEN)
-		return ferry_error_set(err, FERRY_E_USAGE,
+		return ferry_error_set(err, bad,
 				       "repository name too long (%zu characters, at most %d)", n, NAME_MAX_LEN);
 	return 0;
 }
@@ -210,12 +215,17 @@ static bool is_image_id(const char *s)
 
 int ferry_ref_parse(ferry_ref *r, const char *s, ferry_error *err)
 {
+	return ferry_ref_parse_as(r, s, FERRY_E_USAGE, err);
+}
+
+int ferry_ref_parse_as(ferry_ref *r, const char *s, ferry_code bad, ferry_error *err)
+{
 	memset(r, 0, sizeof(*r));
 	if (!s || !s[0])
-		return ferry_error_set(err, FERRY_E_USAGE, "invalid reference \"\": empty");
+		return ferry_error_set(err, bad, "invalid reference \"\": empty");
 	/* As docker does: a bare image ID is never a repository name. */
 	if (is_image_id(s))
-		return ferry_error_set(err, FERRY_E_USAGE,
+		return ferry_error_set(err, bad,
 				       "invalid reference \"%s\": a 64-character hex string is an image ID, "
 				       "not a repository name", s);
 
@@ -229,7 +239,7 @@ int ferry_ref_parse(ferry_ref *r, const char *s, ferry_error *err)
 		dlen = (size_t)(slash - s);
 		rest = slash + 1;
 		char *d = ferry_xstrndup(domain, dlen);
-		int rc = ferry_domain_check(d, err);
+		int rc = domain_check(d, bad, err);
 		free(d);
 		if (rc < 0) {
 			ferry_error_prefix(err, "invalid reference \"" SHOW "\"", s);
@@ -246,27 +256,24 @@ int ferry_ref_parse(ferry_ref *r, const char *s, ferry_error *err)
 	ferry_digest dg;
 	memset(&dg, 0, sizeof(dg));
 
-	if (path_check(rest, plen, "repository name", err) < 0)
+	if (path_check(rest, plen, "repository name", bad, err) < 0)
 		goto fail;
 	if (colon) {
 		tag = ferry_xstrndup(colon + 1, before_at - plen - 1);
 		if (!ferry_tag_valid(tag)) {
-			ferry_error_set(err, FERRY_E_USAGE,
+			ferry_error_set(err, bad,
 					"invalid tag \"" SHOW "\": a tag is up to 128 letters, digits, "
 					"'_', '.' or '-', not starting with '.' or '-'", tag);
 			goto fail;
 		}
 	}
-	if (at && ferry_digest_parse(&dg, at + 1, err) < 0) {
-		if (err)
-			err->code = FERRY_E_USAGE; /* a bad argument, not a bad archive */
+	if (at && ferry_digest_parse_as(&dg, at + 1, bad, err) < 0)
 		goto fail;
-	}
 
 	normalise(domain, dlen, rest, plen, &r->domain, &r->path);
 	r->tag = tag;
 	r->digest = dg;
-	if (name_length_check(r->domain, r->path, err) < 0) {
+	if (name_length_check(r->domain, r->path, bad, err) < 0) {
 		ferry_ref_free(r);
 		tag = NULL; /* freed with r */
 		goto fail;
@@ -387,7 +394,7 @@ static int replace_name(ferry_ref *r, const char *domain, size_t dlen, const cha
 {
 	char *nd, *np;
 	normalise(domain, dlen, path, plen, &nd, &np);
-	if (name_length_check(nd, np, err) < 0) {
+	if (name_length_check(nd, np, FERRY_E_USAGE, err) < 0) {
 		ferry_error_prefix(err, "%s \"" SHOW "\" applied to %s/%s", what, input, r->domain, r->path);
 		free(nd);
 		free(np);
@@ -423,7 +430,7 @@ int ferry_ref_set_prefix(ferry_ref *r, const char *prefix, ferry_error *err)
 		return replace_name(r, prefix, dlen, r->path, strlen(r->path), "prefix", prefix, err);
 
 	const char *ppath = slash + 1;
-	if (path_check(ppath, strlen(ppath), "prefix path", err) < 0) {
+	if (path_check(ppath, strlen(ppath), "prefix path", FERRY_E_USAGE, err) < 0) {
 		ferry_error_prefix(err, "invalid prefix \"" SHOW "\"", prefix);
 		return -1;
 	}

@@ -34,6 +34,13 @@ typedef struct ferry_ref {
  * `invalid reference "Foo/Bar": repository name must be lowercase`.
  */
 int ferry_ref_parse(ferry_ref *r, const char *s, ferry_error *err);
+/*
+ * The same, for a reference whose origin decides the category of a bad one:
+ * FERRY_E_USAGE for a command line, FERRY_E_FORMAT for a name an archive holds.
+ */
+int ferry_ref_parse_as(ferry_ref *r, const char *s, ferry_code bad, ferry_error *err);
+/* ferry_digest_parse() (digest.c), failing with category bad instead of FERRY_E_FORMAT. */
+int ferry_digest_parse_as(ferry_digest *d, const char *s, ferry_code bad, ferry_error *err);
 /* Give r the tag "latest" if it has neither tag nor digest. */
 void ferry_ref_default_tag(ferry_ref *r);
 void ferry_ref_free(ferry_ref *r);

@@ -12,65 +12,16 @@
 
 #include <ctype.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "util.h"
 
 #define TOKEN_CACHE_MAX 256 /* a push of many repositories needs a token or two for each */
 #define TOKEN_BODY_MAX (1u << 20)
 #define TOKEN_DEFAULT_TTL 60 /* seconds, when the answer has no expires_in (as the spec says) */
-
-/* ---- base64 ---- */
-
-char *reg_base64_encode(const void *buf, size_t len)
-{
-	char *out = ferry_xmalloc(4 * ((len + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, buf, (int)len);
-	return out;
-}
-
-unsigned char *reg_base64_decode(const char *s, size_t *len)
-{
-	size_t n = strlen(s);
-	/* Accept missing padding, which some tools write. */
-	size_t pad = n % 4 ? 4 - n % 4 : 0;
-	if (pad == 3)
-		return NULL;
-	char *in = ferry_xmalloc(n + pad + 1);
-	memcpy(in, s, n);
-	memset(in + n, '=', pad);
-	in[n + pad] = '\0';
-	n += pad;
-	for (size_t i = 0; i < n; i++) {
-		char c = in[i];
-		/* '=' only as the last one or two characters */
-		bool ok = isalnum((unsigned char)c) || c == '+' || c == '/' ||
-			  (c == '=' && i + 2 >= n && (i + 1 == n || in[i + 1] == '='));
-		if (!ok) {
-			explicit_bzero(in, n);
-			free(in);
-			return NULL;
-		}
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	size_t eq = 0;
-	while (eq < n && eq < 2 && in[n - 1 - eq] == '=')
-		eq++;
-	unsigned char *out = ferry_xmalloc(n / 4 * 3 + 1);
-	int got = n ? EVP_DecodeBlock(out, (unsigned char *)in, (int)n) : 0;
-	explicit_bzero(in, n);
-	free(in);
-	if (got < 0 || (size_t)got < eq) {
-		free(out);
-		return NULL;
-	}
-	*len = (size_t)got - eq;
-	out[*len] = '\0';
-	return out;
-}
 
 /* ---- WWW-Authenticate ---- */
 
@@ -393,7 +344,7 @@ struct reg_token_cache *reg_token_cache_ref(struct reg_token_cache *tc)
 static void token_drop(struct reg_token_cache *tc, size_t i)
 {
 	free(tc->tokens[i].scope);
-	reg_free_secret(tc->tokens[i].token);
+	ferry_free_secret(tc->tokens[i].token);
 	memmove(&tc->tokens[i], &tc->tokens[i + 1], (tc->n - i - 1) * sizeof(*tc->tokens));
 	tc->n--;
 }
@@ -450,94 +401,102 @@ static void token_forget(ferry_registry *r, const char *canon)
 
 static bool realm_may_see_secrets(ferry_registry *r, const char *realm)
 {
-	if (strncasecmp(realm, "https://", 8) == 0)
-		return true;
-	/* Plain http: only to a loopback or explicitly insecure host. */
-	const char *h = realm + 7;
-	size_t hlen = strcspn(h, "/?#");
-	char *hostport = ferry_xstrndup(h, hlen);
-	char *name;
-	if (hostport[0] == '[') {
-		size_t e = strcspn(hostport, "]");
-		name = ferry_xstrndup(hostport + 1, e > 0 ? e - 1 : 0);
-	} else {
-		name = ferry_xstrndup(hostport, strcspn(hostport, ":"));
+	char *scheme, *host, *port;
+	if (reg_url_parts(realm, &scheme, &host, &port) < 0)
+		return false;
+	bool ok = strcmp(scheme, "https") == 0;
+	if (!ok) {
+		/* Plain http: only to a loopback or explicitly insecure host. */
+		char *hostport = ferry_xasprintf("%s%s%s", host, port ? ":" : "", port ? port : "");
+		char *name = host[0] == '[' ? ferry_xstrndup(host + 1, strcspn(host + 1, "]")) : ferry_xstrdup(host);
+		ok = ferry_is_loopback(name);
+		for (size_t i = 0; !ok && i < r->n_insecure; i++)
+			ok = strcasecmp(r->insecure[i], hostport) == 0 || strcasecmp(r->insecure[i], name) == 0;
+		free(hostport);
+		free(name);
 	}
-	bool ok = reg_is_loopback(name);
-	for (size_t i = 0; !ok && i < r->n_insecure; i++)
-		ok = strcasecmp(r->insecure[i], hostport) == 0 || strcasecmp(r->insecure[i], name) == 0;
-	free(hostport);
-	free(name);
+	free(scheme);
+	free(host);
+	free(port);
 	return ok;
+}
+
+/* name=value, appended to an x-www-form-urlencoded body; libcurl escapes the value (wiped: it may be a secret). */
+static void form_add(char **body, const char *name, const char *value)
+{
+	char *e = curl_easy_escape(NULL, value, 0);
+	if (!e)
+		abort(); /* out of memory, as in ferry_xmalloc */
+	char *more = ferry_xasprintf("%s%s%s=%s", *body ? *body : "", *body ? "&" : "", name, e);
+	explicit_bzero(e, strlen(e));
+	curl_free(e);
+	ferry_free_secret(*body);
+	*body = more;
 }
 
 static int fetch_token(ferry_registry *r, const char *canon, char **token, long *ttl, ferry_error *err)
 {
 	const char *realm = r->realm;
-	if (strncasecmp(realm, "https://", 8) != 0 && strncasecmp(realm, "http://", 7) != 0)
+	char *origin = reg_url_origin(realm);
+	if (!origin)
 		return ferry_error_set(err, FERRY_E_FAILED, "registry %s: its token service \"%.200s\" is not an http(s) URL",
 				       r->domain, realm);
 	bool creds = r->user || r->secret;
-	if (creds && !realm_may_see_secrets(r, realm))
+	if (creds && !realm_may_see_secrets(r, realm)) {
+		free(origin);
 		return ferry_error_set(err, FERRY_E_FAILED,
 				       "registry %s: refusing to send the credentials from %s over plain http to its "
 				       "token service (add the token host to --insecure-registry to allow it)",
 				       r->domain, r->cred_source);
-	char *origin = reg_url_origin(realm);
-	char *what = ferry_xasprintf("token service %s", origin ? origin : "?");
+	}
+	char *what = ferry_xasprintf("token service %s", origin);
 	free(origin);
 
-	reg_req q = {.what = what, .max_body = TOKEN_BODY_MAX, .no_auth = true};
-	char *url = NULL, *body = NULL, *authz = NULL;
+	reg_req q = {.what = what, .url = realm, .max_body = TOKEN_BODY_MAX, .no_auth = true};
+	char *body = NULL, *authz = NULL, *scopes = ferry_xstrdup(canon);
+	const char **query = NULL; /* key, value, ..., NULL */
+	size_t nq = 0, cap_q = 0;
 	if (creds && r->is_token) {
 		/* OAuth2 refresh_token grant: the identity token never goes into a URL. */
-		char *e_tok = reg_url_escape(r->secret);
-		char *e_svc = reg_url_escape(r->service ? r->service : "");
-		char *e_scope = reg_url_escape(canon);
-		body = ferry_xasprintf("grant_type=refresh_token&client_id=ferry&service=%s&scope=%s&refresh_token=%s",
-				       e_svc, e_scope, e_tok);
-		reg_free_secret(e_tok);
-		free(e_svc);
-		free(e_scope);
-		url = ferry_xstrdup(realm);
+		form_add(&body, "grant_type", "refresh_token");
+		form_add(&body, "client_id", "ferry");
+		form_add(&body, "service", r->service ? r->service : "");
+		form_add(&body, "scope", canon);
+		form_add(&body, "refresh_token", r->secret);
 		q.method = "POST";
 		q.content_type = "application/x-www-form-urlencoded";
 		q.body = body;
 		q.body_len = strlen(body);
 	} else {
-		url = ferry_xstrdup(realm);
 		if (r->service) {
-			char *u = reg_url_add_query(url, "service", r->service);
-			free(url);
-			url = u;
+			*FERRY_PUSH(query, nq, cap_q) = "service";
+			*FERRY_PUSH(query, nq, cap_q) = r->service;
 		}
-		char *copy = ferry_xstrdup(canon);
-		for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-			char *u = reg_url_add_query(url, "scope", t);
-			free(url);
-			url = u;
+		for (char *save = NULL, *t = strtok_r(scopes, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+			*FERRY_PUSH(query, nq, cap_q) = "scope";
+			*FERRY_PUSH(query, nq, cap_q) = t;
 		}
-		free(copy);
 		if (creds && r->user) {
-			char *u = reg_url_add_query(url, "account", r->user);
-			free(url);
-			url = u;
+			*FERRY_PUSH(query, nq, cap_q) = "account";
+			*FERRY_PUSH(query, nq, cap_q) = r->user;
 			char *pair = ferry_xasprintf("%s:%s", r->user, r->secret ? r->secret : "");
-			char *b64 = reg_base64_encode(pair, strlen(pair));
-			reg_free_secret(pair);
+			char *b64 = ferry_base64_encode(pair, strlen(pair));
+			ferry_free_secret(pair);
 			authz = ferry_xasprintf("Basic %s", b64);
-			reg_free_secret(b64);
+			ferry_free_secret(b64);
 		}
+		*FERRY_PUSH(query, nq, cap_q) = NULL;
 		q.method = "GET";
 		q.follow = true;
 		q.authz = authz;
+		q.query = query;
 	}
-	q.url = url;
 	reg_resp p = {0};
 	int rc = reg_do(r, &q, &p, err);
-	reg_free_secret(authz);
-	reg_free_secret(body);
-	free(url);
+	ferry_free_secret(authz);
+	ferry_free_secret(body);
+	free(query);
+	free(scopes);
 	if (rc < 0)
 		goto out;
 	rc = -1;
@@ -635,7 +594,7 @@ static int token_header(ferry_registry *r, const char *canon, char **hdr, ferry_
 			tc->tokens[i].token = tok;
 			tc->tokens[i].expires = time(NULL) + ttl - margin;
 		} else {
-			reg_free_secret(tok);
+			ferry_free_secret(tok);
 		}
 	} else if (i >= 0) {
 		token_drop(tc, (size_t)i); /* the others try for themselves, and say why if it fails */
@@ -652,10 +611,10 @@ int reg_auth_header(ferry_registry *r, const char *scope, char **hdr, ferry_erro
 		if (!r->user || r->is_token)
 			return 0;
 		char *pair = ferry_xasprintf("%s:%s", r->user, r->secret ? r->secret : "");
-		char *b64 = reg_base64_encode(pair, strlen(pair));
-		reg_free_secret(pair);
+		char *b64 = ferry_base64_encode(pair, strlen(pair));
+		ferry_free_secret(pair);
 		*hdr = ferry_xasprintf("Authorization: Basic %s", b64);
-		reg_free_secret(b64);
+		ferry_free_secret(b64);
 		return 0;
 	}
 	if (r->auth != REG_AUTH_BEARER)
@@ -672,7 +631,8 @@ int reg_auth_challenged(ferry_registry *r, const char *www_auth, const char *sco
 	*new_scope = NULL;
 	ferry_auth_challenge *ch = NULL;
 	size_t n = 0;
-	if (!www_auth || ferry_auth_parse(www_auth, &ch, &n, NULL) < 0)
+	ferry_error unparsed = FERRY_ERROR_INIT; /* a challenge we cannot read cannot help */
+	if (!www_auth || ferry_auth_parse(www_auth, &ch, &n, &unparsed) < 0)
 		return 0;
 	int again = 0;
 	for (size_t i = 0; i < n; i++) {

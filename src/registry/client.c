@@ -4,13 +4,11 @@
  */
 #include "registry/internal.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +17,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "readfile.h"
 #include "ref.h"
 #include "util.h"
 
@@ -36,47 +35,7 @@ void ferry_registry_opts_init(ferry_registry_opts *o)
 	o->retries = 3;
 }
 
-bool reg_is_loopback(const char *hostname)
-{
-	if (strcasecmp(hostname, "localhost") == 0)
-		return true;
-	struct in_addr a4;
-	if (inet_pton(AF_INET, hostname, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	struct in6_addr a6;
-	if (inet_pton(AF_INET6, hostname, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-	return false;
-}
-
 /* ---- TLS material ---- */
-
-int reg_read_small_file(const char *path, size_t max, char **buf, size_t *len, ferry_error *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ferry_error_errno(err, errno, "cannot read %s", path);
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		close(fd);
-		return ferry_error_set(err, FERRY_E_LIMIT, "%s is not a regular file of at most %zu bytes", path, max);
-	}
-	*buf = ferry_xmalloc((size_t)st.st_size + 2);
-	size_t n = 0;
-	while (n < (size_t)st.st_size) {
-		ssize_t got = read(fd, *buf + n, (size_t)st.st_size - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-	}
-	close(fd);
-	(*buf)[n] = '\0';
-	*len = n;
-	return 0;
-}
 
 static void pem_append(ferry_registry *r, const char *text, size_t len)
 {
@@ -95,7 +54,9 @@ static void add_system_cas(ferry_registry *r)
 	curl_easy_getinfo(r->curl, CURLINFO_CAINFO, &path);
 	char *buf = NULL;
 	size_t len = 0;
-	if (path && reg_read_small_file(path, SYSTEM_CA_MAX, &buf, &len, NULL) == 0) {
+	/* No readable system bundle: only the extra CAs are trusted, which is all there is to trust. */
+	ferry_error none = FERRY_ERROR_INIT;
+	if (path && ferry_read_file(path, SYSTEM_CA_MAX, &buf, &len, &none) == 0) {
 		pem_append(r, buf, len);
 		free(buf);
 	}
@@ -128,7 +89,7 @@ static int load_cert_dir(ferry_registry *r, const char *dir, bool must_exist, fe
 		if (ferry_str_endswith(name, ".crt")) {
 			char *buf = NULL;
 			size_t len = 0;
-			if (reg_read_small_file(path, PEM_FILE_MAX, &buf, &len, err) < 0) {
+			if (ferry_read_file(path, PEM_FILE_MAX, &buf, &len, err) < 0) {
 				rc = -1;
 			} else {
 				if (!have_ca)
@@ -222,7 +183,7 @@ int ferry_registry_open(const char *domain, const ferry_registry_opts *o, ferry_
 	r->insecure = ferry_xcalloc(o->n_insecure + 1, sizeof(char *));
 	for (size_t i = 0; i < o->n_insecure; i++)
 		r->insecure[r->n_insecure++] = ferry_xstrdup(o->insecure[i]);
-	r->may_http = reg_is_loopback(r->hostname);
+	r->may_http = ferry_is_loopback(r->hostname);
 	for (size_t i = 0; !r->may_http && i < r->n_insecure; i++)
 		r->may_http = insecure_match(r, r->insecure[i]);
 	r->cli_creds = ferry_xstrdup(o->creds);
@@ -308,9 +269,9 @@ void ferry_registry_free(ferry_registry *r)
 	free(r->ca_pem);
 	free(r->client_cert);
 	free(r->client_key);
-	reg_free_secret(r->cli_creds);
+	ferry_free_secret(r->cli_creds);
 	free(r->user);
-	reg_free_secret(r->secret);
+	ferry_free_secret(r->secret);
 	free(r->cred_source);
 	free(r->realm);
 	free(r->service);
@@ -464,16 +425,13 @@ int ferry_registry_blob_mount(ferry_registry *r, const char *repo, const ferry_d
 	*mounted = false;
 	if (check_repo(repo, err) < 0 || check_repo(from_repo, err) < 0)
 		return -1;
-	char *u0 = ferry_xasprintf("/v2/%s/blobs/uploads/", repo);
-	char *u1 = reg_url_add_query(u0, "mount", d->str);
-	char *url = reg_url_add_query(u1, "from", from_repo);
-	free(u0);
-	free(u1);
+	char *url = ferry_xasprintf("/v2/%s/blobs/uploads/", repo);
+	const char *const query[] = {"mount", d->str, "from", from_repo, NULL};
 	/* Reading the source repository is part of the request. */
 	char *scope = ferry_xasprintf("repository:%s:pull,push repository:%s:pull", repo, from_repo);
 	char sh[24];
 	char *what = ferry_xasprintf("mount of blob %s from %s into %s", ferry_digest_short(d, sh), from_repo, repo);
-	reg_req q = {.method = "POST", .url = url, .scope = scope, .what = what};
+	reg_req q = {.method = "POST", .url = url, .query = query, .scope = scope, .what = what};
 	reg_resp p = {0};
 	int rc = reg_do(r, &q, &p, err);
 	if (rc == 0) {
@@ -481,7 +439,9 @@ int ferry_registry_blob_mount(ferry_registry *r, const char *repo, const ferry_d
 			*mounted = true;
 		} else if (p.h.status == 202) {
 			if (p.h.location) {
-				char *loc = reg_url_join(p.url, p.h.location, NULL);
+				/* Not mounted, so an upload was opened: closed if its Location can be followed. */
+				ferry_error refused = FERRY_ERROR_INIT;
+				char *loc = reg_url_join(p.url, p.h.location, &refused);
 				if (loc)
 					cancel_upload(r, loc, scope);
 				free(loc);
@@ -785,7 +745,8 @@ static int check_header_digest(ferry_registry *r, const char *what, const char *
 	if (!hdr || !*hdr)
 		return 0;
 	ferry_digest got;
-	if (ferry_digest_parse(&got, hdr, NULL) < 0)
+	ferry_error unknown = FERRY_ERROR_INIT;
+	if (ferry_digest_parse(&got, hdr, &unknown) < 0)
 		return 0; /* an algorithm we do not know: nothing to compare */
 	if (bytes && got.alg != want->alg) {
 		ferry_digest again;
@@ -803,7 +764,6 @@ int ferry_registry_upload_finish(ferry_upload *up, const ferry_digest *d, ferry_
 {
 	ferry_registry *r = up->r;
 	int rc = -1;
-	char *url = NULL;
 	reg_resp p = {0};
 	if (up->failed) {
 		if (err)
@@ -823,12 +783,13 @@ int ferry_registry_upload_finish(ferry_upload *up, const ferry_digest *d, ferry_
 	}
 	if (up->chunked && up->len > 0 && upload_flush(up, err) < 0)
 		goto abort;
-	url = reg_url_add_query(up->location, "digest", d->str);
+	const char *const query[] = {"digest", d->str, NULL};
 	char sh[24];
 	char *what = ferry_xasprintf("blob %s upload to %s", ferry_digest_short(d, sh), up->repo);
 	/* Small blob: one PUT with the body.  Chunked: an empty closing PUT. */
 	reg_req q = {.method = "PUT",
-		     .url = url,
+		     .url = up->location,
+		     .query = query,
 		     .scope = up->scope,
 		     .content_type = "application/octet-stream",
 		     .body = up->chunked ? NULL : up->buf,
@@ -853,7 +814,6 @@ int ferry_registry_upload_finish(ferry_upload *up, const ferry_digest *d, ferry_
 	}
 	free(what);
 	reg_resp_clear(&p);
-	free(url);
 	if (rc == 0) {
 		upload_free(up);
 		return 0;
@@ -1080,8 +1040,7 @@ int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_
 				next = reg_url_join(p.url, target, err);
 				if (!next)
 					rc = -1;
-				else if (!ferry_str_startswith(next, r->base) ||
-					 (next[strlen(r->base)] != '/' && next[strlen(r->base)] != '\0')) {
+				else if (!reg_url_same_origin(next, r->base)) {
 					/* Our credentials go with the request: stay on the registry. */
 					rc = ferry_error_set(err, FERRY_E_FAILED,
 							     "%s: registry %s paginates to another host, refused", what,

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base64.h"
+#include "readfile.h"
 #include "util.h"
 
 #define CONFIG_MAX (4u << 20)
@@ -42,14 +44,6 @@
 #define DOCKER_HUB_KEY "https://index.docker.io/v1/"
 
 extern char **environ;
-
-void reg_free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
 
 static bool is_docker_hub(const char *host)
 {
@@ -111,7 +105,7 @@ static bool helper_name_ok(const char *name)
 
 /*
  * Run `docker-credential-NAME action` with input on stdin; *out gets what it
- * printed (caller frees with reg_free_secret), *status its exit status.
+ * printed (caller frees with ferry_free_secret), *status its exit status.
  */
 static int run_helper(const char *name, const char *action, const char *input, char **out, int *status,
 		      ferry_error *err)
@@ -251,11 +245,11 @@ static int helper_get(const char *name, const char *domain, char **user, char **
 			ferry_error_set(err, FERRY_E_FAILED, "credential helper docker-credential-%s failed (exit %d)%s%s",
 					name, status, msg[0] ? ": " : "", msg);
 		}
-		reg_free_secret(out);
+		ferry_free_secret(out);
 		return rc;
 	}
 	json_t *j = json_loads(out, 0, NULL);
-	reg_free_secret(out);
+	ferry_free_secret(out);
 	const char *u = json_string_value(json_object_get(j, "Username"));
 	const char *s = json_string_value(json_object_get(j, "Secret"));
 	if (!json_is_object(j) || !s) {
@@ -310,7 +304,7 @@ static int load_config(const char *path, json_t **j, ferry_error *err)
 		return 0;
 	char *buf;
 	size_t n;
-	if (reg_read_small_file(path, CONFIG_MAX, &buf, &n, err) < 0) {
+	if (ferry_read_file(path, CONFIG_MAX, &buf, &n, err) < 0) {
 		ferry_error_prefix(err, "credentials file");
 		if (err && err->code == FERRY_E_LIMIT)
 			err->code = FERRY_E_FORMAT;
@@ -365,7 +359,7 @@ static int auths_lookup(json_t *j, const char *path, const char *domain, char **
 	char *u = NULL, *s = NULL;
 	if (auth && *auth) {
 		size_t len = 0;
-		unsigned char *dec = reg_base64_decode(auth, &len);
+		unsigned char *dec = ferry_base64_decode(auth, &len);
 		char *colon = dec ? memchr(dec, ':', len) : NULL;
 		if (!colon || strlen((char *)dec) != len) {
 			if (dec) {
@@ -385,7 +379,7 @@ static int auths_lookup(json_t *j, const char *path, const char *domain, char **
 		s = ferry_xstrdup(pw);
 	}
 	if (idt && *idt) {
-		reg_free_secret(s);
+		ferry_free_secret(s);
 		s = ferry_xstrdup(idt);
 		if (!u)
 			u = ferry_xstrdup("<token>");
@@ -629,7 +623,7 @@ static int helper_call(const char *helper, const char *action, const char *input
 				     "credentials for %s (exit %d)%s%s", helper, action, domain, status,
 				     msg[0] ? ": " : "", msg);
 	}
-	reg_free_secret(out);
+	ferry_free_secret(out);
 	return rc;
 }
 
@@ -653,7 +647,7 @@ int ferry_creds_store(const char *domain, const char *user, const char *password
 		char *text = json_dumps(in, JSON_COMPACT);
 		json_decref(in);
 		rc = helper_call(helper, "store", text, domain, err);
-		reg_free_secret(text);
+		ferry_free_secret(text);
 		goto out;
 	}
 	json_t *auths = json_object_get(j, "auths");
@@ -663,10 +657,10 @@ int ferry_creds_store(const char *domain, const char *user, const char *password
 	}
 	auths_remove(auths, domain); /* no stale duplicate left to shadow the new entry */
 	char *pair = ferry_xasprintf("%s:%s", user, password ? password : "");
-	char *b64 = reg_base64_encode(pair, strlen(pair));
-	reg_free_secret(pair);
+	char *b64 = ferry_base64_encode(pair, strlen(pair));
+	ferry_free_secret(pair);
 	json_object_set_new(auths, server_url(domain), json_pack("{s:s}", "auth", b64));
-	reg_free_secret(b64);
+	ferry_free_secret(b64);
 	rc = write_config(path, j, err);
 out:
 	json_decref(j);

@@ -115,56 +115,104 @@ void reg_resp_clear(reg_resp *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* ---- URLs ---- */
+/* ---- URLs: libcurl's URL API does the parsing, escaping and resolving ---- */
 
-char *reg_url_escape(const char *s)
+static CURLU *url_handle(void)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = strlen(s);
-	char *out = ferry_xmalloc(3 * n + 1), *o = out;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-		    *p == '.' || *p == '_' || *p == '~') {
-			*o++ = (char)*p;
-		} else {
-			*o++ = '%';
-			*o++ = hex[*p >> 4];
-			*o++ = hex[*p & 15];
-		}
-	}
-	*o = '\0';
+	CURLU *h = curl_url();
+	if (!h)
+		abort(); /* out of memory, as in ferry_xmalloc */
+	return h;
+}
+
+/* A part of the URL in h (ours to free), or NULL when it has none. */
+static char *url_get(CURLU *h, CURLUPart part)
+{
+	char *s = NULL;
+	if (curl_url_get(h, part, &s, 0) != CURLUE_OK)
+		return NULL;
+	char *out = ferry_xstrdup(s);
+	curl_free(s);
 	return out;
+}
+
+/* Is h's scheme one of ours?  *https says which. */
+static bool url_http(CURLU *h, bool *https)
+{
+	char *scheme = url_get(h, CURLUPART_SCHEME);
+	bool ok = scheme && (strcmp(scheme, "https") == 0 || strcmp(scheme, "http") == 0);
+	if (https)
+		*https = scheme && strcmp(scheme, "https") == 0;
+	free(scheme);
+	return ok;
+}
+
+static bool url_is_https(const char *url)
+{
+	CURLU *h = url_handle();
+	bool https = false;
+	if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK)
+		url_http(h, &https);
+	curl_url_cleanup(h);
+	return https;
+}
+
+/* Append key=value to h's query, value percent-encoded by curl. */
+static CURLUcode url_add_query(CURLU *h, const char *key, const char *value)
+{
+	char *pair = ferry_xasprintf("%s=%s", key, value);
+	CURLUcode rc = curl_url_set(h, CURLUPART_QUERY, pair, CURLU_APPENDQUERY | CURLU_URLENCODE);
+	free(pair);
+	return rc;
 }
 
 char *reg_url_add_query(const char *url, const char *key, const char *value)
 {
-	char *ev = reg_url_escape(value);
-	/* A fragment never appears in registry URLs; a query must be kept. */
-	const char *sep = strchr(url, '?') ? (ferry_str_endswith(url, "?") || ferry_str_endswith(url, "&") ? "" : "&")
-					   : "?";
-	char *out = ferry_xasprintf("%s%s%s=%s", url, sep, key, ev);
-	free(ev);
+	CURLU *h = url_handle();
+	char *out = NULL;
+	if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK && url_add_query(h, key, value) == CURLUE_OK)
+		out = url_get(h, CURLUPART_URL);
+	curl_url_cleanup(h);
 	return out;
 }
 
-static size_t scheme_len(const char *url)
+bool reg_url_same_origin(const char *url, const char *origin)
 {
-	if (strncasecmp(url, "https://", 8) == 0)
-		return 8;
-	if (strncasecmp(url, "http://", 7) == 0)
-		return 7;
-	return 0;
+	char *o = reg_url_origin(url);
+	bool same = o && strcasecmp(o, origin) == 0;
+	free(o);
+	return same;
+}
+
+int reg_url_parts(const char *url, char **scheme, char **host, char **port)
+{
+	CURLU *h = url_handle();
+	*scheme = *host = *port = NULL;
+	if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK && url_http(h, NULL)) {
+		*scheme = url_get(h, CURLUPART_SCHEME);
+		*host = url_get(h, CURLUPART_HOST);
+		*port = url_get(h, CURLUPART_PORT); /* only when the URL names one */
+	}
+	curl_url_cleanup(h);
+	if (*host && **host)
+		return 0;
+	free(*scheme);
+	free(*host);
+	free(*port);
+	*scheme = *host = *port = NULL;
+	return -1;
 }
 
 char *reg_url_origin(const char *url)
 {
-	size_t s = scheme_len(url);
-	if (!s)
+	char *scheme, *host, *port;
+	if (reg_url_parts(url, &scheme, &host, &port) < 0)
 		return NULL;
-	size_t n = s + strcspn(url + s, "/?#");
-	if (n == s)
-		return NULL;
-	return ferry_xstrndup(url, n);
+	char *out = ferry_xasprintf("%s://%s%s%s", scheme, host, port ? ":" : "", port ? port : "");
+	free(scheme);
+	free(host);
+	free(port);
+	return out;
 }
 
 char *reg_url_join(const char *request_url, const char *location, ferry_error *err)
@@ -179,43 +227,59 @@ char *reg_url_join(const char *request_url, const char *location, ferry_error *e
 			return NULL;
 		}
 	}
-	bool from_https = strncasecmp(request_url, "https://", 8) == 0;
-	if (scheme_len(location)) {
-		if (from_https && strncasecmp(location, "http://", 7) == 0) {
-			ferry_error_set(err, FERRY_E_FAILED,
-					"refusing to go from https to plain http (the registry pointed to an http:// URL)");
-			return NULL;
-		}
-		return ferry_xstrdup(location);
-	}
-	size_t colon = strcspn(location, ":/?#");
-	if (location[colon] == ':') {
-		ferry_error_set(err, FERRY_E_FAILED, "the registry sent a Location with an unsupported scheme");
-		return NULL;
-	}
-	char *origin = reg_url_origin(request_url);
-	if (!origin) {
+	CURLU *h = url_handle();
+	char *out = NULL;
+	bool from_https, to_https;
+	if (curl_url_set(h, CURLUPART_URL, request_url, 0) != CURLUE_OK || !url_http(h, &from_https)) {
 		ferry_error_set(err, FERRY_E_FAILED, "cannot resolve a relative Location against a non-http URL");
-		return NULL;
+		goto out;
 	}
-	char *out;
-	if (location[0] == '/' && location[1] == '/') {
-		out = ferry_xasprintf("%s:%s", from_https ? "https" : "http", location);
-	} else if (location[0] == '/') {
-		out = ferry_xasprintf("%s%s", origin, location);
-	} else {
-		/* Relative path: replace the last segment of the request's path. */
-		const char *path = request_url + strlen(origin);
-		size_t plen = strcspn(path, "?#");
-		size_t dir = plen;
-		while (dir > 0 && path[dir - 1] != '/')
-			dir--;
-		if (dir == 0)
-			out = ferry_xasprintf("%s/%s", origin, location);
-		else
-			out = ferry_xasprintf("%s%.*s%s", origin, (int)dir, path, location);
-	}
-	free(origin);
+	/* Set on a handle holding the request's URL, a relative reference is resolved against it. */
+	CURLUcode rc = curl_url_set(h, CURLUPART_URL, location, 0);
+	if (rc == CURLUE_UNSUPPORTED_SCHEME || (rc == CURLUE_OK && !url_http(h, &to_https)))
+		ferry_error_set(err, FERRY_E_FAILED, "the registry sent a Location with an unsupported scheme");
+	else if (rc != CURLUE_OK)
+		ferry_error_set(err, FERRY_E_FAILED, "the registry sent a Location that is not a URL: %s",
+				curl_url_strerror(rc));
+	else if (from_https && !to_https)
+		ferry_error_set(err, FERRY_E_FAILED,
+				"refusing to go from https to plain http (the registry pointed to an http:// URL)");
+	else
+		out = url_get(h, CURLUPART_URL);
+out:
+	curl_url_cleanup(h);
+	return out;
+}
+
+/* scheme://host/v2/, host as the registry is reached ("h", "h:5000", "[::1]:5000"). */
+static char *v2_url(const char *scheme, const char *host)
+{
+	CURLU *h = url_handle();
+	char *out = NULL;
+	if (curl_url_set(h, CURLUPART_URL, host, CURLU_DEFAULT_SCHEME) == CURLUE_OK &&
+	    curl_url_set(h, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+	    curl_url_set(h, CURLUPART_PATH, "/v2/", 0) == CURLUE_OK)
+		out = url_get(h, CURLUPART_URL);
+	curl_url_cleanup(h);
+	return out;
+}
+
+/* The URL a request goes to: url (absolute, or a path on r->base) with the query pairs added. */
+static char *request_url(ferry_registry *r, const char *url, const char *const *query, ferry_error *err)
+{
+	CURLU *h = url_handle();
+	char *out = NULL;
+	CURLUcode rc = curl_url_set(h, CURLUPART_URL, r->base, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_set(h, CURLUPART_URL, url, 0);
+	for (size_t i = 0; rc == CURLUE_OK && query && query[i]; i += 2)
+		rc = url_add_query(h, query[i], query[i + 1]);
+	if (rc == CURLUE_OK && url_http(h, NULL))
+		out = url_get(h, CURLUPART_URL);
+	else
+		ferry_error_set(err, FERRY_E_FAILED, "registry %s: cannot make a URL of %s: %s", r->domain, url,
+				rc == CURLUE_OK ? "not http or https" : curl_url_strerror(rc));
+	curl_url_cleanup(h);
 	return out;
 }
 
@@ -239,7 +303,7 @@ void reg_curl_setup(ferry_registry *r, CURL *c, const char *url, bool follow)
 		curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
 		/* curl drops our Authorization header when the host changes. */
 		curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR,
-				 strncasecmp(url, "https://", 8) == 0 ? "https" : "http,https");
+				 url_is_https(url) ? "https" : "http,https");
 	}
 	if (!r->tls_verify) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -496,7 +560,8 @@ static bool ping_learn(ferry_registry *r, const reg_resp *p, ferry_error *err)
 		ferry_auth_challenge *ch = NULL;
 		size_t n = 0;
 		r->auth = REG_AUTH_NONE;
-		if (p->h.www_auth && ferry_auth_parse(p->h.www_auth, &ch, &n, NULL) == 0) {
+		ferry_error unparsed = FERRY_ERROR_INIT; /* then no challenge is known: no auth kind */
+		if (p->h.www_auth && ferry_auth_parse(p->h.www_auth, &ch, &n, &unparsed) == 0) {
 			for (size_t i = 0; i < n; i++) {
 				if (strcmp(ch[i].scheme, "bearer") == 0 && ch[i].realm) {
 					r->auth = REG_AUTH_BEARER;
@@ -535,26 +600,27 @@ int reg_ping(ferry_registry *r, ferry_error *err)
 {
 	if (r->base)
 		return 0;
-	char *https = ferry_xasprintf("https://%s", r->host);
-	char *http = ferry_xasprintf("http://%s", r->host);
+	char *https = v2_url("https", r->host);
+	char *http = v2_url("http", r->host);
+	if (!https || !http) {
+		free(https);
+		free(http);
+		return ferry_error_set(err, FERRY_E_USAGE, "registry %s: not a host name a URL can hold", r->domain);
+	}
 	reg_req q = {.method = "GET", .what = "/v2/"};
 	reg_resp p = {0};
 	char eb[CURL_ERROR_SIZE], eb2[CURL_ERROR_SIZE];
 	int rc = -1;
 	for (int attempt = 0;; attempt++) {
 		bool over;
-		char *url = ferry_xasprintf("%s/v2/", https);
-		CURLcode cc = http_once(r, &q, url, NULL, &p, eb, &over);
-		reg_trace(r, "GET", url, cc == CURLE_OK ? p.h.status : 0, cc == CURLE_OK ? NULL : curl_easy_strerror(cc));
-		free(url);
+		CURLcode cc = http_once(r, &q, https, NULL, &p, eb, &over);
+		reg_trace(r, "GET", https, cc == CURLE_OK ? p.h.status : 0, cc == CURLE_OK ? NULL : curl_easy_strerror(cc));
 		const char *base = https;
 		CURLcode cc2 = CURLE_OK;
 		if (cc != CURLE_OK && r->may_http && tls_unavailable(cc)) {
-			url = ferry_xasprintf("%s/v2/", http);
-			cc2 = http_once(r, &q, url, NULL, &p, eb2, &over);
-			reg_trace(r, "GET", url, cc2 == CURLE_OK ? p.h.status : 0,
+			cc2 = http_once(r, &q, http, NULL, &p, eb2, &over);
+			reg_trace(r, "GET", http, cc2 == CURLE_OK ? p.h.status : 0,
 				  cc2 == CURLE_OK ? NULL : curl_easy_strerror(cc2));
-			free(url);
 			base = http;
 			if (cc2 == CURLE_OK)
 				cc = CURLE_OK;
@@ -571,7 +637,7 @@ int reg_ping(ferry_registry *r, ferry_error *err)
 			}
 			if (!ping_learn(r, &p, err))
 				break;
-			r->base = ferry_xstrdup(base);
+			r->base = reg_url_origin(base);
 			rc = 0;
 			break;
 		}
@@ -597,19 +663,13 @@ int reg_ping(ferry_registry *r, ferry_error *err)
 
 /* ---- requests with auth and retries ---- */
 
-static bool same_origin(const char *url, const char *base)
-{
-	char *o = reg_url_origin(url);
-	bool same = o && strcasecmp(o, base) == 0;
-	free(o);
-	return same;
-}
-
 int reg_do(ferry_registry *r, const reg_req *q, reg_resp *p, ferry_error *err)
 {
 	if (reg_ping(r, err) < 0)
 		return -1;
-	char *url = q->url[0] == '/' ? ferry_xasprintf("%s%s", r->base, q->url) : ferry_xstrdup(q->url);
+	char *url = request_url(r, q->url, q->query, err);
+	if (!url)
+		return -1;
 	char *scope = ferry_xstrdup(q->scope);
 	bool reauthed = false;
 	int rc = -1;
@@ -617,7 +677,7 @@ int reg_do(ferry_registry *r, const reg_req *q, reg_resp *p, ferry_error *err)
 		char *authz = NULL;
 		if (q->authz) {
 			authz = ferry_xasprintf("Authorization: %s", q->authz);
-		} else if (!q->no_auth && same_origin(url, r->base)) {
+		} else if (!q->no_auth && reg_url_same_origin(url, r->base)) {
 			/* Credentials only ever go to the registry itself, never to a host it points at. */
 			if (reg_auth_header(r, scope, &authz, err) < 0) {
 				if (q->what)
@@ -628,7 +688,7 @@ int reg_do(ferry_registry *r, const reg_req *q, reg_resp *p, ferry_error *err)
 		char eb[CURL_ERROR_SIZE];
 		bool over = false;
 		CURLcode cc = http_once(r, q, url, authz, p, eb, &over);
-		reg_free_secret(authz);
+		ferry_free_secret(authz);
 		reg_trace(r, q->method, url, cc == CURLE_OK ? p->h.status : 0, cc == CURLE_OK ? NULL : curl_easy_strerror(cc));
 		if (over) {
 			ferry_error_set(err, FERRY_E_LIMIT, "%s: the registry sent more than %zu bytes", q->what ? q->what : url,
@@ -898,7 +958,7 @@ static int dl_start(struct dl *s, ferry_error *err)
 		return -1;
 	s->easy = curl_easy_init();
 	if (!s->easy) {
-		reg_free_secret(authz);
+		ferry_free_secret(authz);
 		return ferry_error_set(err, FERRY_E_FAILED, "cannot set up an HTTP transfer (libcurl)");
 	}
 	reg_curl_setup(s->r, s->easy, s->url, true);
@@ -908,7 +968,7 @@ static int dl_start(struct dl *s, ferry_error *err)
 	s->hl = curl_slist_append(NULL, "Docker-Distribution-API-Version: registry/2.0");
 	if (authz)
 		s->hl = curl_slist_append(s->hl, authz);
-	reg_free_secret(authz);
+	ferry_free_secret(authz);
 	if (s->got > 0) {
 		char range[64];
 		snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", s->got);
@@ -1106,7 +1166,11 @@ int reg_download_open(ferry_registry *r, const char *url, const char *scope, con
 	s->base.read = dl_read;
 	s->base.close = dl_close;
 	s->r = r;
-	s->url = url[0] == '/' ? ferry_xasprintf("%s%s", r->base, url) : ferry_xstrdup(url);
+	s->url = request_url(r, url, NULL, err);
+	if (!s->url) {
+		free(s);
+		return -1;
+	}
 	s->scope = ferry_xstrdup(scope);
 	s->what = ferry_xstrdup(what);
 	s->cap = DL_BUF;

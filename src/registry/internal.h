@@ -96,6 +96,7 @@ void reg_headers_line(reg_headers *h, const char *line, size_t len);
 typedef struct reg_req {
 	const char *method;       /* GET HEAD PUT POST PATCH DELETE */
 	const char *url;          /* absolute, or a path joined to r->base */
+	const char *const *query; /* key, value, ..., NULL: appended to url's query, values escaped */
 	const char *scope;        /* scopes the request needs, space separated; NULL: none */
 	const char *content_type; /* of the body; NULL sends none */
 	const char *accept;
@@ -170,26 +171,23 @@ void reg_trace(ferry_registry *r, const char *method, const char *url, long stat
 
 /* ---- URL helpers (exposed for tests) ---- */
 
-/* Resolve a Location/Link value against the URL of the request that returned it; NULL + err when refused. */
+/*
+ * All through libcurl's URL API.  Resolve a Location/Link value against the
+ * URL of the request that returned it; NULL + err when refused.
+ */
 char *reg_url_join(const char *request_url, const char *location, ferry_error *err);
-/* url + "?key=value" or "&key=value" (value percent-encoded). */
+/* url with key=value added to its query (value percent-encoded); NULL when url is not a URL. */
 char *reg_url_add_query(const char *url, const char *key, const char *value);
-/* Percent-encode everything but unreserved characters. */
-char *reg_url_escape(const char *s);
 /* "https://host:port" part of url (caller frees), NULL when not http(s). */
 char *reg_url_origin(const char *url);
+/*
+ * The scheme ("http" or "https"), host ("[v6]" in brackets) and port (NULL
+ * when the URL names none) of an http(s) url, to be freed; -1 when url is
+ * not one.
+ */
+int reg_url_parts(const char *url, char **scheme, char **host, char **port);
+/* Is url on origin (a reg_url_origin() string, like r->base)? */
+bool reg_url_same_origin(const char *url, const char *origin);
 
-/* Base64 (standard alphabet, padded); decode returns NULL on bad input. */
-char *reg_base64_encode(const void *buf, size_t len);
-unsigned char *reg_base64_decode(const char *s, size_t *len);
-
-/* Is hostname (no port, no brackets) a loopback name or address? */
-bool reg_is_loopback(const char *hostname);
-
-/* Free a string holding a secret, wiping it first. */
-void reg_free_secret(char *s);
-
-/* Read a regular file of at most max bytes into *buf (NUL-terminated, caller frees). */
-int reg_read_small_file(const char *path, size_t max, char **buf, size_t *len, ferry_error *err);
 
 #endif

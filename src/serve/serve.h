@@ -18,7 +18,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "ferry.h"
+#include "digest.h"
+#include "error.h"
+#include "model.h"
 
 /* Most repositories or tags one catalog or tags/list answer holds when the client gives no n. */
 #define SERVE_PAGE_MAX 10000

@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +20,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "readfile.h"
 #include "store.h"
 #include "tmpname.h"
 #include "util.h"
+
+/* An existing index.json (or other metadata file) is read whole up to this size. */
+#define EXISTING_FILE_MAX (4u << 20)
 
 typedef struct pending_file {
 	char *name;
@@ -51,28 +54,6 @@ typedef struct dir_store {
 	pending_file *files;
 	size_t n_files, cap_files;
 } dir_store;
-
-/* dirname() or basename() of path, where "dir/" names dir itself (caller frees). */
-static char *path_part(const char *path, bool dir)
-{
-	char *copy = ferry_xstrdup(path);
-	size_t n = strlen(copy);
-	while (n > 1 && copy[n - 1] == '/')
-		copy[--n] = '\0';
-	char *part = ferry_xstrdup(dir ? dirname(copy) : basename(copy));
-	free(copy);
-	return part;
-}
-
-char *ferry_dest_parent(const char *path)
-{
-	return path_part(path, true);
-}
-
-static char *base_name(const char *path)
-{
-	return path_part(path, false);
-}
 
 static char *join(const char *a, const char *b)
 {
@@ -262,34 +243,20 @@ static int ds_read_existing(ferry_store *s, const char *name, unsigned char **bu
 	if (!ds->existing)
 		return ferry_error_set(err, FERRY_E_NOTFOUND, "no %s", name);
 	char *p = join(ds->final, name);
-	FILE *f = fopen(p, "rb");
-	if (!f) {
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		int e = errno;
 		free(p);
 		if (e == ENOENT)
 			return ferry_error_set(err, FERRY_E_NOTFOUND, "no %s", name);
 		return ferry_error_errno(err, e, "cannot read %s/%s", ds->final, name);
 	}
+	char *b;
+	int rc = ferry_read_fd_all(fd, EXISTING_FILE_MAX, &b, len, p, err);
+	close(fd);
 	free(p);
-	size_t cap = 1 << 16, n = 0;
-	unsigned char *b = ferry_xmalloc(cap);
-	size_t r;
-	while ((r = fread(b + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			if (cap >= (4u << 20)) {
-				fclose(f);
-				free(b);
-				return ferry_error_set(err, FERRY_E_LIMIT, "%s/%s is over 4 MiB", ds->final, name);
-			}
-			cap *= 2;
-			b = ferry_xrealloc(b, cap);
-		}
-	}
-	fclose(f);
-	*buf = b;
-	*len = n;
-	return 0;
+	*buf = (unsigned char *)b;
+	return rc;
 }
 
 static int fsync_dir(const char *path)
@@ -345,27 +312,6 @@ static int ds_commit(ferry_store *s, ferry_error *err)
 	return 0;
 }
 
-/* Remove a temporary tree we created ourselves (two levels: blobs/<alg>/file). */
-static void remove_tree(const char *path, int depth)
-{
-	DIR *d = opendir(path);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			char *p = join(path, de->d_name);
-			if (de->d_type == DT_DIR && depth < 4)
-				remove_tree(p, depth + 1);
-			else
-				unlink(p);
-			free(p);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
-
 static void ds_free(ferry_store *s)
 {
 	dir_store *ds = (dir_store *)s;
@@ -383,7 +329,7 @@ static void ds_free(ferry_store *s)
 	}
 	free(ds->files);
 	if (!ds->committed && !ds->existing && ds->root)
-		remove_tree(ds->root, 0);
+		ferry_remove_tree(ds->root);
 	if (ds->lock_fd >= 0)
 		close(ds->lock_fd);
 	free(ds->final);
@@ -475,7 +421,7 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err)
 		return ferry_error_errno(err, e, "cannot use %s", dir);
 	}
 	char *parent = ferry_dest_parent(ds->final);
-	char *base = base_name(ds->final);
+	char *base = ferry_dest_base(ds->final);
 	ferry_tmp_sweep(parent, base);
 	ds->root = ferry_tmp_template(parent, base);
 	free(parent);

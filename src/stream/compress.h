@@ -14,14 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compression.h" /* ferry_comp, ferry_comp_name, ferry_comp_parse: public */
 #include "error.h"
 #include "stream.h"
-
-typedef enum {
-	FERRY_COMP_NONE = 0,
-	FERRY_COMP_GZIP = 1,
-	FERRY_COMP_ZSTD = 2,
-} ferry_comp;
 
 /* gzip level 1 through ISA-L: ~10x zlib's level 6 for a ~15% larger result (README, Speed). */
 #define FERRY_GZIP_DEFAULT_LEVEL 1
@@ -29,13 +24,6 @@ typedef enum {
 
 /* What the magic bytes say: gzip 1f 8b, zstd 28 b5 2f fd; anything else NONE. */
 ferry_comp ferry_comp_sniff(const void *buf, size_t len);
-const char *ferry_comp_name(ferry_comp c); /* "none", "gzip", "zstd" */
-
-/*
- * Parse a --compress argument: "none", "gzip", "gzip:LEVEL" (1-9), "zstd",
- * "zstd:LEVEL" (1-19).  Level 0 out means the default for that codec.
- */
-int ferry_comp_parse(const char *spec, ferry_comp *comp, int *level, ferry_error *err);
 
 /*
  * Decoding stage.  Sniffs the first bytes written to it, then decodes gzip

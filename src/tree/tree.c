@@ -140,6 +140,11 @@ int ferry_tree_read_all(ferry_tree *t, const char *path, size_t max, unsigned ch
 	return 0;
 }
 
+const char *ferry_tree_canonical(ferry_tree *t, const char *path)
+{
+	return t->ops->canonical ? t->ops->canonical(t, path) : path;
+}
+
 void ferry_tree_free(ferry_tree *t)
 {
 	if (t)

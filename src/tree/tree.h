@@ -103,6 +103,11 @@ int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, f
 /* Read a whole (small) entry into memory: at most max bytes, else FERRY_E_LIMIT. *buf is malloc'd. */
 int ferry_tree_read_all(ferry_tree *t, const char *path, size_t max, unsigned char **buf, size_t *len,
 			ferry_error *err);
+/*
+ * The entry path finally names (ops->canonical, or path itself when the
+ * tree has none): a symlinked copy of a layer is then the same blob.
+ */
+const char *ferry_tree_canonical(ferry_tree *t, const char *path);
 void ferry_tree_free(ferry_tree *t); /* NULL-safe */
 /* ops->locate, or FERRY_E_FAILED naming the tree when it has none (one-pass, registry). */
 int ferry_tree_locate(ferry_tree *t, const char *path, int *fd, uint64_t *offset, uint64_t *size,

@@ -45,7 +45,8 @@ static bool blob_digest(const char *path, ferry_digest *d)
 		return false;
 	char buf[FERRY_DIGEST_STRMAX + 8];
 	snprintf(buf, sizeof(buf), "%.*s:%s", (int)(slash - alg), alg, slash + 1);
-	return ferry_digest_parse(d, buf, NULL) == 0;
+	ferry_error not_blob = FERRY_ERROR_INIT; /* another path: not an error */
+	return ferry_digest_parse(d, buf, &not_blob) == 0;
 }
 
 static void keep_doc(reg_tree *t, const ferry_digest *d, unsigned char *bytes, size_t len)
@@ -147,17 +148,18 @@ static int rt_finish(ferry_tree *tr, ferry_error *err)
 	return 0;
 }
 
+static void doc_free(void *p)
+{
+	doc *x = p;
+	if (x)
+		free(x->bytes);
+	free(x);
+}
+
 static void rt_free(ferry_tree *tr)
 {
 	reg_tree *t = (reg_tree *)tr;
-	for (size_t i = 0; i < t->docs.cap; i++) {
-		doc *x = t->docs.vals[i];
-		if (t->docs.keys[i] && x) {
-			free(x->bytes);
-			free(x);
-		}
-	}
-	ferry_strmap_free(&t->docs);
+	ferry_strmap_free_with(&t->docs, doc_free);
 	ferry_registry_free(t->reg);
 	free(t->repo);
 	free(t->index_json);

@@ -16,10 +16,8 @@
 #    location prefixes and paths) and zsh (through a zpty)
 #  - man pages: every page converts with scdoc and renders with man -l, one
 #    per command, exit codes and JSON documented
-#  - libferry for other programs: examples/convert.c (built by meson) converts
-#    sample.tar and ferry verify accepts the result; `meson install --destdir`
-#    installs headers, libferry.a, libferry.pc, man pages and completions, and
-#    examples/convert.c compiles and runs against the installed copy alone
+#  - install: `meson install --destdir` installs the command, man pages and
+#    completions (the library and its headers: 05-library.sh)
 # shellcheck disable=SC2317 # functions run through tap_ok look unreachable
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/e2e/lib-e2e.sh
@@ -418,42 +416,13 @@ else
 	tap_skip "man pages" "scdoc or man missing"
 fi
 
-# ---- libferry for other programs ------------------------------------------------------------
-EXAMPLE=$BUILD/example-convert
-if [ -x "$EXAMPLE" ]; then
-	tap_ok "example-convert: sample.tar -> OCI layout through the library" "$EXAMPLE" "$SAMPLE" ex-oci/
-	tap_is "$(grep -c '^wrote docker.io/example/' "$TAP_OUT")" 3 "example-convert: reports each image from the events"
-	tap_ok "example-convert: ferry verify accepts the result" "$FERRY" verify ex-oci
-	tap_is "$(ferry_names ex-oci)" "$SAMPLE_NAMES" "example-convert: every image, with its names"
-	tap_is "$(image_facts ex-oci)" "$SAMPLE_FACTS" "example-convert: the same configs and diff_ids"
-	"$EXAMPLE" nonexistent.tar x/ >/dev/null 2>ex.err
-	tap_is "$?" 5 "example-convert: the library's error code (5, not found)"
-else
-	tap_ok "example-convert was built in $BUILD" false
-fi
-
-# shellcheck disable=SC2016 # backquotes, not an expansion
-tap_is "$(sed -n '/^```c$/,/^```$/p' "$repo/README.md" | sed '1d;$d')" \
-	"$(sed -n '/^#include <stdio.h>/,$p' "$repo/examples/convert.c")" "README.md shows examples/convert.c as it is"
-
-# Install into a scratch root, then build examples/convert.c from that alone.
+# ---- install ------------------------------------------------------------------------------
 DEST=$TAP_TMP/destdir
 if meson install -C "$BUILD" --no-rebuild --destdir "$DEST" >install.log 2>&1; then
 	tap_ok "meson install --destdir" true
 	pc=$(find "$DEST" -name libferry.pc | head -n 1)
-	tap_ok "install: libferry.pc" test -f "$pc"
 	prefix=$(sed -n 's/^prefix=//p' "$pc")
-	tap_ok "install: libferry.a" test -f "$(find "$DEST" -name libferry.a | head -n 1)"
 	tap_ok "install: the ferry command" test -x "$DEST$prefix/bin/ferry"
-	inc=$DEST$prefix/include/ferry
-	tap_ok "install: ferry.h in include/ferry" test -f "$inc/ferry.h"
-	absent=
-	for h in "$inc"/*.h; do
-		while read -r dep; do
-			[ -f "$inc/$dep" ] || absent+=" $(basename "$h")->$dep"
-		done < <(sed -n 's/^#include "\(.*\)"$/\1/p' "$h")
-	done
-	tap_is "$absent" "" "install: every header an installed header includes is installed"
 	tap_ok "install: bash completion" test -f "$DEST$prefix/share/bash-completion/completions/ferry"
 	tap_ok "install: zsh completion" test -f "$DEST$prefix/share/zsh/vendor-completions/_ferry"
 	if [ -f "$BUILD/ferry.1" ]; then
@@ -462,24 +431,6 @@ if meson install -C "$BUILD" --no-rebuild --destdir "$DEST" >install.log 2>&1; t
 	else
 		tap_skip "install: man pages" "this build was configured without scdoc"
 	fi
-	# The same compiler and sanitizer flags as the build, or a sanitized libferry.a will not link.
-	cc=$(jq -r '.host.c.exelist | join(" ")' "$BUILD/meson-info/intro-compilers.json" 2>/dev/null)
-	san=$(jq -r '.[] | select(.name == "b_sanitize") | .value' "$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null)
-	flags=()
-	[ -n "$san" ] && [ "$san" != none ] && flags+=("-fsanitize=$san")
-	PKG_CONFIG_PATH=$(dirname "$pc")
-	export PKG_CONFIG_PATH
-	pcflags=$(pkg-config --define-variable=prefix="$DEST$prefix" --cflags --libs libferry 2>&1)
-	tap_like "$pcflags" "-I$DEST$prefix/include/ferry .*-lferry" "pkg-config --cflags --libs libferry"
-	# shellcheck disable=SC2086 # the flags are words
-	tap_ok "examples/convert.c compiles against the installed headers and library" \
-		${cc:-cc} -std=c11 -Wall -Wextra -Werror "${flags[@]}" -o installed-convert "$repo/examples/convert.c" $pcflags
-	if [ -x installed-convert ]; then
-		tap_ok "the installed-library program converts sample.tar" ./installed-convert "$SAMPLE" inst-oci/
-		tap_ok "ferry verify accepts its output" "$FERRY" verify inst-oci
-		tap_is "$(ferry_names inst-oci)" "$SAMPLE_NAMES" "its output has every image"
-	fi
-	unset PKG_CONFIG_PATH
 else
 	tap_ok "meson install --destdir" false
 	tap_diag "$(tail -n 20 install.log)"

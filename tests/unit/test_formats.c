@@ -484,6 +484,54 @@ static void test_not_images(void **state)
 	expect_open_error("", FERRY_E_USAGE);
 }
 
+/* A docker archive whose RepoTags holds tag; nothing else is wrong with it. */
+static char *archive_tagged(const char *name, const char *tag)
+{
+	char *dir = ferry_xasprintf("%s/%s", tmp_dir, name);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	char *p = ferry_xasprintf("%s/c.json", dir);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}", f);
+	fclose(f);
+	free(p);
+	p = ferry_xasprintf("%s/manifest.json", dir);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fprintf(f, "[{\"Config\":\"c.json\",\"RepoTags\":[\"%s\"],\"Layers\":[]}]", tag);
+	fclose(f);
+	free(p);
+	char *tar = ferry_xasprintf("%s.tar", dir);
+	char *cmd = ferry_xasprintf("tar -C '%s' -cf '%s' manifest.json c.json", dir, tar);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	free(dir);
+	return tar;
+}
+
+/* A bad name inside an archive is bad data (FERRY_E_FORMAT), not a bad command line. */
+static void test_bad_names(void **state)
+{
+	(void)state;
+	char *p = archive_tagged("good-name", "example/app:1");
+	ferry_source *src = NULL;
+	ferry_error err = FERRY_ERROR_INIT;
+	if (ferry_source_open(p, &src, &err) < 0)
+		fail_msg("%s: %s", p, err.msg);
+	assert_names(&src->entries[0], "docker.io/example/app:1");
+	ferry_source_free(src);
+	free(p);
+	p = archive_tagged("upper-name", "Example/App:1");
+	expect_open_error(p, FERRY_E_FORMAT);
+	free(p);
+	p = archive_tagged("bad-tag", "example/app:-1");
+	expect_open_error(p, FERRY_E_FORMAT);
+	free(p);
+	p = archive_tagged("bad-digest", "example/app@sha256:12");
+	expect_open_error(p, FERRY_E_FORMAT);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_oci_multi),
 		cmocka_unit_test(test_lying_mediatype),
 		cmocka_unit_test(test_not_images),
+		cmocka_unit_test(test_bad_names),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
