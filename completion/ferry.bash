@@ -6,9 +6,9 @@
 # prefixes (docker-archive: oci: oci-archive: docker://) and local paths,
 # also after a prefix (oci:some/dir). Needs nothing from bash-completion.
 
-_ferry_commands="ls convert push verify tag untag inspect login logout batch serve help"
+_ferry_commands="ls convert push verify tag untag prune inspect login logout batch serve help"
 
-_ferry_reg_opts="--creds --cert-dir --tls-verify --tls-verify=false --insecure-registry --retries --debug"
+_ferry_reg_opts="--creds --cert-dir --tls-verify --tls-verify=false --insecure-registry --retries --stall-timeout --debug"
 _ferry_retag_opts="--tag --add-tag --registry --prefix --repository --image --platform --manifest-format"
 _ferry_progress_opts="--progress --quiet -q"
 
@@ -23,6 +23,7 @@ _ferry_options() {
 	login) echo "--username -u --password-stdin --help $_ferry_reg_opts" ;;
 	batch) echo "--jobs -j --shard --force --state --json $_ferry_progress_opts --help" ;;
 	serve) echo "--listen --tls-cert --tls-key --htpasswd --registry --prefix --repository --json $_ferry_progress_opts --help" ;;
+	prune) echo "--dry-run -n --json --quiet -q --help" ;;
 	tag | untag | logout) echo "--help" ;;
 	esac
 }
@@ -71,7 +72,7 @@ _ferry_values() {
 	--cert-dir) compgen -d -- "$cur" | sed 's|$|/|' ;;
 	--state | --tls-cert | --tls-key | --htpasswd) _ferry_paths "$cur" ;;
 	--tag | --add-tag | --registry | --prefix | --repository | --image | --creds | --insecure-registry | \
-		--retries | --jobs | -j | --shard | --username | -u | --listen) : ;; # free text
+		--retries | --stall-timeout | --jobs | -j | --shard | --username | -u | --listen) : ;; # free text
 	*) return 1 ;;
 	esac
 	return 0
@@ -108,7 +109,7 @@ _ferry() {
 			case $cmd in
 			batch) mapfile -t cands < <(_ferry_paths "$cur"; [[ - == "$cur"* ]] && echo -) ;;
 			login | logout) ;;
-			ls | convert | push | verify | tag | untag | inspect)
+			ls | convert | push | verify | tag | untag | prune | inspect)
 				mapfile -t cands < <(_ferry_locations "$cur") ;;
 			serve) # files and layouts only: no registry, no stdin
 				mapfile -t cands < <(_ferry_locations "$cur" | grep -vx -e - -e docker://) ;;

@@ -11,9 +11,11 @@
  * Writing: both annotations on every entry, one entry per name.
  */
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "format.h"
+#include "strmap.h"
 #include "util.h"
 
 #define OCI_LAYOUT_FILE "oci-layout"
@@ -68,18 +70,20 @@ int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error 
 		return -1;
 	}
 	size_t n_images = 0;
+	/* digest -> 1 + its entry's index: an index.json may list thousands (referrers). */
+	ferry_strmap seen = {0};
+	for (size_t j = 0; j < src->n_entries; j++)
+		ferry_strmap_put(&seen, src->entries[j].img.desc.digest.str, (void *)(uintptr_t)(j + 1));
 	for (size_t i = 0; i < ix.n_manifests && rc == 0; i++) {
 		const ferry_descriptor *d = &ix.manifests[i];
 		if (d->media_type && !ferry_media_type_is_index(d->media_type) &&
 		    !ferry_media_type_is_manifest(d->media_type))
 			continue; /* not an image: skipped, as the spec asks */
 		/* The same document under several names is one entry with several names. */
-		ferry_entry *e = NULL;
-		for (size_t j = 0; j < src->n_entries; j++) {
-			if (ferry_digest_eq(&src->entries[j].img.desc.digest, &d->digest))
-				e = &src->entries[j];
-		}
+		uintptr_t at = (uintptr_t)ferry_strmap_get(&seen, d->digest.str);
+		ferry_entry *e = at ? &src->entries[at - 1] : NULL;
 		if (!e) {
+			ferry_strmap_put(&seen, d->digest.str, (void *)(uintptr_t)(src->n_entries + 1));
 			e = FERRY_PUSH(src->entries, src->n_entries, src->cap_entries);
 			memset(e, 0, sizeof(*e));
 			if (ferry_image_load(src->tree, d, &e->img, 0, &n_images, err) < 0) {
@@ -96,6 +100,7 @@ int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error 
 			rc = -1;
 		}
 	}
+	ferry_strmap_free(&seen);
 	ferry_index_free(&ix);
 	return rc;
 }

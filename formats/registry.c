@@ -1,10 +1,10 @@
 /*
  * registry.c - a registry as a format: reading is the OCI reader over the
- * registry tree (src/tree_registry.c); writing pushes manifests under their
- * names (src/store_registry.c).
+ * registry tree (src/tree/tree_registry.c); writing pushes manifests under
+ * their names (the registry store's extension: src/store/store_registry.c).
  */
 #include "format.h"
-#include "store_registry.h"
+#include "store.h"
 
 static int registry_read(ferry_source *src, ferry_error *err)
 {
@@ -13,7 +13,8 @@ static int registry_read(ferry_source *src, ferry_error *err)
 
 static int registry_write_meta(ferry_store *store, const ferry_out_entry *entries, size_t n, ferry_error *err)
 {
-	return ferry_store_registry_publish(store, entries, n, err);
+	/* Only a registry store can push: ferry_store_publish() says so for any other. */
+	return ferry_store_publish(store, entries, n, err);
 }
 
 const ferry_format ferry_format_registry = {

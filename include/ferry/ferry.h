@@ -114,6 +114,50 @@ FERRY_API int ferry_verify(const char *location, ferry_problem_fn fn, void *ud, 
 FERRY_API int ferry_verify_opts(const char *location, const ferry_registry_opts *ropts, ferry_problem_fn fn,
 				void *ud, size_t *n_problems, ferry_error *err);
 
+/* ---- signatures (cosign, key-based), checked offline ---- */
+
+typedef enum {
+	FERRY_SIG_SIGNED,   /* a signature names its digest and verifies with one of the keys */
+	FERRY_SIG_UNSIGNED, /* no signature names it */
+	FERRY_SIG_BAD,      /* signatures name it, and none of them counts (problem says why) */
+} ferry_sig_status;
+
+typedef struct ferry_sig_result {
+	const char *image;          /* its first name, or its digest when it has none */
+	const ferry_digest *digest; /* what a signature must name: the manifest's or index's digest */
+	ferry_sig_status status;
+	const char *key;     /* SIGNED: the key file that verified a signature */
+	const char *problem; /* BAD: why the first signature that failed does not count */
+	size_t n_signatures; /* signatures found for it */
+} ferry_sig_result;
+
+typedef void (*ferry_sig_fn)(const ferry_sig_result *r, void *ud);
+
+/*
+ * Check every image of location (signatures and other artifacts aside) for
+ * a cosign signature that verifies with one of the public keys in
+ * key_paths (PEM: ECDSA P-256 or Ed25519).  fn hears each verdict;
+ * *n_unverified counts the images that are not SIGNED.  Never touches the
+ * network beyond reading the location itself.
+ */
+FERRY_API int ferry_verify_signatures(const char *location, const struct ferry_registry_opts *ropts,
+				      const char *const *key_paths, size_t n_keys, ferry_sig_fn fn, void *ud,
+				      size_t *n_unverified, ferry_error *err);
+
+/* ---- blobs nothing references (OCI layouts) ---- */
+
+typedef void (*ferry_blob_fn)(const char *digest, uint64_t size, void *ud);
+
+/*
+ * Call fn for every blob in the OCI layout directory location that nothing
+ * reachable from its index.json references (what an interrupted, killed or
+ * untagging run left).  Fails, naming nothing, when a reachable manifest or
+ * index cannot be read: then nobody can tell what is unreferenced.
+ */
+int ferry_unreferenced(const char *location, ferry_blob_fn fn, void *ud, ferry_error *err);
+/* Remove them (fn is told of each removed), under the layout's lock; dry_run only reports. */
+int ferry_prune(const char *location, bool dry_run, ferry_blob_fn fn, void *ud, ferry_error *err);
+
 /* ---- tags in place ---- */
 
 FERRY_API int ferry_tag(const char *location, const char *ref, const char *const *new_refs, size_t n, ferry_error *err);

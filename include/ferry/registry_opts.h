@@ -1,6 +1,6 @@
 /*
  * registry_opts.h - how libferry talks to registries (docker:// locations):
- * credentials, TLS, plain-HTTP hosts, retries.
+ * credentials, TLS, plain-HTTP hosts, retries, stalls.
  */
 #ifndef FERRY_REGISTRY_OPTS_H
 #define FERRY_REGISTRY_OPTS_H
@@ -19,9 +19,12 @@ typedef struct ferry_registry_opts {
 	size_t n_insecure;
 	int retries;                        /* attempts after the first for retryable failures */
 	bool debug;                         /* trace requests (method, URL without query secrets, status) to stderr */
+	int stall_seconds;                  /* a transfer that moves no byte for this long fails (retryable) */
 } ferry_registry_opts;
 
-/* Defaults: tls_verify true, retries 3. Call it before setting fields. */
+#define FERRY_STALL_SECONDS 120
+
+/* Defaults: tls_verify true, retries 3, stall_seconds FERRY_STALL_SECONDS. Call it before setting fields. */
 FERRY_API void ferry_registry_opts_init(ferry_registry_opts *o);
 
 #endif

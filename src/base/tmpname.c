@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "util.h"
 
 /* dirname() or basename() of path, where "dir/" names dir itself (caller frees). */
@@ -35,9 +37,29 @@ char *ferry_dest_base(const char *path)
 	return path_part(path, false);
 }
 
+/*
+ * The base as it appears in a temporary name: a long one (a destination
+ * name near the filesystem's 255-byte limit) is cut and followed by a hash
+ * of the whole, so that the temporary name fits wherever the name itself does.
+ */
+static char *tmp_base(const char *base)
+{
+	size_t n = strlen(base);
+	if (n <= FERRY_TMP_BASE_MAX)
+		return ferry_xstrdup(base);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_Digest(base, n, md, &mdlen, EVP_sha256(), NULL);
+	return ferry_xasprintf("%.*s~%02x%02x%02x%02x%02x%02x%02x%02x", FERRY_TMP_BASE_KEEP, base, md[0], md[1], md[2],
+			       md[3], md[4], md[5], md[6], md[7]);
+}
+
 char *ferry_tmp_template(const char *dir, const char *base)
 {
-	return ferry_xasprintf("%s/.%s.ferry-%ld-XXXXXX", dir, base, (long)getpid());
+	char *b = tmp_base(base);
+	char *t = ferry_xasprintf("%s/.%s.ferry-%ld-XXXXXX", dir, b, (long)getpid());
+	free(b);
+	return t;
 }
 
 /* A file, or a directory tree we created (bounded depth); links are removed, never followed. */
@@ -69,11 +91,12 @@ void ferry_remove_tree(const char *path)
 	remove_at(AT_FDCWD, path, 0);
 }
 
-void ferry_tmp_sweep(const char *dir, const char *base)
+void ferry_tmp_sweep(const char *dir, const char *base_name)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
+	char *base = base_name ? tmp_base(base_name) : NULL;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
@@ -94,6 +117,7 @@ void ferry_tmp_sweep(const char *dir, const char *base)
 		remove_at(dirfd(d), n, 0);
 	}
 	closedir(d);
+	free(base);
 }
 
 const char *ferry_tmp_dir(void)

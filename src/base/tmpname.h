@@ -5,7 +5,10 @@
  * Every temporary name carries the writer's PID:
  *     <dir>/.<base>.ferry-<pid>-XXXXXX
  * so a later run can tell a leftover (its process is gone) from the work of
- * a run still going, and remove only the former.
+ * a run still going, and remove only the former.  A base longer than
+ * FERRY_TMP_BASE_MAX bytes is cut to FERRY_TMP_BASE_KEEP bytes and followed
+ * by "~" and 16 hex digits of its sha256, so the temporary name of any name
+ * the filesystem accepts (255 bytes) fits too.
  */
 #ifndef FERRY_TMPNAME_H
 #define FERRY_TMPNAME_H
@@ -15,6 +18,9 @@
 /* The directory a destination path lies in, and its last component ("a/b/" gives "a" and "b"; caller frees). */
 char *ferry_dest_parent(const char *path);
 char *ferry_dest_base(const char *path);
+
+#define FERRY_TMP_BASE_MAX 100
+#define FERRY_TMP_BASE_KEEP 80
 
 /* A mkstemp/mkdtemp template for a temporary sibling of dir/base (caller frees). */
 char *ferry_tmp_template(const char *dir, const char *base);

@@ -18,6 +18,11 @@
 
 /* Print "ferry: <message>" and return the exit code for err. */
 int cli_fail(const ferry_error *err);
+/*
+ * Replace control characters (a path or name the user or an archive gave may
+ * hold escape sequences) with '?' before s reaches a terminal.
+ */
+void cli_clean(char *s);
 /* Print "ferry: <message>" on stderr (and remember it for --json). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The last message cli_error, cli_fail and the usage errors printed ("" if none). */
@@ -51,13 +56,15 @@ enum {
 	CLI_O_INSECURE,
 	CLI_O_RETRIES,
 	CLI_O_DEBUG,
+	CLI_O_STALL,
 };
 
 #define CLI_REG_LONGOPTS                                                                                       \
 	{"creds", required_argument, 0, CLI_O_CREDS}, {"cert-dir", required_argument, 0, CLI_O_CERT_DIR},      \
 		{"tls-verify", optional_argument, 0, CLI_O_TLS_VERIFY},                                        \
 		{"insecure-registry", required_argument, 0, CLI_O_INSECURE},                                   \
-		{"retries", required_argument, 0, CLI_O_RETRIES}, {"debug", no_argument, 0, CLI_O_DEBUG}
+		{"retries", required_argument, 0, CLI_O_RETRIES}, {"debug", no_argument, 0, CLI_O_DEBUG}, \
+		{"stall-timeout", required_argument, 0, CLI_O_STALL}
 
 #define CLI_REG_HELP                                                                                           \
 	"Registry options (for docker://REF locations):\n"                                                     \
@@ -67,6 +74,7 @@ enum {
 	"  --insecure-registry HOST[:PORT]\n"                                                                  \
 	"                           allow plain HTTP for HOST (always allowed for loopback)\n"                 \
 	"  --retries N              retries for network errors, 5xx and 429 (default 3)\n"                    \
+	"  --stall-timeout SECONDS  end a transfer that moved no byte for this long (default 120)\n"         \
 	"  --debug                  trace requests on stderr (never secrets)\n"
 
 typedef struct cli_reg {
@@ -95,8 +103,10 @@ int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 extern const char cmd_ls_usage[], cmd_convert_usage[], cmd_push_usage[], cmd_verify_usage[], cmd_tag_usage[],
-	cmd_untag_usage[], cmd_inspect_usage[], cmd_login_usage[], cmd_logout_usage[], cmd_batch_usage[], cmd_serve_usage[];
+	cmd_untag_usage[], cmd_inspect_usage[], cmd_login_usage[], cmd_logout_usage[], cmd_batch_usage[], cmd_serve_usage[],
+	cmd_prune_usage[];
 
 #endif

@@ -286,11 +286,119 @@ static int split_rule(const char *arg, const char *opt, ferry_tag_rule *r, bool 
 	return 0;
 }
 
-/* convert and push: the same options, push has no --format and an optional docker:// DEST. */
-static int run(const char *cmd, bool push, int argc, char **argv)
+/* What the command line asks of convert or push. */
+typedef struct convert_args {
+	ferry_convert_opts o;
+	ferry_tag_rule *rules;
+	char **rule_bufs; /* what rules point into */
+	const char **images;
+	size_t n_rules, n_images;
+	cli_progress_mode mode;
+	bool json;
+	cli_reg reg;
+	const char *src;
+	char *dest;
+} convert_args;
+
+static void args_init(convert_args *a, int argc)
 {
-	enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
-	       O_PLATFORM, O_PROGRESS, O_JSON };
+	memset(a, 0, sizeof(*a));
+	a->rules = ferry_xcalloc((size_t)argc, sizeof(*a->rules));
+	a->rule_bufs = ferry_xcalloc((size_t)argc, sizeof(char *));
+	a->images = ferry_xcalloc((size_t)argc, sizeof(char *));
+	a->mode = CLI_PROGRESS_AUTO;
+	cli_reg_init(&a->reg);
+}
+
+static void args_free(convert_args *a)
+{
+	for (size_t i = 0; i < a->n_rules; i++)
+		free(a->rule_bufs[i]);
+	free(a->rule_bufs);
+	free(a->rules);
+	free(a->images);
+	free(a->dest);
+	cli_reg_free(&a->reg);
+}
+
+enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
+       O_PLATFORM, O_PROGRESS, O_JSON };
+
+/* One option of convert or push (not a registry option): 0, or -1 with *rc the exit code. */
+static int take_option(const char *cmd, bool push, int c, char **argv, convert_args *a, int *rc)
+{
+	ferry_error err = FERRY_ERROR_INIT;
+	ferry_convert_opts *o = &a->o;
+	*rc = FERRY_E_USAGE;
+	switch (c) {
+	case O_FORMAT:
+		if (push || !ferry_format_by_name(optarg) || !strcmp(optarg, "docker")) {
+			*rc = push ? cli_bad_option(cmd, argv) : cli_usage_error(cmd, "unknown format \"%s\"", optarg);
+			return -1;
+		}
+		o->format = optarg;
+		return 0;
+	case O_COMPRESS:
+		if (ferry_comp_parse(optarg, &o->compress, &o->level, &err) < 0) {
+			*rc = cli_fail(&err);
+			return -1;
+		}
+		o->compress_set = true;
+		return 0;
+	case O_MANIFEST:
+		if (strcmp(optarg, "docker") != 0 && strcmp(optarg, "oci") != 0) {
+			*rc = cli_usage_error(cmd, "--manifest-format takes oci or docker, not \"%s\"", optarg);
+			return -1;
+		}
+		o->docker_manifests = strcmp(optarg, "docker") == 0;
+		return 0;
+	case O_TAG:
+	case O_ADDTAG:
+		if (split_rule(optarg, c == O_TAG ? "--tag" : "--add-tag", &a->rules[a->n_rules], c == O_ADDTAG,
+			       &a->rule_bufs[a->n_rules]) < 0)
+			return -1;
+		a->n_rules++;
+		return 0;
+	case O_REGISTRY:
+		o->registry = optarg;
+		return 0;
+	case O_PREFIX:
+		o->prefix = optarg;
+		return 0;
+	case O_REPO:
+		o->repository = optarg;
+		return 0;
+	case O_IMAGE:
+		a->images[a->n_images++] = optarg;
+		return 0;
+	case O_PLATFORM:
+		o->platform = optarg;
+		return 0;
+	case O_PROGRESS:
+		if (cli_progress_parse(optarg, &a->mode) < 0) {
+			*rc = cli_usage_error(cmd, "--progress takes auto, bar, plain or none, not \"%s\"", optarg);
+			return -1;
+		}
+		return 0;
+	case O_JSON:
+		a->json = true;
+		return 0;
+	case 'q':
+		a->mode = CLI_PROGRESS_NONE;
+		return 0;
+	case 'h':
+		cli_help(cmd);
+		*rc = 0;
+		return -1;
+	default:
+		*rc = cli_bad_option(cmd, argv);
+		return -1;
+	}
+}
+
+/* The options: 0, or -1 with *rc the exit code (0 after --help). */
+static int parse_options(const char *cmd, bool push, int argc, char **argv, convert_args *a, int *rc)
+{
 	static const struct option opts[] = {
 		{"format", required_argument, 0, O_FORMAT},     {"compress", required_argument, 0, O_COMPRESS},
 		{"manifest-format", required_argument, 0, O_MANIFEST}, {"tag", required_argument, 0, O_TAG},
@@ -301,124 +409,85 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 		{"quiet", no_argument, 0, 'q'},                 {"help", no_argument, 0, 'h'},
 		CLI_REG_LONGOPTS,                                {0},
 	};
-	ferry_convert_opts o = {0};
-	ferry_tag_rule *rules = ferry_xcalloc((size_t)argc, sizeof(*rules));
-	char **rule_bufs = ferry_xcalloc((size_t)argc, sizeof(char *));
-	const char **images = ferry_xcalloc((size_t)argc, sizeof(char *));
-	size_t n_rules = 0, n_images = 0;
-	cli_progress_mode mode = CLI_PROGRESS_AUTO;
-	bool json = false;
-	run_rec rec = {0};
-	cli_reg reg;
-	cli_reg_init(&reg);
-	ferry_error err = FERRY_ERROR_INIT;
-	char *dest = NULL;
-	int rc = FERRY_E_USAGE;
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
-		int r = cli_reg_option(&reg, c, optarg);
-		if (r < 0)
-			goto out;
-		if (r > 0)
-			continue;
-		switch (c) {
-		case O_FORMAT:
-			if (push || !ferry_format_by_name(optarg) || !strcmp(optarg, "docker")) {
-				rc = push ? cli_bad_option(cmd, argv) : cli_usage_error(cmd, "unknown format \"%s\"", optarg);
-				goto out;
-			}
-			o.format = optarg;
-			break;
-		case O_COMPRESS:
-			if (ferry_comp_parse(optarg, &o.compress, &o.level, &err) < 0) {
-				rc = cli_fail(&err);
-				goto out;
-			}
-			o.compress_set = true;
-			break;
-		case O_MANIFEST:
-			if (strcmp(optarg, "docker") != 0 && strcmp(optarg, "oci") != 0) {
-				rc = cli_usage_error(cmd, "--manifest-format takes oci or docker, not \"%s\"", optarg);
-				goto out;
-			}
-			o.docker_manifests = strcmp(optarg, "docker") == 0;
-			break;
-		case O_TAG:
-		case O_ADDTAG:
-			if (split_rule(optarg, c == O_TAG ? "--tag" : "--add-tag", &rules[n_rules], c == O_ADDTAG,
-				       &rule_bufs[n_rules]) < 0)
-				goto out;
-			n_rules++;
-			break;
-		case O_REGISTRY:
-			o.registry = optarg;
-			break;
-		case O_PREFIX:
-			o.prefix = optarg;
-			break;
-		case O_REPO:
-			o.repository = optarg;
-			break;
-		case O_IMAGE:
-			images[n_images++] = optarg;
-			break;
-		case O_PLATFORM:
-			o.platform = optarg;
-			break;
-		case O_PROGRESS:
-			if (cli_progress_parse(optarg, &mode) < 0) {
-				rc = cli_usage_error(cmd, "--progress takes auto, bar, plain or none, not \"%s\"", optarg);
-				goto out;
-			}
-			break;
-		case O_JSON:
-			json = true;
-			break;
-		case 'q':
-			mode = CLI_PROGRESS_NONE;
-			break;
-		case 'h':
-			cli_help(cmd);
-			rc = 0;
-			goto out;
-		default:
-			rc = cli_bad_option(cmd, argv);
-			goto out;
+		int r = cli_reg_option(&a->reg, c, optarg);
+		if (r < 0) {
+			*rc = FERRY_E_USAGE;
+			return -1;
 		}
+		if (r == 0 && take_option(cmd, push, c, argv, a, rc) < 0)
+			return -1;
 	}
+	return 0;
+}
+
+/* SRC and DST (push: SRC and an optional docker:// DEST): 0, or -1 with *rc the exit code. */
+static int take_operands(const char *cmd, bool push, int argc, char **argv, convert_args *a, int *rc)
+{
 	int nargs = argc - optind;
 	if (push ? (nargs < 1 || nargs > 2) : nargs != 2) {
-		rc = cli_usage_error(cmd, "%s", push ? "push takes SRC and an optional docker:// DEST" : "convert takes SRC and DST");
-		goto out;
+		*rc = cli_usage_error(cmd, "%s",
+				      push ? "push takes SRC and an optional docker:// DEST" : "convert takes SRC and DST");
+		return -1;
 	}
-	const char *src = argv[optind];
+	a->src = argv[optind];
 	if (push) {
 		const char *d = nargs == 2 ? argv[optind + 1] : "docker://";
 		if (!ferry_str_startswith(d, "docker://")) {
-			rc = cli_usage_error(cmd, "push sends images to a registry: DEST is docker://..., not \"%s\"", d);
-			goto out;
+			*rc = cli_usage_error(cmd, "push sends images to a registry: DEST is docker://..., not \"%s\"", d);
+			return -1;
 		}
-		dest = ferry_xstrdup(d);
-	} else {
-		dest = ferry_xstrdup(argv[optind + 1]);
-		if (json && !strcmp(dest, "-")) {
-			rc = cli_usage_error(cmd, "%s", "--json prints to stdout, where DST - would write the archive");
-			goto out;
-		}
+		a->dest = ferry_xstrdup(d);
+		return 0;
 	}
-	o.tag_rules = rules;
-	o.n_tag_rules = n_rules;
-	o.images = images;
-	o.n_images = n_images;
-	rec.registry = push || ferry_str_startswith(dest, "docker://");
-	rec.prog = cli_progress_new(mode, rec.registry);
-	o.on_event = on_event;
-	o.event_ud = &rec;
-	o.registry_opts = cli_reg_opts(&reg);
+	a->dest = ferry_xstrdup(argv[optind + 1]);
+	if (a->json && !strcmp(a->dest, "-")) {
+		*rc = cli_usage_error(cmd, "%s", "--json prints to stdout, where DST - would write the archive");
+		return -1;
+	}
+	return 0;
+}
+
+/* The summary line on stderr, and --json's document on stdout. */
+static void report(const char *cmd, bool push, const convert_args *a, const run_rec *rec,
+		   const ferry_convert_stats *st, double secs)
+{
+	if (cli_progress_get_mode(rec->prog) != CLI_PROGRESS_NONE) {
+		char w[32];
+		cli_human_size(st->bytes_written, w, sizeof(w));
+		fprintf(stderr, "%s %zu image%s to %s: %zu blobs written (%s), %zu shared, %zu already there, in %.2fs\n",
+			push ? "pushed" : "converted", st->images, st->images == 1 ? "" : "s",
+			push && !strcmp(a->dest, "docker://") ? "their registries" : a->dest, st->blobs_written, w,
+			st->blobs_dedup, st->blobs_existing, secs);
+	}
+	if (a->json)
+		cli_json_print(run_json(cmd, rec, a->src, a->dest, st, secs));
+}
+
+/* convert and push: the same options, push has no --format and an optional docker:// DEST. */
+static int run(const char *cmd, bool push, int argc, char **argv)
+{
+	convert_args a;
+	args_init(&a, argc);
+	run_rec rec = {0};
+	ferry_error err = FERRY_ERROR_INIT;
+	int rc;
+	if (parse_options(cmd, push, argc, argv, &a, &rc) < 0 || take_operands(cmd, push, argc, argv, &a, &rc) < 0)
+		goto out;
+	a.o.tag_rules = a.rules;
+	a.o.n_tag_rules = a.n_rules;
+	a.o.images = a.images;
+	a.o.n_images = a.n_images;
+	rec.registry = push || ferry_str_startswith(a.dest, "docker://");
+	rec.prog = cli_progress_new(a.mode, rec.registry);
+	a.o.on_event = on_event;
+	a.o.event_ud = &rec;
+	a.o.registry_opts = cli_reg_opts(&a.reg);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ferry_convert_stats st;
-	int crc = ferry_convert(src, dest, &o, &st, &err);
+	int crc = ferry_convert(a.src, a.dest, &a.o, &st, &err);
 	cli_progress_done(rec.prog);
 	if (crc < 0) {
 		rc = cli_fail(&err);
@@ -426,27 +495,12 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	if (cli_progress_get_mode(rec.prog) != CLI_PROGRESS_NONE) {
-		char w[32];
-		cli_human_size(st.bytes_written, w, sizeof(w));
-		fprintf(stderr, "%s %zu image%s to %s: %zu blobs written (%s), %zu shared, %zu already there, in %.2fs\n",
-			push ? "pushed" : "converted", st.images, st.images == 1 ? "" : "s",
-			push && !strcmp(dest, "docker://") ? "their registries" : dest, st.blobs_written, w,
-			st.blobs_dedup, st.blobs_existing, secs);
-	}
-	if (json)
-		cli_json_print(run_json(cmd, &rec, src, dest, &st, secs));
+	report(cmd, push, &a, &rec, &st, secs);
 	rc = 0;
 out:
 	cli_progress_free(rec.prog);
 	rec_free(&rec);
-	for (size_t i = 0; i < n_rules; i++)
-		free(rule_bufs[i]);
-	free(rule_bufs);
-	free(rules);
-	free(images);
-	free(dest);
-	cli_reg_free(&reg);
+	args_free(&a);
 	return rc;
 }
 

@@ -13,11 +13,18 @@
 const char cmd_tag_usage[] = "Usage: ferry tag LOCATION REF NEWREF...\n"
 				"\n"
 				"Give the image named REF in LOCATION the additional names NEWREF, in place and\n"
-				"atomically. Blobs are not changed.\n";
+				"atomically. Blobs are not changed.\n"
+				"\n"
+				"Concurrent tag, untag and convert runs on one layout or archive take turns and\n"
+				"lose no name: each locks LOCATION (flock on the layout directory, or on the\n"
+				"archive file itself) from before it reads it until its new version is in place.\n"
+				"Other programs do not take these locks. An archive given through a symbolic\n"
+				"link is refused.\n";
 const char cmd_untag_usage[] = "Usage: ferry untag LOCATION REF...\n"
 				  "\n"
 				  "Remove the names REF from LOCATION, in place and atomically. An image left\n"
-				  "with no name is dropped from the index (its blobs stay).\n";
+				  "with no name is dropped from the index (its blobs stay until ferry prune).\n"
+				  "Locked as ferry tag is (see ferry tag --help).\n";
 
 static int simple_opts(const char *cmd, int argc, char **argv, bool *helped)
 {

@@ -24,12 +24,22 @@ static void remember(const char *fmt, ...)
 	va_end(ap);
 }
 
+void cli_clean(char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < ' ' || ch == 0x7f)
+			*s = '?';
+	}
+}
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
+	cli_clean(last_error);
 	fprintf(stderr, "ferry: %s\n", last_error);
 }
 
@@ -59,6 +69,7 @@ int cli_bad_option(const char *cmd, char **argv)
 		remember("unknown option -%c", optopt);
 	else
 		remember("unknown option or missing argument: %s", opt ? opt : "?");
+	cli_clean(last_error);
 	fprintf(stderr, "ferry %s: %s\n", cmd, last_error);
 	fprintf(stderr, "Try 'ferry %s --help'.\n", cmd);
 	return FERRY_E_USAGE;
@@ -198,6 +209,16 @@ int cli_reg_option(cli_reg *r, int c, const char *arg)
 			return -1;
 		}
 		r->opts.retries = (int)v;
+		return 1;
+	}
+	case CLI_O_STALL: {
+		char *end;
+		long v = strtol(arg, &end, 10);
+		if (*end || end == arg || v < 1 || v > 86400) {
+			fprintf(stderr, "ferry: --stall-timeout takes seconds from 1 to 86400, not \"%s\"\n", arg);
+			return -1;
+		}
+		r->opts.stall_seconds = (int)v;
 		return 1;
 	}
 	case CLI_O_DEBUG:

@@ -24,6 +24,7 @@ static const command commands[] = {
 	{"verify", cmd_verify, cmd_verify_usage, true},
 	{"tag", cmd_tag, cmd_tag_usage, false},
 	{"untag", cmd_untag, cmd_untag_usage, false},
+	{"prune", cmd_prune, cmd_prune_usage, true},
 	{"inspect", cmd_inspect, cmd_inspect_usage, true},
 	{"push", cmd_push, cmd_push_usage, true},
 	{"login", cmd_login, cmd_login_usage, false},
@@ -53,6 +54,7 @@ static const char main_usage[] =
 	"  verify    re-hash and check everything in a location\n"
 	"  tag       add names to an image in place\n"
 	"  untag     remove names in place\n"
+	"  prune     remove the blobs nothing references from an OCI layout\n"
 	"  inspect   show one image's manifest, config and layers\n"
 	"  push      send images to the registries their names say\n"
 	"  login     store credentials for a registry\n"

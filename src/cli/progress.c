@@ -295,6 +295,7 @@ static void vline(cli_progress *p, bool always, const char *fmt, va_list ap)
 	char *s;
 	if (vasprintf(&s, fmt, ap) < 0)
 		abort();
+	cli_clean(s);
 	pthread_mutex_lock(&p->lock);
 	if (always || p->mode != CLI_PROGRESS_NONE) {
 		put_permanent(p, s);

@@ -15,4 +15,9 @@
 int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
 		     ferry_convert_stats *stats, ferry_error *err);
 
+/* The same into a store the caller opened (taken, freed whatever happens); NULL: open dl's. */
+struct ferry_store;
+int ferry_convert_into(ferry_source *src, struct ferry_store *store, const ferry_location *dl,
+		       const ferry_convert_opts *o, bool replace_index, ferry_convert_stats *stats, ferry_error *err);
+
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ferry.h"
+#include "store.h"
 #include "tmpname.h"
 #include "tree_registry.h"
 #include "util.h"
@@ -102,6 +103,71 @@ int ferry_location_parse_source(const char *s, ferry_location *out, ferry_error 
 		return ferry_error_set(err, FERRY_E_USAGE, "source \"%s\" has no path", s);
 	out->fmt = fmt;
 	out->path = ferry_xstrdup(path);
+	return 0;
+}
+
+/* The deepest existing directory above or at path, resolved (caller frees); NULL if none. */
+static char *existing_ancestor(const char *path)
+{
+	char *p = ferry_xstrdup(path);
+	for (;;) {
+		char *real = realpath(p, NULL);
+		if (real) {
+			free(p);
+			return real;
+		}
+		char *up = ferry_dest_parent(p);
+		bool top = strcmp(up, p) == 0;
+		free(p);
+		p = up;
+		if (top) {
+			free(p);
+			return NULL;
+		}
+	}
+}
+
+static bool same_inode(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Is path (resolved or not) the directory dir, or inside it? */
+static bool inside_dir(const char *path, const struct stat *dir)
+{
+	char *p = existing_ancestor(path);
+	bool inside = false;
+	while (p && !inside) {
+		struct stat st;
+		inside = stat(p, &st) == 0 && same_inode(&st, dir);
+		char *slash = strrchr(p, '/');
+		if (!slash || !strcmp(p, "/"))
+			break;
+		slash[slash == p ? 1 : 0] = '\0'; /* up one: "/a/b" -> "/a", "/a" -> "/" */
+	}
+	free(p);
+	return inside;
+}
+
+int ferry_location_check_distinct(const ferry_location *src, const ferry_location *dst, ferry_error *err)
+{
+	if (src->fmt == FERRY_FMT_REGISTRY || dst->fmt == FERRY_FMT_REGISTRY || !strcmp(src->path, "-") ||
+	    !strcmp(dst->path, "-"))
+		return 0;
+	struct stat s, d;
+	if (stat(src->path, &s) < 0)
+		return 0; /* opening the source says what is wrong */
+	bool same = stat(dst->path, &d) == 0 && same_inode(&s, &d);
+	if (!same && S_ISDIR(s.st_mode) && inside_dir(dst->path, &s))
+		return ferry_error_set(err, FERRY_E_USAGE,
+				       "%s is inside the source %s: a destination cannot be within its source (to "
+				       "change names in place, use ferry tag or ferry untag)",
+				       dst->path, src->path);
+	if (same)
+		return ferry_error_set(err, FERRY_E_USAGE,
+				       "%s is the source itself: a conversion would overwrite what it reads (to change "
+				       "names in place, use ferry tag or ferry untag)",
+				       dst->path);
 	return 0;
 }
 

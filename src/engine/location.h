@@ -22,6 +22,13 @@ int ferry_location_parse_dest(const char *s, const char *format, ferry_location 
 int ferry_location_parse_source(const char *s, ferry_location *out, ferry_error *err);
 void ferry_location_free(ferry_location *l);
 
+/*
+ * Refuse (FERRY_E_USAGE) a destination that is the source: the same file or
+ * directory (by device and inode: through symlinks and hard links) or a path
+ * inside the source directory.
+ */
+int ferry_location_check_distinct(const ferry_location *src, const ferry_location *dst, ferry_error *err);
+
 /* Open the source; spool_parent is where a one-pass read may spool (NULL: $TMPDIR). */
 int ferry_source_open_at(const ferry_location *loc, const char *display, const char *spool_parent,
 			 const ferry_registry_opts *ropts, ferry_source **out, ferry_error *err);

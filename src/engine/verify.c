@@ -9,6 +9,7 @@
 
 #include "ferry.h"
 #include "location.h"
+#include "signatures.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -39,13 +40,14 @@ static void problem(verifier *v, const char *fmt, ...)
 		v->fn(msg, v->ud);
 }
 
-static void collect(verifier *v, ferry_tree *tree, ferry_image *img, const char *label)
+/* artifact: a signature or other referrer, whose "layers" are documents, not tars. */
+static void collect(verifier *v, ferry_tree *tree, ferry_image *img, const char *label, bool artifact)
 {
 	if (img->is_index) {
 		if (img->n_children == 0)
 			problem(v, "%s: index %s lists no images", label, img->desc.digest.str);
 		for (size_t i = 0; i < img->n_children; i++)
-			collect(v, tree, &img->children[i], label);
+			collect(v, tree, &img->children[i], label, artifact);
 		return;
 	}
 	if (img->bytes) {
@@ -56,7 +58,7 @@ static void collect(verifier *v, ferry_tree *tree, ferry_image *img, const char 
 	}
 	for (size_t i = 0; i < img->n_layers; i++) {
 		ferry_blob *b = &img->layers[i];
-		if (b->desc.media_type && !ferry_media_type_is_layer(b->desc.media_type))
+		if (!artifact && b->desc.media_type && !ferry_media_type_is_layer(b->desc.media_type))
 			problem(v, "%s: layer %s has unexpected media type %s", label, b->desc.digest.str,
 				b->desc.media_type);
 		/* a symlinked copy of a layer is the same blob: hash it once */
@@ -146,7 +148,8 @@ int ferry_verify_opts(const char *location, const struct ferry_registry_opts *ro
 		ferry_entry *e = &src->entries[i];
 		labels[i] = e->n_names ? ferry_name_string(&e->names[0])
 				       : ferry_xasprintf("image %zu", i + 1);
-		collect(&v, src->tree, &e->img, labels[i]);
+		ferry_digest subject;
+		collect(&v, src->tree, &e->img, labels[i], ferry_entry_is_artifact(e, &subject));
 	}
 	const char **paths = ferry_xcalloc(v.n_jobs + 1, sizeof(char *));
 	size_t *idx = ferry_xcalloc(v.n_jobs + 1, sizeof(size_t));

@@ -19,6 +19,7 @@
 #include "model.h"
 #include "readfile.h"
 #include "ref.h"
+#include "testhooks.h"
 #include "util.h"
 
 #define CERTS_D "/etc/docker/certs.d"
@@ -33,6 +34,7 @@ void ferry_registry_opts_init(ferry_registry_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->tls_verify = true;
 	o->retries = 3;
+	o->stall_seconds = FERRY_STALL_SECONDS;
 }
 
 /* ---- TLS material ---- */
@@ -179,6 +181,7 @@ int ferry_registry_open(const char *domain, const ferry_registry_opts *o, ferry_
 		r->hostname = ferry_xstrndup(r->host, strcspn(r->host, ":"));
 	r->tls_verify = o->tls_verify;
 	r->retries = o->retries < 0 ? 0 : o->retries;
+	r->stall_seconds = o->stall_seconds > 0 ? o->stall_seconds : FERRY_STALL_SECONDS;
 	r->debug = o->debug;
 	r->insecure = ferry_xcalloc(o->n_insecure + 1, sizeof(char *));
 	for (size_t i = 0; i < o->n_insecure; i++)
@@ -489,7 +492,7 @@ struct ferry_upload {
 static size_t chunk_size(void)
 {
 	/* A test hook: small chunks exercise the PATCH path with small blobs. */
-	return ferry_env_size("FERRY_UPLOAD_CHUNK_TEST", 1, REG_CHUNK_MAX, FERRY_UPLOAD_CHUNK);
+	return ferry_testhook_or(ferry_testhooks()->upload_chunk, 1, REG_CHUNK_MAX, FERRY_UPLOAD_CHUNK);
 }
 
 static int upload_fail(ferry_upload *up, ferry_error *err)

@@ -285,6 +285,61 @@ static char *request_url(ferry_registry *r, const char *url, const char *const *
 
 /* ---- curl setup and tracing ---- */
 
+/* What watches one transfer: a signal ends it, and so does a stall. */
+typedef struct reg_watch {
+	int limit;        /* seconds without a byte moving, either way */
+	curl_off_t moved; /* bytes moved when last seen */
+	double since;     /* when they last moved (CLOCK_MONOTONIC seconds) */
+	bool stalled;
+} reg_watch;
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Called by curl at least once a second, even on a stalled socket: a signal
+ * (ferry_interrupted) ends the transfer there and then, and so does a
+ * transfer that moved no byte for its limit (then reported as a timeout).
+ */
+static int xfer_watch(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)ultotal;
+	reg_watch *w = ud;
+	if (ferry_interrupted)
+		return 1;
+	double now = mono_now();
+	if (dlnow + ulnow != w->moved || w->since == 0) {
+		w->moved = dlnow + ulnow;
+		w->since = now;
+	} else if (now - w->since >= w->limit) {
+		w->stalled = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Watch the transfer on c with w (which must outlive it); the clock starts now. */
+static void watch_transfer(ferry_registry *r, CURL *c, reg_watch *w)
+{
+	*w = (reg_watch){.limit = r->stall_seconds, .since = mono_now()};
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_watch);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+}
+
+/* A transfer the watch ended for a stall is a timeout: retryable, and said so. */
+static CURLcode watched_result(const reg_watch *w, CURLcode cc, char *errbuf)
+{
+	if (cc != CURLE_ABORTED_BY_CALLBACK || !w->stalled)
+		return cc;
+	snprintf(errbuf, CURL_ERROR_SIZE, "no data moved for %d seconds (--stall-timeout)", w->limit);
+	return CURLE_OPERATION_TIMEDOUT;
+}
+
 void reg_curl_setup(ferry_registry *r, CURL *c, const char *url, bool follow)
 {
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -294,9 +349,6 @@ void reg_curl_setup(ferry_registry *r, CURL *c, const char *url, bool follow)
 	curl_easy_setopt(c, CURLOPT_NOPROXY, r->noproxy);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	/* No overall timeout (layers can be huge), but a stalled transfer ends. */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (follow) {
 		curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
@@ -365,6 +417,7 @@ struct xfer {
 	reg_resp *p;
 	size_t max;
 	bool over;
+	bool head; /* a HEAD request: Content-Length is not what we read */
 };
 
 static bool is_2xx(long st)
@@ -379,6 +432,12 @@ static size_t xfer_header(char *b, size_t sz, size_t n, void *ud)
 	if (len >= 5 && memcmp(b, "HTTP/", 5) == 0)
 		x->p->body_len = 0; /* body of a redirect: not ours */
 	reg_headers_line(&x->p->h, b, len);
+	const reg_headers *h = &x->p->h;
+	/* A body announced bigger than we would keep is refused before it is read. */
+	if (x->max > 0 && !x->head && is_2xx(h->status) && h->has_length && h->content_length > x->max) {
+		x->over = true;
+		return 0; /* aborts the transfer */
+	}
 	return len;
 }
 
@@ -421,9 +480,18 @@ static CURLcode http_once(ferry_registry *r, const reg_req *q, const char *url, 
 			  char errbuf[CURL_ERROR_SIZE], bool *over)
 {
 	reg_resp_clear(p);
+	if (ferry_interrupted) {
+		/* No new request after a signal. */
+		snprintf(errbuf, CURL_ERROR_SIZE, "interrupted");
+		*over = false;
+		return CURLE_ABORTED_BY_CALLBACK;
+	}
 	CURL *c = r->curl;
 	curl_easy_reset(c);
 	reg_curl_setup(r, c, url, q->follow);
+	/* No overall timeout (layers can be huge), but a stalled transfer ends. */
+	reg_watch watch;
+	watch_transfer(r, c, &watch);
 	errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	if (q->best_effort)
@@ -461,13 +529,13 @@ static CURLcode http_once(ferry_registry *r, const reg_req *q, const char *url, 
 			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(q->body ? q->body_len : 0));
 		}
 	}
-	struct xfer x = {.p = p, .max = q->max_body};
+	struct xfer x = {.p = p, .max = q->max_body, .head = strcmp(q->method, "HEAD") == 0};
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, xfer_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, xfer_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
 
-	CURLcode cc = curl_easy_perform(c);
+	CURLcode cc = watched_result(&watch, curl_easy_perform(c), errbuf);
 	char *eff = NULL;
 	curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
 	p->url = ferry_xstrdup(eff ? eff : url);
@@ -475,6 +543,7 @@ static CURLcode http_once(ferry_registry *r, const reg_req *q, const char *url, 
 	/* Don't leave a pointer to our stack or list in the reused handle. */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, NULL);
 	free_headers_wiped(hl);
 	return cc;
 }
@@ -524,7 +593,7 @@ void reg_backoff(int attempt, const char *retry_after)
 			ms = RETRY_AFTER_MAX_S * 1000;
 	}
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (!ferry_interrupted && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
@@ -858,6 +927,7 @@ struct dl {
 	bool paused, done, failed;
 	CURLcode result;
 	char errbuf[CURL_ERROR_SIZE];
+	reg_watch watch;
 
 	uint64_t got;   /* blob bytes taken in (and hashed) */
 	uint64_t skip;  /* bytes still to drop: a 200 answered our Range request */
@@ -947,6 +1017,8 @@ static void dl_stop(struct dl *s)
 static int dl_start(struct dl *s, ferry_error *err)
 {
 	dl_stop(s);
+	if (ferry_interrupted)
+		return ferry_error_set(err, FERRY_E_FAILED, "%s: interrupted", s->what);
 	reg_headers_clear(&s->h);
 	s->elen = 0;
 	s->done = s->paused = s->bad_range = s->range_checked = false;
@@ -962,6 +1034,7 @@ static int dl_start(struct dl *s, ferry_error *err)
 		return ferry_error_set(err, FERRY_E_FAILED, "cannot set up an HTTP transfer (libcurl)");
 	}
 	reg_curl_setup(s->r, s->easy, s->url, true);
+	watch_transfer(s->r, s->easy, &s->watch);
 	s->errbuf[0] = '\0';
 	curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
@@ -987,6 +1060,8 @@ static int dl_start(struct dl *s, ferry_error *err)
 /* Run the transfer until there are bytes to read or it has ended. */
 static void dl_drive(struct dl *s)
 {
+	/* Only time spent here waiting for bytes counts as a stall, not the reader's own pauses. */
+	s->watch.since = 0;
 	while (s->off == s->len && !s->done) {
 		if (s->paused) {
 			s->paused = false;
@@ -1001,7 +1076,7 @@ static void dl_drive(struct dl *s)
 		while ((m = curl_multi_info_read(s->multi, &left)))
 			if (m->msg == CURLMSG_DONE) {
 				s->done = true;
-				s->result = m->data.result;
+				s->result = watched_result(&s->watch, m->data.result, s->errbuf);
 			}
 		if (mc != CURLM_OK && !s->done) {
 			s->done = true;

@@ -56,6 +56,7 @@ struct ferry_registry {
 
 	bool tls_verify;
 	int retries;
+	int stall_seconds;
 	bool debug;
 	char **insecure; /* copy of opts->insecure */
 	size_t n_insecure;

@@ -18,9 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "digest.h"
-#include "error.h"
-#include "model.h"
+#include "ferry.h"
+#include "image.h"
 
 /* Most repositories or tags one catalog or tags/list answer holds when the client gives no n. */
 #define SERVE_PAGE_MAX 10000

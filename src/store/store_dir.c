@@ -16,10 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "layout_refs.h"
+#include "pathlock.h"
 #include "readfile.h"
 #include "store.h"
 #include "tmpname.h"
@@ -53,6 +54,8 @@ typedef struct dir_store {
 	open_blob *blobs;
 	pending_file *files;
 	size_t n_files, cap_files;
+	/* Blobs this run added to an existing layout (under blobs_mu): removed if it does not commit. */
+	ferry_strmap added;
 } dir_store;
 
 static char *join(const char *a, const char *b)
@@ -85,14 +88,15 @@ static int mkdir_p(const char *root, const char *sub, ferry_error *err)
 	return 0;
 }
 
-static bool ds_has_blob(ferry_store *s, const ferry_digest *d)
+static int ds_has_blob(ferry_store *s, const ferry_digest *d, bool *exists, ferry_error *err)
 {
+	(void)err; /* what cannot be seen is not there: it is then written */
 	dir_store *ds = (dir_store *)s;
 	char *p = ferry_xasprintf("%s/blobs/%s/%s", ds->root, ferry_alg_name(d->alg), ferry_digest_hex(d));
 	struct stat st;
-	bool ok = stat(p, &st) == 0 && S_ISREG(st.st_mode);
+	*exists = stat(p, &st) == 0 && S_ISREG(st.st_mode);
 	free(p);
-	return ok;
+	return 0;
 }
 
 /* Close and remove b's temporary file, and free it (b is off the list). */
@@ -153,10 +157,44 @@ static int ds_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 	return 0;
 }
 
-static int ds_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
-		       ferry_error *err)
+static void note_added(dir_store *ds, const ferry_digest *d)
 {
-	(void)size;
+	if (!ds->existing)
+		return;
+	pthread_mutex_lock(&ds->blobs_mu);
+	ferry_strmap_put(&ds->added, d->str, (void *)1);
+	pthread_mutex_unlock(&ds->blobs_mu);
+}
+
+/*
+ * An existing layout's run that does not commit takes back the blobs it
+ * added, still under its lock, except those the layout's index.json now
+ * leads to (another writer's, or one that could not be told apart).  If the
+ * index cannot be read through, nothing is removed: ferry prune can do it.
+ */
+static void remove_added(dir_store *ds)
+{
+	ferry_strmap refs = {0};
+	ferry_error e = FERRY_ERROR_INIT;
+	if (ferry_layout_referenced(ds->final, &refs, &e) == 0) {
+		for (size_t i = 0; i < ds->added.cap; i++) {
+			const char *k = ds->added.keys[i];
+			ferry_digest d;
+			ferry_error e2 = FERRY_ERROR_INIT;
+			if (!k || ferry_strmap_has(&refs, k) || ferry_digest_parse(&d, k, &e2) < 0)
+				continue;
+			char *p = ferry_xasprintf("%s/blobs/%s/%s", ds->final, ferry_alg_name(d.alg), ferry_digest_hex(&d));
+			unlink(p);
+			free(p);
+		}
+	}
+	ferry_strmap_free(&refs);
+}
+
+static int ds_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
+		       bool *resend, ferry_error *err)
+{
+	(void)size, (void)resend;
 	dir_store *ds = (dir_store *)s;
 	open_blob *b = take_blob(ds, out);
 	if (!b)
@@ -194,6 +232,7 @@ static int ds_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_
 			/* The name is free again: another blob's new file may take it. */
 			free(b->tmp);
 			b->tmp = NULL;
+			note_added(ds, actual);
 		}
 	}
 	free(final);
@@ -201,33 +240,42 @@ static int ds_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_
 	return rc;
 }
 
-static int write_file(const char *path, const void *buf, size_t len, ferry_error *err)
+/* Write buf to a new temporary file beside dir/name (the one pattern: .NAME.ferry-PID-XXXXXX); *tmp is its path. */
+static int write_tmp_file(const char *dir, const char *name, const void *buf, size_t len, char **tmp,
+			  ferry_error *err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return ferry_error_errno(err, errno, "cannot create %s", path);
+	char *path = ferry_tmp_template(dir, name);
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		free(path);
+		return ferry_error_errno(err, e, "cannot create a file for %s in %s", name, dir);
+	}
+	fchmod(fd, 0644);
 	if (ferry_write_all(fd, buf, len, path, err) < 0 || fsync(fd) < 0) {
-		if (!err || !err->msg[0] || err->code == FERRY_OK)
+		if (!err->msg[0] || err->code == FERRY_OK)
 			ferry_error_errno(err, errno, "writing %s", path);
 		close(fd);
 		unlink(path);
+		free(path);
 		return -1;
 	}
 	if (close(fd) < 0) {
+		int e = errno;
 		unlink(path);
-		return ferry_error_errno(err, errno, "writing %s", path);
+		free(path);
+		return ferry_error_errno(err, e, "writing %s/%s", dir, name);
 	}
+	*tmp = path;
 	return 0;
 }
 
 static int ds_put_file(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err)
 {
 	dir_store *ds = (dir_store *)s;
-	char *tmp = ferry_xasprintf("%s/.ferry-tmp-%s", ds->root, name);
-	if (write_file(tmp, buf, len, err) < 0) {
-		free(tmp);
+	char *tmp = NULL;
+	if (write_tmp_file(ds->root, name, buf, len, &tmp, err) < 0)
 		return -1;
-	}
 	pending_file *f = FERRY_PUSH(ds->files, ds->n_files, ds->cap_files);
 	f->name = ferry_xstrdup(name);
 	f->tmp = tmp;
@@ -330,6 +378,9 @@ static void ds_free(ferry_store *s)
 	free(ds->files);
 	if (!ds->committed && !ds->existing && ds->root)
 		ferry_remove_tree(ds->root);
+	if (!ds->committed && ds->existing && ds->added.len)
+		remove_added(ds);
+	ferry_strmap_free(&ds->added);
 	if (ds->lock_fd >= 0)
 		close(ds->lock_fd);
 	free(ds->final);
@@ -346,6 +397,7 @@ static const ferry_store_ops dir_store_ops = {
 	.read_existing = ds_read_existing,
 	.commit = ds_commit,
 	.free = ds_free,
+	/* optional ones: the defaults (no spools: each blob is a file of its own) */
 };
 
 static bool dir_is_empty(const char *path)
@@ -390,16 +442,15 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err)
 		if (layout) {
 			ds->existing = true;
 			ds->root = ferry_xstrdup(ds->final);
-			ds->lock_fd = open(ds->final, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (ds->lock_fd < 0 || flock(ds->lock_fd, LOCK_EX) < 0) {
-				int e = errno;
+			if (ferry_path_lock(ds->final, &ds->lock_fd, err) < 0) {
 				ds_free(&ds->base);
-				return ferry_error_errno(err, e, "cannot lock %s", dir);
+				return -1;
 			}
-			/* Under the lock: what a killed writer left in blobs/ can go. */
+			/* Under the lock: what a killed writer left in blobs/ (and beside index.json) can go. */
 			char *blobs = join(ds->final, "blobs");
 			ferry_tmp_sweep(blobs, "blob");
 			free(blobs);
+			ferry_tmp_sweep(ds->final, NULL);
 			if (access(ds->final, W_OK) < 0) {
 				int e = errno;
 				ds_free(&ds->base);
@@ -438,8 +489,3 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err)
 	return 0;
 }
 
-void ferry_store_free(ferry_store *s)
-{
-	if (s)
-		s->ops->free(s);
-}

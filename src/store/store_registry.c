@@ -9,6 +9,7 @@
 #include "ferry.h"
 #include "model.h"
 #include "strmap.h"
+#include "testhooks.h"
 #include "util.h"
 #include "workpool.h"
 
@@ -72,13 +73,7 @@ typedef struct reg_store {
 	ferry_strmap manifests; /* digest -> man*; written before publishing, then only read */
 	ferry_blobcache *cache; /* borrowed; thread-safe */
 	const ferry_registry_opts *opts;
-	/*
-	 * The first failure to reach a registry at all: later checks answer from
-	 * it at once instead of retrying the network for every blob.  Under mu.
-	 */
-	bool down;
-	ferry_error down_err;
-	size_t small_max; /* SMALL_BLOB_MAX, or FERRY_PUSH_SMALL_TEST=N (tests: stream smaller blobs) */
+	size_t small_max; /* SMALL_BLOB_MAX, or what the test hook push_small says */
 	rs_blob *blobs;   /* open blobs, under mu */
 	ferry_workpool *pool;
 	atomic_bool abandon; /* freed before commit: queued work is not wanted any more */
@@ -227,11 +222,19 @@ static void record_failure(reg_store *rs, const ferry_error *e)
 	pthread_mutex_unlock(&rs->mu);
 }
 
+static bool has_failed(reg_store *rs)
+{
+	pthread_mutex_lock(&rs->mu);
+	bool failed = rs->failed;
+	pthread_mutex_unlock(&rs->mu);
+	return failed;
+}
+
 static int take_failure(reg_store *rs, ferry_error *err)
 {
 	pthread_mutex_lock(&rs->mu);
 	bool failed = rs->failed;
-	if (failed && err)
+	if (failed)
 		*err = rs->fail;
 	pthread_mutex_unlock(&rs->mu);
 	return failed ? -1 : 0;
@@ -397,22 +400,15 @@ static int start_workers(reg_store *rs, reg_dest *rd, ferry_error *err)
 	return rc;
 }
 
-/* The registry could not be reached at all (*err, when given, says why). */
-static bool is_down(reg_store *rs, ferry_error *err)
-{
-	pthread_mutex_lock(&rs->mu);
-	bool down = rs->down;
-	if (down && err)
-		*err = rs->down_err;
-	pthread_mutex_unlock(&rs->mu);
-	return down;
-}
-
-static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
+/*
+ * A registry that cannot be reached at all fails the check (and so the
+ * push, at once); any other failed check is a "no": the blob is then simply
+ * sent (and that failure reported).
+ */
+static int rs_has_blob(ferry_store *s, const ferry_digest *d, bool *exists, ferry_error *err)
 {
 	reg_store *rs = (reg_store *)s;
-	if (is_down(rs, NULL))
-		return false;
+	*exists = false;
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
 		const char *repo = upload_repo(rd);
@@ -422,22 +418,15 @@ static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
 		int rc = r ? ensure_blob(rs, rd, r, repo, d, &have, &e) : -1;
 		if (r)
 			conn_give(rs, rd, r);
-		/* A failed check is a "no": the blob is then simply sent (and that failure reported). */
-		if (rc < 0) {
-			if (e.code == FERRY_E_FAILED) { /* could not talk to it at all */
-				pthread_mutex_lock(&rs->mu);
-				if (!rs->down) {
-					rs->down = true;
-					rs->down_err = e;
-				}
-				pthread_mutex_unlock(&rs->mu);
-			}
-			return false;
+		if (rc < 0 && e.code == FERRY_E_FAILED) { /* could not talk to it at all */
+			*err = e;
+			return -1;
 		}
-		if (!have)
-			return false;
+		if (rc < 0 || !have)
+			return 0;
 	}
-	return true;
+	*exists = true;
+	return 0;
 }
 
 /*
@@ -448,7 +437,7 @@ static bool rs_has_blob(ferry_store *s, const ferry_digest *d)
 static bool rs_cheap_to_send(ferry_store *s, const ferry_digest *d, uint64_t size)
 {
 	reg_store *rs = (reg_store *)s;
-	if (size > CHEAP_BLOB_MAX || is_down(rs, NULL))
+	if (size > CHEAP_BLOB_MAX)
 		return false;
 	for (size_t i = 0; i < rs->n_dests; i++) {
 		reg_dest *rd = &rs->dests[i];
@@ -462,18 +451,6 @@ static bool rs_cheap_to_send(ferry_store *s, const ferry_digest *d, uint64_t siz
 			return false;
 	}
 	return true;
-}
-
-/*
- * Whether the blob this thread ended last lost its upload.  Per thread: the
- * engine asks right after that blob's end, and a lane beside it may be
- * beginning and ending blobs of its own meanwhile.
- */
-static _Thread_local bool last_upload_failed;
-
-static bool rs_retryable(ferry_store *s)
-{
-	return last_upload_failed && !is_down((reg_store *)s, NULL);
 }
 
 static void abort_uploads(rs_blob *b)
@@ -511,7 +488,7 @@ static int start_streaming(rs_blob *b, ferry_error *err)
 		    ferry_registry_upload_begin(b->conn[i], upload_repo(rd), &b->up[i], &b->up_out[i], err) < 0) {
 			b->up[i] = NULL;
 			abort_uploads(b);
-			b->upload_failed = err && err->code == FERRY_E_FAILED;
+			b->upload_failed = err->code == FERRY_E_FAILED;
 			ferry_error_prefix(err, "%s", rd->domain);
 			return -1;
 		}
@@ -557,7 +534,6 @@ static void tee_free(ferry_ostream *o)
 static void blob_free(rs_blob *b)
 {
 	reg_store *rs = b->rs;
-	last_upload_failed = b->upload_failed;
 	pthread_mutex_lock(&rs->mu);
 	rs_blob **at = &rs->blobs;
 	while (*at && *at != b)
@@ -581,9 +557,6 @@ static int rs_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 {
 	(void)expect, (void)size;
 	reg_store *rs = (reg_store *)s;
-	last_upload_failed = false;
-	if (is_down(rs, err))
-		return -1;
 	/* A queued upload that failed fails the push: say so now rather than after the rest. */
 	if (take_failure(rs, err) < 0)
 		return -1;
@@ -650,12 +623,13 @@ static void run_small_upload(void *arg, unsigned w)
 }
 
 static int rs_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
-		       ferry_error *err)
+		       bool *resend, ferry_error *err)
 {
 	(void)size;
 	reg_store *rs = (reg_store *)s;
 	rs_blob *b = (rs_blob *)out;
 	if (!ok) {
+		*resend = b->upload_failed;
 		blob_free(b);
 		return 0;
 	}
@@ -703,7 +677,7 @@ static int rs_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_
 		if (rc < 0) {
 			ferry_registry_upload_abort(up);
 		} else if (ferry_registry_upload_finish(up, actual, err) < 0) {
-			if (err && err->code != FERRY_E_INTEGRITY)
+			if (err->code != FERRY_E_INTEGRITY)
 				b->upload_failed = true;
 			ferry_error_prefix(err, "%s", rd->domain);
 			rc = -1;
@@ -711,6 +685,7 @@ static int rs_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_
 			mark(rs, rd, upload_repo(rd), actual, true);
 		}
 	}
+	*resend = b->upload_failed;
 	blob_free(b);
 	return rc;
 }
@@ -809,20 +784,6 @@ static void rs_free(ferry_store *s)
 	free(rs);
 }
 
-static const ferry_store_ops reg_store_ops = {
-	.has_blob = rs_has_blob,
-	.cheap_to_send = rs_cheap_to_send,
-	.blob_begin = rs_blob_begin,
-	.blob_end = rs_blob_end,
-	.put_file = rs_put_file,
-	.put_manifest = rs_put_manifest,
-	.retryable = rs_retryable,
-	.set_owner = rs_set_owner,
-	.read_existing = rs_read_existing,
-	.commit = rs_commit,
-	.free = rs_free,
-};
-
 /* Push one manifest (by digest or tag) to repo, once. */
 static int push_manifest(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *d,
 			 const char *tag, ferry_error *err)
@@ -901,7 +862,7 @@ static void run_publish(void *arg, unsigned w)
 	if (stopping(j->rs)) {
 		ferry_error_set(&e, FERRY_E_FAILED, "interrupted");
 		record_failure(j->rs, &e);
-	} else if (take_failure(j->rs, NULL) == 0) {
+	} else if (!has_failed(j->rs)) {
 		int rc = publish_one(j->rs, j->rd, j->rd->wreg[w], j->name->ref.path, j->name->ref.tag, j->entry, &e);
 		if (rc < 0) {
 			char *full = ferry_ref_string(&j->name->ref);
@@ -913,7 +874,7 @@ static void run_publish(void *arg, unsigned w)
 	free(j);
 }
 
-int ferry_store_registry_publish(ferry_store *s, const ferry_out_entry *entries, size_t n, ferry_error *err)
+static int rs_publish(ferry_store *s, const ferry_out_entry *entries, size_t n, ferry_error *err)
 {
 	reg_store *rs = (reg_store *)s;
 	for (size_t i = 0; i < n; i++) {
@@ -956,6 +917,24 @@ int ferry_store_registry_publish(ferry_store *s, const ferry_out_entry *entries,
 	return take_failure(rs, err);
 }
 
+static const ferry_store_registry_ext reg_store_ext = {
+	.cheap_to_send = rs_cheap_to_send,
+	.set_owner = rs_set_owner,
+	.put_manifest = rs_put_manifest,
+	.publish = rs_publish,
+};
+
+static const ferry_store_ops reg_store_ops = {
+	.has_blob = rs_has_blob,
+	.blob_begin = rs_blob_begin,
+	.blob_end = rs_blob_end,
+	.put_file = rs_put_file,
+	.read_existing = rs_read_existing,
+	.commit = rs_commit,
+	.free = rs_free,
+	.registry = &reg_store_ext, /* no spools: small blobs wait in memory, big ones stream */
+};
+
 int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name *names, size_t n,
 			      ferry_blobcache *cache, ferry_store **out, ferry_error *err)
 {
@@ -970,7 +949,7 @@ int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name 
 	pthread_mutex_init(&rs->workers_mu, NULL);
 	pthread_cond_init(&rs->landed, NULL);
 	rs->pool = ferry_workpool_new(PUSH_WORKERS, PUSH_QUEUED_MAX);
-	rs->small_max = ferry_env_size("FERRY_PUSH_SMALL_TEST", 0, SMALL_BLOB_MAX, SMALL_BLOB_MAX);
+	rs->small_max = ferry_testhook_or(ferry_testhooks()->push_small, 0, SMALL_BLOB_MAX, SMALL_BLOB_MAX);
 	for (size_t i = 0; i < n; i++) {
 		if (!names[i].has_ref || dest_of(rs, names[i].ref.domain))
 			continue;

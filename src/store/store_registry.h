@@ -2,7 +2,7 @@
  * store_registry.h - registries as a destination (push).
  *
  * Each blob goes into the repository of the first image that uses it (the
- * engine says which with set_owner; else the first destination repository
+ * engine says which with ferry_store_set_owner(); else the first destination repository
  * there).  Small blobs (configs, small layers) are collected in memory and
  * uploaded by a few worker threads, each with its own connection, while the
  * engine goes on; big ones stream in chunks as they are produced.
@@ -25,7 +25,9 @@
 int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name *dest_names, size_t n,
 			      ferry_blobcache *cache, ferry_store **out, ferry_error *err);
 
-/* Push the manifests of entries under their names. */
-int ferry_store_registry_publish(ferry_store *s, const ferry_out_entry *entries, size_t n, ferry_error *err);
+/*
+ * What only a registry does (set_owner, put_manifest, publish, ...) is its
+ * extension: see ferry_store_registry() in store.h.
+ */
 
 #endif

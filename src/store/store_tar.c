@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pathlock.h"
 #include "store.h"
 #include "strmap.h"
 #include "tmpname.h"
@@ -52,6 +53,7 @@ typedef struct tar_store {
 	ferry_digest expect;
 	uint64_t direct_size, direct_done;
 	ferry_ostream direct_out;
+	int lock_fd; /* the archive being replaced, locked until we are done (-1: none) */
 	int spool_fd; /* unlinked at once: see ferry_spool_open */
 	ferry_ostream *spool_out;
 	/*
@@ -152,13 +154,14 @@ static char *blob_name(const ferry_digest *d)
 	return ferry_xasprintf("blobs/%s/%s", ferry_alg_name(d->alg), ferry_digest_hex(d));
 }
 
-static bool ts_has_blob(ferry_store *s, const ferry_digest *d)
+static int ts_has_blob(ferry_store *s, const ferry_digest *d, bool *exists, ferry_error *err)
 {
+	(void)err;
 	tar_store *ts = (tar_store *)s;
 	char *n = blob_name(d);
-	bool has = ferry_strmap_has(&ts->written, n);
+	*exists = ferry_strmap_has(&ts->written, n);
 	free(n);
-	return has;
+	return 0;
 }
 
 static int direct_write(ferry_ostream *o, const void *buf, size_t len, ferry_error *err)
@@ -205,7 +208,7 @@ static void drop_spool(tar_store *ts)
 	ts->spool_fd = -1;
 }
 
-static int wait_copy(tar_store *ts, ferry_error *err);
+static int wait_copy(tar_store *ts, bool report, ferry_error *err);
 static int add_spooled(tar_store *ts, int fd, const ferry_digest *d, uint64_t size, ferry_error *err);
 
 static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t size, ferry_ostream **out,
@@ -215,7 +218,7 @@ static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 	drop_spool(ts);
 	ts->direct = false;
 	if (expect && ferry_digest_is_set(expect) && size >= 0) {
-		if (wait_copy(ts, err) < 0)
+		if (wait_copy(ts, true, err) < 0)
 			return -1;
 		char *name = blob_name(expect);
 		int rc = ensure_dirs(ts, expect, err);
@@ -310,10 +313,10 @@ static void end_job(tar_store *ts)
 /*
  * Wait for the copy in flight, if any, so the archive is ours again.  Fails
  * if a copy failed that no caller has been told of yet: the first caller
- * with somewhere to put the error gets it (later ones see broken, as after
+ * that reports it (report) gets it in err (later ones see broken, as after
  * any half-written entry).
  */
-static int wait_copy(tar_store *ts, ferry_error *err)
+static int wait_copy(tar_store *ts, bool report, ferry_error *err)
 {
 	if (ts->copying) {
 		pthread_join(ts->copier, NULL);
@@ -322,7 +325,7 @@ static int wait_copy(tar_store *ts, ferry_error *err)
 	}
 	if (!ts->copy_failed)
 		return 0;
-	if (err) {
+	if (report) {
 		*err = ts->copy_err;
 		ts->copy_failed = false;
 	}
@@ -344,16 +347,16 @@ static int start_copy(tar_store *ts, int fd, char *name, uint64_t size, ferry_er
 	/* No thread: copy now, which is correct, only slower. */
 	copier_main(ts);
 	end_job(ts);
-	return wait_copy(ts, err);
+	return wait_copy(ts, true, err);
 }
 
 static int ts_blob_end(ferry_store *s, ferry_ostream *out, bool ok, const ferry_digest *actual, uint64_t size,
-		       ferry_error *err)
+		       bool *resend, ferry_error *err)
 {
-	(void)out; /* one blob at a time: the one begun last */
+	(void)out, (void)resend; /* one blob at a time: the one begun last */
 	tar_store *ts = (tar_store *)s;
 	/* Dropping a blob is no failure: an earlier copy's error waits for a caller who can report it. */
-	if (wait_copy(ts, ok ? err : NULL) < 0 && ok) {
+	if (wait_copy(ts, ok, err) < 0 && ok) {
 		ts->direct = false;
 		drop_spool(ts);
 		return -1;
@@ -409,7 +412,7 @@ static int add_spooled(tar_store *ts, int fd, const ferry_digest *d, uint64_t si
 static int ts_put_spool(ferry_store *s, int fd, const ferry_digest *d, uint64_t size, ferry_error *err)
 {
 	tar_store *ts = (tar_store *)s;
-	if (wait_copy(ts, err) < 0) {
+	if (wait_copy(ts, true, err) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -419,7 +422,7 @@ static int ts_put_spool(ferry_store *s, int fd, const ferry_digest *d, uint64_t 
 static int ts_put_file(ferry_store *s, const char *name, const void *buf, size_t len, ferry_error *err)
 {
 	tar_store *ts = (tar_store *)s;
-	if (wait_copy(ts, err) < 0)
+	if (wait_copy(ts, true, err) < 0)
 		return -1;
 	if (write_header(ts, name, false, len, err) < 0) {
 		ts->broken = true;
@@ -463,7 +466,7 @@ static int pad_archive(tar_store *ts, ferry_error *err)
 static int ts_commit(ferry_store *s, ferry_error *err)
 {
 	tar_store *ts = (tar_store *)s;
-	if (wait_copy(ts, err) < 0)
+	if (wait_copy(ts, true, err) < 0)
 		return -1;
 	if (ts->broken)
 		return ferry_error_set(err, FERRY_E_FAILED, "%s: the archive is incomplete", ts->base.display);
@@ -497,7 +500,8 @@ static void ts_free(ferry_store *s)
 	if (ts->copying) {
 		/* (A committed store has no copy in flight: commit waited for it.) */
 		atomic_store(&ts->abandon, true);
-		wait_copy(ts, NULL);
+		ferry_error ignored = FERRY_ERROR_INIT; /* nothing is committed: no one to tell */
+		wait_copy(ts, false, &ignored);
 	}
 	ts->discard = !ts->committed;
 	if (ts->a)
@@ -506,6 +510,8 @@ static void ts_free(ferry_store *s)
 		close(ts->fd);
 	if (!ts->committed && ts->tmp)
 		unlink(ts->tmp);
+	if (ts->lock_fd >= 0)
+		close(ts->lock_fd);
 	ferry_strmap_free(&ts->written);
 	free(ts->tmp);
 	free(ts->final);
@@ -517,12 +523,42 @@ static const ferry_store_ops tar_store_ops = {
 	.has_blob = ts_has_blob,
 	.blob_begin = ts_blob_begin,
 	.blob_end = ts_blob_end,
-	.put_spool = ts_put_spool,
 	.put_file = ts_put_file,
 	.read_existing = ts_read_existing,
 	.commit = ts_commit,
 	.free = ts_free,
+	.put_spool = ts_put_spool, /* it says spools */
 };
+
+/*
+ * A destination that exists: refuse what cannot be replaced by a new file
+ * (a directory; a symbolic link, which rename would replace rather than
+ * write through), and lock a regular file so that a writer changing it in
+ * place (tag, which holds this lock from before it reads it) takes turns
+ * with us.
+ */
+static int lock_existing(tar_store *ts, const char *path, ferry_error *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (S_ISLNK(st.st_mode))
+		return ferry_error_set(err, FERRY_E_USAGE,
+				       "%s is a symbolic link: ferry replaces an archive with a new file and does "
+				       "not write through links; name the file it points to",
+				       path);
+	if (S_ISDIR(st.st_mode))
+		return ferry_error_set(err, FERRY_E_USAGE, "%s is a directory, not an archive file", path);
+	/* (Unreadable: nobody can be reading it to change it.) */
+	if (!S_ISREG(st.st_mode) || access(path, R_OK) < 0)
+		return 0;
+	if (ferry_path_lock(path, &ts->lock_fd, err) < 0) {
+		if (err->code != FERRY_E_NOTFOUND)
+			return -1;
+		ferry_error_clear(err); /* gone meanwhile: nothing to lock */
+	}
+	return 0;
+}
 
 int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, ferry_error *err)
 {
@@ -534,6 +570,7 @@ int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, f
 	ts->fd = -1;
 	ts->spool_fd = -1;
 	ts->job_fd = -1;
+	ts->lock_fd = -1;
 	atomic_init(&ts->abandon, false);
 	ts->direct_out.write = direct_write;
 	ts->direct_out.finish = direct_finish;
@@ -541,10 +578,9 @@ int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, f
 	if (strcmp(path, "-") == 0) {
 		ts->fd = STDOUT_FILENO;
 	} else {
-		struct stat st;
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (lock_existing(ts, path, err) < 0) {
 			ts_free(&ts->base);
-			return ferry_error_set(err, FERRY_E_USAGE, "%s is a directory, not an archive file", path);
+			return -1;
 		}
 		ts->final = ferry_xstrdup(path);
 		char *parent = ferry_dest_parent(path);

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,6 +53,8 @@ typedef struct tar_entry {
 	char *spool;        /* ST_SPOOLED: path of the spool file */
 } tar_entry;
 
+#define PIPE_POLL_MS 200 /* how often a stalled one-pass read looks for a signal */
+
 typedef struct tar_tree {
 	ferry_tree base;
 	int fd;
@@ -67,6 +70,7 @@ typedef struct tar_tree {
 	char *spool_dir;
 	unsigned spool_seq;
 	size_t mem_kept;
+	unsigned char *in_buf; /* one pass: what pipe_read last read */
 } tar_tree;
 
 static tar_entry *find(tar_tree *t, const char *name)
@@ -531,6 +535,7 @@ static void tar_free(ferry_tree *tr)
 	ferry_strmap_free(&t->wanted);
 	if (t->a)
 		archive_read_free(t->a);
+	free(t->in_buf); /* (after the reader that may still point into it) */
 	if (t->fd >= 0)
 		close(t->fd);
 	free(t->spool_parent);
@@ -629,6 +634,35 @@ static int build_index(tar_tree *t, ferry_error *err)
 	return 0;
 }
 
+/*
+ * One-pass input (a pipe, a FIFO, stdin, a compressed file) is read here, not
+ * by libarchive, which retries a read that a signal cut short: a signal must
+ * end a run whose writer has stalled, and may be taken by another thread.
+ */
+static la_ssize_t pipe_read(struct archive *a, void *ud, const void **buf)
+{
+	tar_tree *t = ud;
+	for (;;) {
+		if (ferry_interrupted) {
+			archive_set_error(a, EINTR, "interrupted");
+			return -1;
+		}
+		struct pollfd p = {.fd = t->fd, .events = POLLIN};
+		int pr = poll(&p, 1, PIPE_POLL_MS);
+		if (pr == 0 || (pr < 0 && errno == EINTR))
+			continue;
+		ssize_t n = read(t->fd, t->in_buf, FERRY_IO_CHUNK);
+		if (n >= 0) {
+			*buf = t->in_buf;
+			return n;
+		}
+		if (errno != EINTR && errno != EAGAIN) {
+			archive_set_error(a, errno, "read error");
+			return -1;
+		}
+	}
+}
+
 int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, ferry_tree **out,
 			ferry_error *err)
 {
@@ -650,7 +684,12 @@ int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, f
 		archive_read_support_filter_all(t->a);
 	int r;
 	/* Indexing reads only headers: a small block size keeps its reads short. */
-	r = archive_read_open_fd(t->a, fd, indexed ? (1 << 16) : FERRY_IO_CHUNK);
+	if (indexed) {
+		r = archive_read_open_fd(t->a, fd, 1 << 16);
+	} else {
+		t->in_buf = ferry_xmalloc(FERRY_IO_CHUNK);
+		r = archive_read_open2(t->a, t, NULL, pipe_read, NULL, NULL);
+	}
 	if (r != ARCHIVE_OK) {
 		ferry_error_set(err, FERRY_E_FORMAT, "%s: %s", display, archive_msg(t->a));
 		tar_free(&t->base);

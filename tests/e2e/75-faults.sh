@@ -14,34 +14,16 @@ SAMPLE=$FERRY_FIXTURES/sample.tar
 cd "$TAP_TMP" || exit 1
 
 # ---- mounts made here are undone on any exit ------------------------------------
-mounts=()
 perm_dir=
 cleanup_faults() {
-	local m
-	for m in "${mounts[@]}"; do
-		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-	done
 	[ -z "$perm_dir" ] || rm -rf "$perm_dir"
 }
 # Keep tap.sh's own EXIT trap (set when run by hand), after ours.
 prev_trap=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT$//")
 # shellcheck disable=SC2064 # expand prev_trap now
 trap "cleanup_faults; $prev_trap" EXIT
-
-# small_fs DIR SIZE [ro]: mount a filesystem of SIZE at DIR: tmpfs, or if that
-# is not permitted a loop-mounted ext2 image.  Returns 1 if neither works.
-small_fs() {
-	local dir=$1 size=$2
-	mkdir -p "$dir"
-	if mount -t tmpfs -o "size=$size" tmpfs "$dir" 2>/dev/null; then
-		mounts+=("$dir")
-		return 0
-	fi
-	truncate -s "$size" "$dir.img" && mkfs.ext2 -F -q "$dir.img" >/dev/null 2>&1 &&
-		mount -o loop "$dir.img" "$dir" 2>/dev/null || return 1
-	mounts+=("$dir")
-	rm -rf "$dir/lost+found"
-}
+# shellcheck source=tests/lib/mounts.sh
+. "$repo/tests/lib/mounts.sh"
 
 # ---- helpers -----------------------------------------------------------------------
 sha() { sha256sum "$@" | cut -d' ' -f1; }

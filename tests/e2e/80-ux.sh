@@ -121,7 +121,7 @@ json_ok() {
 
 # ---- help --------------------------------------------------------------------------------
 cmds=$("$FERRY" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && $1 != "help" {print $1}' | xargs)
-tap_like "$cmds" '^ls convert verify tag untag inspect push login logout batch serve$' "ferry --help lists every command, batch and serve too"
+tap_like "$cmds" '^ls convert verify tag untag prune inspect push login logout batch serve$' "ferry --help lists every command, batch, prune and serve too"
 for c in $cmds; do
 	a=$("$FERRY" help "$c"; echo "rc=$?")
 	b=$("$FERRY" "$c" --help; echo "rc=$?")
@@ -332,7 +332,7 @@ comp() {
 		COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); [[ $2 == *" " ]] && COMP_CWORD=${#COMP_WORDS[@]}
 		_ferry; printf "%s\n" "${COMPREPLY[@]}"' _ "$BASHC" "$1" | LC_ALL=C sort | xargs)
 }
-tap_is "$(comp "ferry ")" "--help --version batch convert help inspect login logout ls push serve tag untag verify" \
+tap_is "$(comp "ferry ")" "--help --version batch convert help inspect login logout ls prune push serve tag untag verify" \
 	"bash: commands"
 tap_is "$(comp "ferry ver")" "verify" "bash: a command from its start"
 tap_is "$(comp "ferry batch --")" "--force --help --jobs --json --progress --quiet --shard --state" "bash: batch's options"

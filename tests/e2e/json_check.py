@@ -53,8 +53,8 @@ def run_doc(command, push):
 SCHEMAS = {
     "convert": run_doc("convert", False),
     "push": run_doc("push", True),
-    "verify": obj({"command": enum("verify"), "location": STR, "problems": lst(STR), "ok": BOOL},
-                  FAIL_FIELDS),
+    "verify": obj({"command": enum("verify"), "location": STR, "problems": lst(STR), "unreferenced": lst(STR),
+                   "ok": BOOL}, FAIL_FIELDS),
     "batch": obj({
         "command": enum("batch"), "jobfile": STR, "state": nullable(STR), "shard": nullable(STR),
         "jobs": lst(obj({

@@ -25,6 +25,15 @@ TLS handshake, is passed through untouched).  FAULT is one of:
     corrupt-blob  a 200 answer to a GET .../blobs/<digest> whose body has at
                   least --min-body bytes: one byte in the middle of the body
                   is flipped
+    stall-blob    a 200 answer to a GET .../blobs/<digest> whose body has at
+                  least --min-body bytes: the head and half of the body are
+                  sent, then nothing more (the connection stays open)
+    stall-upload  the first PATCH or PUT to .../blobs/uploads/... whose body
+                  has at least --min-body bytes: its head and half of its
+                  body are forwarded, the rest is read and dropped, and no
+                  answer ever comes (the connection stays open)
+    huge-manifest a GET .../manifests/...: answered by the proxy with a 200
+                  whose Content-Length is 10^15, a few bytes, then nothing
 
 --times N: how many times the fault is applied (default 1; 0 = every time).
 --path-re REGEX: only requests whose path matches it can be faulted.
@@ -170,6 +179,15 @@ def hard_close(*socks):
             pass
 
 
+def stall(sock):
+    """Send nothing more, keep the connection open until the peer closes it (or the proxy exits)."""
+    try:
+        while sock.recv(1 << 16):
+            pass
+    except OSError:
+        pass
+
+
 class Conn:
     def __init__(self, st, client, upstream):
         self.st = st
@@ -205,6 +223,21 @@ class Conn:
                     with st.lock:
                         st.dropped_at = time.monotonic()
                     hard_close(self.up, self.client)
+                    return
+                if (method == "GET" and "/manifests/" in path
+                        and st.take("huge-manifest", method, path, None)):
+                    st.log("FAULT huge-manifest %s %s" % (method, path))
+                    self.to_client(b"HTTP/1.1 200 OK\r\n"
+                                   b"Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+                                   b"Content-Length: 1000000000000000\r\n\r\n{\"schemaVersion\":")
+                    stall(self.client)
+                    return
+                if data_upload and not chunked and st.take("stall-upload", method, path, n or 0):
+                    half = (n or 0) // 2
+                    self.up.sendall(head)
+                    self.up.sendall(read_exact(rf, half))
+                    st.log("FAULT stall-upload %s %s after %d of %d body bytes" % (method, path, half, n or 0))
+                    stall(self.client)
                     return
                 kind = "500-upload" if data_upload else "500-post" if is_upload and method == "POST" else None
                 if kind and st.take(kind, method, path, None):
@@ -281,6 +314,12 @@ class Conn:
                     body = bytes(b)
                     st.log("FAULT corrupt-blob %s %s byte %d of %d flipped" % (method, path, n // 2, n))
                     note = " (corrupted)"
+                if (method == "GET" and status == 200 and n and re.search(r"/blobs/[a-z0-9]+:[0-9a-f]+$", path)
+                        and st.take("stall-blob", method, path, n)):
+                    st.log("FAULT stall-blob %s %s after %d of %d body bytes" % (method, path, n // 2, n))
+                    self.to_client(head + body[:n // 2])
+                    stall(self.client)
+                    return
                 st.log("%s %s %d%s" % (method, path, status, note))
                 self.to_client(head + body)
             try:
@@ -339,7 +378,8 @@ def main():
     ap.add_argument("--target", required=True, help="HOST:PORT of the registry (loopback)")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--fault", default="none",
-                    choices=["none", "drop-upload", "500-upload", "500-post", "corrupt-blob"])
+                    choices=["none", "drop-upload", "500-upload", "500-post", "corrupt-blob", "stall-blob", "stall-upload",
+                             "huge-manifest"])
     ap.add_argument("--times", type=int, default=1)
     ap.add_argument("--min-body", type=int, default=1)
     ap.add_argument("--path-re")

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1623,6 +1624,8 @@ static void test_tags(void **state)
 
 int main(void)
 {
+	/* ferry may close a connection before the fake server has written all (a body refused from its header). */
+	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_auth_parse_bearer),
 		cmocka_unit_test(test_auth_parse_garbage),

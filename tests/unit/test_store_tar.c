@@ -110,29 +110,38 @@ static void blob_free(blob *b)
 	free(b->name);
 }
 
+/* Does the store have d?  (A tar always knows.) */
+static bool has_blob(ferry_store *s, const ferry_digest *d)
+{
+	bool exists;
+	ferry_error err = FERRY_ERROR_INIT;
+	assert_int_equal(ferry_store_has_blob(s, d, &exists, &err), 0);
+	return exists;
+}
+
 /* Write b as a blob of unknown digest and size: the store spools it. Returns blob_end's result. */
 static int put_spooled(ferry_store *s, const blob *b, ferry_error *err)
 {
 	ferry_ostream *out;
-	assert_int_equal(s->ops->blob_begin(s, NULL, -1, &out, err), 0);
+	assert_int_equal(ferry_store_blob_begin(s, NULL, -1, &out, err), 0);
 	/* In pieces, as the engine writes. */
 	for (size_t off = 0; off < b->len; off += 300000) {
 		size_t n = b->len - off < 300000 ? b->len - off : 300000;
 		assert_int_equal(ferry_write(out, b->data + off, n, err), 0);
 	}
 	assert_int_equal(ferry_finish(out, err), 0);
-	return s->ops->blob_end(s, out, true, &b->d, b->len, err);
+	return ferry_store_blob_end(s, out, true, &b->d, b->len, NULL, err);
 }
 
 /* Write b with its digest and size known: straight into the archive. */
 static int put_direct(ferry_store *s, const blob *b, ferry_error *err)
 {
 	ferry_ostream *out;
-	if (s->ops->blob_begin(s, &b->d, (int64_t)b->len, &out, err) < 0)
+	if (ferry_store_blob_begin(s, &b->d, (int64_t)b->len, &out, err) < 0)
 		return -1;
 	assert_int_equal(ferry_write(out, b->data, b->len, err), 0);
 	assert_int_equal(ferry_finish(out, err), 0);
-	return s->ops->blob_end(s, out, true, &b->d, b->len, err);
+	return ferry_store_blob_end(s, out, true, &b->d, b->len, NULL, err);
 }
 
 /* The archive at path holds exactly these entries, in this order, with these bytes. */
@@ -188,23 +197,23 @@ static void test_spooled_and_direct(void **state)
 	ferry_error err = FERRY_ERROR_INIT;
 	assert_int_equal(ferry_store_open_tar(path, FERRY_COMP_NONE, &s, &err), 0);
 
-	assert_false(s->ops->has_blob(s, &big.d));
+	assert_false(has_blob(s, &big.d));
 	assert_int_equal(put_spooled(s, &big, &err), 0);
-	assert_true(s->ops->has_blob(s, &big.d)); /* (its copy may well be running still) */
+	assert_true(has_blob(s, &big.d)); /* (its copy may well be running still) */
 	assert_int_equal(put_direct(s, &direct, &err), 0);
 	assert_int_equal(put_spooled(s, &small, &err), 0);
 	assert_int_equal(put_spooled(s, &big, &err), 0); /* again: no second entry */
 	assert_int_equal(put_spooled(s, &empty, &err), 0);
-	assert_true(s->ops->has_blob(s, &small.d));
-	assert_true(s->ops->has_blob(s, &empty.d));
+	assert_true(has_blob(s, &small.d));
+	assert_true(has_blob(s, &empty.d));
 	assert_int_equal(put_spooled(s, &big, &err), 0);
 	blob meta;
 	blob_make(&meta, 300, 9);
-	assert_int_equal(s->ops->put_file(s, "manifest.json", meta.data, meta.len, &err), 0);
+	assert_int_equal(ferry_store_put_file(s, "manifest.json", meta.data, meta.len, &err), 0);
 	char *tmp_names = dir_list(dir);
 	assert_string_not_equal(tmp_names, ""); /* the archive so far, under a temporary name */
 	free(tmp_names);
-	assert_int_equal(s->ops->commit(s, &err), 0);
+	assert_int_equal(ferry_store_commit(s, &err), 0);
 	ferry_store_free(s);
 
 	const char *names[] = {"blobs/", "blobs/sha256/", big.name, direct.name, small.name, empty.name,
@@ -270,18 +279,18 @@ static void test_put_spool(void **state)
 	ferry_store *s;
 	ferry_error err = FERRY_ERROR_INIT;
 	assert_int_equal(ferry_store_open_tar(path, FERRY_COMP_NONE, &s, &err), 0);
-	assert_non_null(s->ops->put_spool);
+	assert_true(s->spools); /* so it takes spools */
 
 	int fa = spool_of(dir, &a);
-	assert_int_equal(s->ops->put_spool(s, fa, &a.d, a.len, &err), 0);
-	assert_true(s->ops->has_blob(s, &a.d));
+	assert_int_equal(ferry_store_put_spool(s, fa, &a.d, a.len, &err), 0);
+	assert_true(has_blob(s, &a.d));
 	assert_int_equal(put_spooled(s, &b, &err), 0);
 	int fa2 = spool_of(dir, &a);
-	assert_int_equal(s->ops->put_spool(s, fa2, &a.d, a.len, &err), 0); /* again */
+	assert_int_equal(ferry_store_put_spool(s, fa2, &a.d, a.len, &err), 0); /* again */
 	assert_false(fd_open(fa2));
 	int fc = spool_of(dir, &c);
-	assert_int_equal(s->ops->put_spool(s, fc, &c.d, c.len, &err), 0);
-	assert_int_equal(s->ops->commit(s, &err), 0);
+	assert_int_equal(ferry_store_put_spool(s, fc, &c.d, c.len, &err), 0);
+	assert_int_equal(ferry_store_commit(s, &err), 0);
 	assert_false(fd_open(fa));
 	assert_false(fd_open(fc));
 	ferry_store_free(s);
@@ -353,22 +362,23 @@ static void copy_fails(next_call how)
 	case NEXT_PUT_SPOOL: {
 		/* The spool handed over is the store's even when the call fails. */
 		int fd = spool_of(dir, &c);
-		rc = s->ops->put_spool(s, fd, &c.d, c.len, &err);
+		rc = ferry_store_put_spool(s, fd, &c.d, c.len, &err);
 		assert_false(fd_open(fd));
 		break;
 	}
 	case NEXT_PUT_FILE:
-		rc = s->ops->put_file(s, "index.json", "{}", 2, &err);
+		rc = ferry_store_put_file(s, "index.json", "{}", 2, &err);
 		break;
 	case NEXT_COMMIT:
-		rc = s->ops->commit(s, &err);
+		rc = ferry_store_commit(s, &err);
 		break;
 	case NEXT_DROPPED: {
-		/* A blob dropped (the caller failed, no error to fill): the copy's error waits for commit. */
+		/* A blob dropped (the caller failed; its error stays as it is): the copy's error waits for commit. */
 		ferry_ostream *out;
-		assert_int_equal(s->ops->blob_begin(s, NULL, -1, &out, &err), 0);
-		assert_int_equal(s->ops->blob_end(s, out, false, &c.d, 0, NULL), 0);
-		rc = s->ops->commit(s, &err);
+		assert_int_equal(ferry_store_blob_begin(s, NULL, -1, &out, &err), 0);
+		assert_int_equal(ferry_store_blob_end(s, out, false, &c.d, 0, NULL, &err), 0);
+		assert_int_equal(err.code, FERRY_OK);
+		rc = ferry_store_commit(s, &err);
 		break;
 	}
 	}
@@ -377,7 +387,7 @@ static void copy_fails(next_call how)
 		fail_msg("the failed copy's error was not reported: got \"%s\"", err.msg);
 	/* Reported once; the archive stays unusable. */
 	ferry_error err2 = FERRY_ERROR_INIT;
-	assert_int_equal(s->ops->commit(s, &err2), -1);
+	assert_int_equal(ferry_store_commit(s, &err2), -1);
 	assert_non_null(strstr(err2.msg, "incomplete"));
 	ferry_store_free(s);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
@@ -393,11 +403,61 @@ static void test_copy_fails(void **state)
 
 static next_call next_calls[] = {NEXT_SPOOLED, NEXT_DIRECT, NEXT_PUT_SPOOL, NEXT_PUT_FILE, NEXT_COMMIT, NEXT_DROPPED};
 
+/*
+ * The store interface's defaults (src/store/store.c): what a store that is
+ * not a registry answers for the registry's extension, a spool handed to a
+ * store that takes none, and a manifest kept as a blob.
+ */
+static void test_interface_defaults(void **state)
+{
+	(void)state;
+	char *dir = case_dir();
+	char *lay = ferry_xasprintf("%s/layout", dir);
+	char *path = ferry_xasprintf("%s/out.tar", dir);
+	blob m;
+	blob_make(&m, 300, 5);
+	ferry_store *ds, *ts;
+	ferry_error err = FERRY_ERROR_INIT;
+	assert_int_equal(ferry_store_open_dir(lay, &ds, &err), 0);
+	assert_int_equal(ferry_store_open_tar(path, FERRY_COMP_NONE, &ts, &err), 0);
+
+	/* Neither is a registry: no extension, and publishing is refused, not a crash. */
+	assert_null(ferry_store_registry(ds));
+	assert_null(ferry_store_registry(ts));
+	ferry_store_set_owner(ds, NULL, 0);
+	assert_int_equal(ferry_store_publish(ts, NULL, 0, &err), -1);
+	assert_int_equal(err.code, FERRY_E_FAILED);
+
+	/* A directory takes no spools: an error, and the fd is closed all the same. */
+	int fd = spool_of(dir, &m);
+	err = (ferry_error)FERRY_ERROR_INIT;
+	assert_int_equal(ferry_store_put_spool(ds, fd, &m.d, m.len, &err), -1);
+	assert_int_equal(err.code, FERRY_E_FAILED);
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+
+	/* A manifest is a blob there: written once, then found. */
+	bool written;
+	err = (ferry_error)FERRY_ERROR_INIT;
+	assert_int_equal(ferry_store_put_manifest(ts, &m.d, "application/json", m.data, m.len, &written, &err), 0);
+	assert_true(written);
+	assert_true(has_blob(ts, &m.d));
+	assert_int_equal(ferry_store_put_manifest(ts, &m.d, "application/json", m.data, m.len, &written, &err), 0);
+	assert_false(written);
+
+	ferry_store_free(ds);
+	ferry_store_free(ts);
+	blob_free(&m);
+	free(lay);
+	free(path);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spooled_and_direct),
 		cmocka_unit_test(test_put_spool),
+		cmocka_unit_test(test_interface_defaults),
 		cmocka_unit_test(test_free_while_copying),
 		{"test_copy_fails_next_spooled", test_copy_fails, NULL, NULL, &next_calls[0]},
 		{"test_copy_fails_next_direct", test_copy_fails, NULL, NULL, &next_calls[1]},

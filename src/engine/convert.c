@@ -1,0 +1,253 @@
+/*
+ * convert.c - the entry points: ferry_convert, ferry_convert_in, ferry_tag, ferry_untag.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+
+static int open_store(engine *E, const ferry_location *dl, work *works, size_t n_works, ferry_error *err)
+{
+	if (dl->fmt == FERRY_FMT_OCI)
+		return ferry_store_open_dir(dl->path, &E->store, err);
+	if (dl->fmt != FERRY_FMT_REGISTRY)
+		return ferry_store_open_tar(dl->path, dl->comp, &E->store, err);
+	size_t n = 0;
+	for (size_t i = 0; i < n_works; i++)
+		n += works[i].n_names;
+	ferry_name *names = ferry_xcalloc(n ? n : 1, sizeof(*names));
+	n = 0;
+	for (size_t i = 0; i < n_works; i++) {
+		for (size_t k = 0; k < works[i].n_names; k++)
+			names[n++] = works[i].names[k]; /* shallow: borrowed for the call */
+	}
+	ferry_registry_opts def;
+	ferry_registry_opts_init(&def);
+	int rc = ferry_store_open_registry(E->o->registry_opts ? E->o->registry_opts : &def, names, n, E->cache,
+					   &E->store, err);
+	free(names);
+	return rc;
+}
+
+/* What the layers become: kept, compressed, or (docker-archive) uncompressed. */
+static void set_policy(engine *E, const ferry_location *dl)
+{
+	const ferry_convert_opts *o = E->o;
+	E->level = o->level ? o->level : o->compress == FERRY_COMP_ZSTD ? FERRY_ZSTD_DEFAULT_LEVEL : FERRY_GZIP_DEFAULT_LEVEL;
+	if (dl->fmt == FERRY_FMT_REGISTRY && !o->compress_set) {
+		/* Registries get compressed layers: plain ones are gzipped, compressed ones kept. */
+		E->keep = false;
+		E->plain_only = true;
+		E->target = FERRY_COMP_GZIP;
+		E->level = FERRY_GZIP_DEFAULT_LEVEL;
+	} else if (E->dfmt->uncompressed_layers) {
+		E->keep = false;
+		E->target = FERRY_COMP_NONE;
+		if (o->compress_set && o->compress != FERRY_COMP_NONE)
+			engine_emit(E, FERRY_EV_WARNING, NULL, NULL, 0, 0,
+				    "--compress does not apply to docker-archive: its layers are stored uncompressed "
+				    "(name the file .tar.gz or .tar.zst to compress the whole archive)");
+	} else {
+		E->keep = !o->compress_set;
+		E->target = o->compress;
+	}
+}
+
+/* Each work's config and manifests, and its entry for the format's metadata (oes[*n_oes++]). */
+static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t *n_oes, ferry_error *err)
+{
+	for (size_t i = 0; i < n_works; i++) {
+		work *w = &E->works[i];
+		ferry_out_entry *oe = &oes[(*n_oes)++];
+		engine_set_owner(E, i);
+		if (engine_write_image(E, w->label, w->img, oe, &oe->desc, err) < 0)
+			return -1;
+		for (size_t k = 0; k < w->n_names; k++) {
+			ferry_name nm;
+			ferry_name_copy(&nm, &w->names[k]);
+			if (E->dfmt->needs_repository && !nm.has_ref) {
+				char msg[512];
+				snprintf(msg, sizeof(msg),
+					 "%s is named only by the tag \"%s\" and has no repository: written untagged "
+					 "(give it one with --repository NAME)",
+					 w->label, nm.bare_tag);
+				engine_emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
+			}
+			oe->names = ferry_xrealloc(oe->names, (oe->n_names + 1) * sizeof(*oe->names));
+			oe->names[oe->n_names++] = nm;
+		}
+	}
+	return 0;
+}
+
+int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
+		     ferry_convert_stats *stats, ferry_error *err)
+{
+	return ferry_convert_into(src, NULL, dl, o, replace_index, stats, err);
+}
+
+int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_location *dl, const ferry_convert_opts *o,
+		       bool replace_index, ferry_convert_stats *stats, ferry_error *err)
+{
+	ferry_convert_stats dummy;
+	if (!stats)
+		stats = &dummy;
+	memset(stats, 0, sizeof(*stats));
+	engine E = {0};
+	E.store = store;
+	E.o = o;
+	E.src = src;
+	E.st = stats;
+	E.dfmt = ferry_format_by_id(dl->fmt);
+	const char *cpath = o->cache_path;
+	if (!cpath || *cpath)
+		E.cache = ferry_blobcache_open(cpath);
+	set_policy(&E, dl);
+	work *works = NULL;
+	size_t n_works = 0;
+	ferry_out_entry *oes = NULL;
+	size_t n_oes = 0;
+	int rc = -1;
+	if (engine_plan(&E, &works, &n_works, err) < 0)
+		goto out;
+	if (dl->fmt == FERRY_FMT_REGISTRY && engine_push_names(dl->path, works, n_works, err) < 0)
+		goto out;
+	if (!E.store && open_store(&E, dl, works, n_works, err) < 0)
+		goto out;
+	E.store->on_event = o->on_event;
+	E.store->event_ud = o->event_ud;
+	E.store_path = strcmp(dl->path, "-") == 0 ? NULL : dl->path;
+	E.works = works;
+	for (size_t i = 0; i < n_works; i++)
+		engine_add_jobs(&E, works[i].img, i);
+	if (engine_run_jobs(&E, err) < 0)
+		goto out;
+	oes = ferry_xcalloc(n_works ? n_works : 1, sizeof(*oes));
+	if (write_images(&E, n_works, oes, &n_oes, err) < 0)
+		goto out;
+	if (replace_index ? ferry_oci_write_index(E.store, oes, n_oes, false, err) < 0
+			  : E.dfmt->write_meta(E.store, oes, n_oes, err) < 0)
+		goto out;
+	/* Read a one-pass source to its end: a damaged tail must fail the run, not pass unseen. */
+	if (src->tree->ops->finish(src->tree, err) < 0)
+		goto out;
+	if (ferry_store_commit(E.store, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	for (size_t i = 0; i < n_oes; i++)
+		ferry_out_entry_free(&oes[i]);
+	free(oes);
+	engine_free_works(works, n_works);
+	for (size_t i = 0; i < E.n_jobs; i++)
+		ferry_descriptor_free(&E.jobs[i].out);
+	free(E.jobs);
+	ferry_strmap_free(&E.job_by_path);
+	ferry_strmap_free(&E.written);
+	ferry_store_free(E.store);
+	ferry_blobcache_close(E.cache);
+	return rc;
+}
+
+int ferry_convert(const char *src_s, const char *dst_s, const ferry_convert_opts *o, ferry_convert_stats *stats,
+		  ferry_error *err)
+{
+	ferry_location sl, dl;
+	if (ferry_location_parse_dest(dst_s, o->format, &dl, err) < 0)
+		return -1;
+	if (ferry_location_parse_source(src_s, &sl, err) < 0 || ferry_location_check_distinct(&sl, &dl, err) < 0) {
+		ferry_location_free(&sl);
+		ferry_location_free(&dl);
+		return -1;
+	}
+	char *spool_parent =
+		strcmp(dl.path, "-") == 0 || dl.fmt == FERRY_FMT_REGISTRY ? NULL : ferry_dest_parent(dl.path);
+	ferry_source *src = NULL;
+	int rc = ferry_source_open_at(&sl, src_s, spool_parent, o->registry_opts, &src, err);
+	if (rc == 0)
+		rc = ferry_convert_in(src, &dl, o, false, stats, err);
+	ferry_source_free(src);
+	free(spool_parent);
+	ferry_location_free(&sl);
+	ferry_location_free(&dl);
+	return rc;
+}
+
+/*
+ * The store a tag or untag writes: opened, and so locked, before the source
+ * is read, so that another writer's change cannot fall between our read and
+ * our rename.  *out stays NULL for what is neither a layout nor a regular
+ * file (opening the source then says what is wrong with it).
+ */
+static int open_in_place_store(const char *path, ferry_store **out, ferry_error *err)
+{
+	*out = NULL;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	if (S_ISREG(st.st_mode))
+		return ferry_store_open_tar(path, FERRY_COMP_NONE, out, err);
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	char *marker = ferry_xasprintf("%s/oci-layout", path);
+	bool layout = access(marker, F_OK) == 0;
+	free(marker);
+	return layout ? ferry_store_open_dir(path, out, err) : 0;
+}
+
+static int retag_in_place(const char *location, const ferry_convert_opts *o, ferry_error *err)
+{
+	ferry_location sl;
+	if (ferry_location_parse_source(location, &sl, err) < 0)
+		return -1;
+	ferry_source *src = NULL;
+	ferry_store *store = NULL;
+	char *parent = strcmp(sl.path, "-") == 0 ? NULL : ferry_dest_parent(sl.path);
+	int rc = -1;
+	if (strcmp(sl.path, "-") == 0) {
+		ferry_error_set(err, FERRY_E_USAGE, "tag and untag change a file in place: stdin cannot be used");
+		goto out;
+	}
+	if (sl.fmt == FERRY_FMT_REGISTRY) {
+		ferry_error_set(err, FERRY_E_USAGE, "tag and untag change files in place; to retag in a registry, push");
+		goto out;
+	}
+	if (open_in_place_store(sl.path, &store, err) < 0 ||
+	    ferry_source_open_at(&sl, location, parent, NULL, &src, err) < 0)
+		goto out;
+	if (src->tree->one_pass) {
+		ferry_error_set(err, FERRY_E_USAGE,
+				"%s is compressed as a whole: convert it to retag it (tag rewrites it in place)",
+				location);
+		goto out;
+	}
+	ferry_location dl = {.fmt = src->format->id, .path = sl.path, .comp = FERRY_COMP_NONE};
+	/* An OCI layout keeps exactly the entries that remain; archives are rewritten whole. */
+	rc = ferry_convert_into(src, store, &dl, o, src->format->id == FERRY_FMT_OCI, NULL, err);
+	store = NULL; /* taken */
+out:
+	ferry_store_free(store);
+	ferry_source_free(src);
+	free(parent);
+	ferry_location_free(&sl);
+	return rc;
+}
+
+int ferry_tag(const char *location, const char *ref, const char *const *new_refs, size_t n, ferry_error *err)
+{
+	ferry_tag_rule *rules = ferry_xcalloc(n ? n : 1, sizeof(*rules));
+	for (size_t i = 0; i < n; i++)
+		rules[i] = (ferry_tag_rule){.from = ref, .to = new_refs[i], .add = true};
+	ferry_convert_opts o = {.tag_rules = rules, .n_tag_rules = n};
+	int rc = retag_in_place(location, &o, err);
+	free(rules);
+	return rc;
+}
+
+int ferry_untag(const char *location, const char *const *refs, size_t n, ferry_error *err)
+{
+	ferry_convert_opts o = {.remove_names = refs, .n_remove_names = n};
+	return retag_in_place(location, &o, err);
+}

@@ -1,0 +1,390 @@
+/*
+ * plan.c - which images go out, and under which names (selection, retagging, platforms).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+
+static bool names_have(const ferry_name *names, size_t n, const ferry_name *want)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ferry_name_eq(&names[i], want))
+			return true;
+	}
+	return false;
+}
+
+static void free_names(ferry_name *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ferry_name_free(&names[i]);
+	free(names);
+}
+
+/* *selected: --image picks e (every entry, without --image); matched[i]: --image i picked something. */
+static int entry_selected(const ferry_entry *e, const ferry_convert_opts *o, bool *matched, bool *selected,
+			  ferry_error *err)
+{
+	*selected = o->n_images == 0;
+	for (size_t i = 0; i < o->n_images; i++) {
+		int m = ferry_entry_matches(e, o->images[i], err);
+		if (m < 0)
+			return -1;
+		if (m) {
+			matched[i] = true;
+			*selected = true;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The names an entry goes out under are built in a scratch entry ("out"):
+ * ferry_entry_add_name keeps them unique.
+ */
+static void drop_names(ferry_entry *out)
+{
+	free_names(out->names, out->n_names);
+	out->names = NULL;
+	out->n_names = 0;
+}
+
+static void drop_name(ferry_entry *out, size_t i)
+{
+	ferry_name_free(&out->names[i]);
+	memmove(&out->names[i], &out->names[i + 1], (out->n_names - i - 1) * sizeof(*out->names));
+	out->n_names--;
+}
+
+/* e's own names, a bare tag put in --repository. */
+static int own_names(const ferry_entry *e, const ferry_convert_opts *o, ferry_entry *out, ferry_error *err)
+{
+	for (size_t i = 0; i < e->n_names; i++) {
+		ferry_name nm;
+		ferry_name_copy(&nm, &e->names[i]);
+		if (!nm.has_ref && o->repository) {
+			char *s = ferry_xasprintf("%s:%s", o->repository, nm.bare_tag);
+			ferry_name full;
+			int rc = ferry_name_parse(s, &full, err);
+			free(s);
+			ferry_name_free(&nm);
+			if (rc < 0) {
+				ferry_error_prefix(err, "--repository");
+				return -1;
+			}
+			nm = full;
+		}
+		ferry_entry_add_name(out, &nm);
+	}
+	return 0;
+}
+
+/* untag: by name, or by digest (every name of that image). */
+static int untag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_used, ferry_entry *out,
+		 ferry_error *err)
+{
+	for (size_t r = 0; r < o->n_remove_names; r++) {
+		if (ferry_entry_has_digest(e, o->remove_names[r])) {
+			if (out->n_names)
+				rule_used[r] = true;
+			drop_names(out);
+			continue;
+		}
+		ferry_name rm;
+		if (ferry_name_parse(o->remove_names[r], &rm, err) < 0)
+			return -1;
+		for (size_t i = 0; i < out->n_names;) {
+			if (ferry_name_eq(&out->names[i], &rm)) {
+				drop_name(out, i);
+				rule_used[r] = true;
+			} else {
+				i++;
+			}
+		}
+		ferry_name_free(&rm);
+	}
+	return 0;
+}
+
+/* One --tag/--add-tag rule whose FROM is a name: the first name it matches is renamed (or added to). */
+static int tag_by_name(const ferry_tag_rule *rule, bool *used, ferry_entry *out, ferry_error *err)
+{
+	ferry_name from, to;
+	if (ferry_name_parse(rule->from, &from, err) < 0)
+		return -1;
+	if (ferry_name_parse(rule->to, &to, err) < 0) {
+		ferry_name_free(&from);
+		return -1;
+	}
+	for (size_t i = 0; i < out->n_names; i++) {
+		if (!ferry_name_eq(&out->names[i], &from))
+			continue;
+		*used = true;
+		if (!rule->add)
+			drop_name(out, i);
+		ferry_name t2;
+		ferry_name_copy(&t2, &to);
+		ferry_entry_add_name(out, &t2);
+		break;
+	}
+	ferry_name_free(&from);
+	ferry_name_free(&to);
+	return 0;
+}
+
+/* --tag/--add-tag, by name or by digest (which renames the image whatever its names). */
+static int tag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_used, ferry_entry *out,
+	       ferry_error *err)
+{
+	for (size_t r = 0; r < o->n_tag_rules; r++) {
+		const ferry_tag_rule *rule = &o->tag_rules[r];
+		bool *used = &rule_used[o->n_remove_names + r];
+		if (!ferry_entry_has_digest(e, rule->from)) {
+			if (tag_by_name(rule, used, out, err) < 0)
+				return -1;
+			continue;
+		}
+		ferry_name to;
+		if (ferry_name_parse(rule->to, &to, err) < 0)
+			return -1;
+		*used = true;
+		if (!rule->add)
+			drop_names(out);
+		ferry_entry_add_name(out, &to);
+	}
+	return 0;
+}
+
+/* --registry and --prefix, on every full reference. */
+static int move_names(const ferry_convert_opts *o, ferry_entry *out, ferry_error *err)
+{
+	for (size_t i = 0; i < out->n_names; i++) {
+		ferry_name *nm = &out->names[i];
+		if (!nm->has_ref)
+			continue;
+		if (o->registry && ferry_ref_set_domain(&nm->ref, o->registry, err) < 0) {
+			ferry_error_prefix(err, "--registry");
+			return -1;
+		}
+		if (o->prefix && ferry_ref_set_prefix(&nm->ref, o->prefix, err) < 0) {
+			ferry_error_prefix(err, "--prefix");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Apply --repository, untag, --tag/--add-tag, --registry/--prefix to one
+ * entry's names.  *lost_all: untagging took every name it had.
+ */
+static int retag(const ferry_entry *e, const ferry_convert_opts *o, bool *rule_used, ferry_name **names,
+		 size_t *n_names, bool *lost_all, ferry_error *err)
+{
+	ferry_entry out = {0};
+	*lost_all = false;
+	int rc = own_names(e, o, &out, err);
+	size_t before = out.n_names;
+	if (rc == 0)
+		rc = untag(e, o, rule_used, &out, err);
+	*lost_all = rc == 0 && before > 0 && out.n_names == 0;
+	if (rc == 0)
+		rc = tag(e, o, rule_used, &out, err);
+	if (rc == 0)
+		rc = move_names(o, &out, err);
+	if (rc < 0) {
+		drop_names(&out);
+		return -1;
+	}
+	*names = out.names;
+	*n_names = out.n_names;
+	return 0;
+}
+
+static ferry_image *pick_platform(ferry_image *img, const ferry_platform *want)
+{
+	if (!img->is_index) {
+		const ferry_platform *p = ferry_image_platform(img);
+		return p && ferry_platform_match(p, want) ? img : NULL;
+	}
+	for (size_t i = 0; i < img->n_children; i++) {
+		ferry_image *c = pick_platform(&img->children[i], want);
+		if (c)
+			return c;
+	}
+	return NULL;
+}
+
+void engine_free_works(work *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free_names(w[i].names, w[i].n_names);
+		free(w[i].label_owned);
+	}
+	free(w);
+}
+
+/* The same image? By manifest digest, or (legacy archives have no manifests) by config digest. */
+static bool same_image(const ferry_image *a, const ferry_image *b)
+{
+	if (ferry_digest_is_set(&a->desc.digest) || ferry_digest_is_set(&b->desc.digest))
+		return ferry_digest_eq(&a->desc.digest, &b->desc.digest);
+	return !a->is_index && !b->is_index && ferry_digest_eq(&a->config.desc.digest, &b->config.desc.digest);
+}
+
+/* Every --image, untag and --tag rule named some image of the source. */
+static int check_all_used(engine *E, const bool *img_matched, const bool *rule_used, ferry_error *err)
+{
+	const ferry_convert_opts *o = E->o;
+	const char *unused = NULL;
+	for (size_t i = 0; i < o->n_images && !unused; i++)
+		unused = img_matched[i] ? NULL : o->images[i];
+	for (size_t r = 0; r < o->n_remove_names && !unused; r++)
+		unused = rule_used[r] ? NULL : o->remove_names[r];
+	for (size_t r = 0; r < o->n_tag_rules && !unused; r++)
+		unused = rule_used[o->n_remove_names + r] ? NULL : o->tag_rules[r].from;
+	if (unused)
+		return ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image named %s", E->src->display, unused);
+	return 0;
+}
+
+/* Two different images must not end up with one name. */
+static int check_names_unique(const work *w, size_t n, ferry_error *err)
+{
+	for (size_t a = 0; a < n; a++) {
+		for (size_t b = a + 1; b < n; b++) {
+			for (size_t i = 0; i < w[a].n_names; i++) {
+				if (names_have(w[b].names, w[b].n_names, &w[a].names[i]) && !same_image(w[a].img, w[b].img)) {
+					char *s = ferry_name_string(&w[a].names[i]);
+					ferry_error_set(err, FERRY_E_USAGE, "two different images would both be named %s", s);
+					free(s);
+					return -1;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err)
+{
+	const ferry_convert_opts *o = E->o;
+	ferry_platform want = {0};
+	if (o->platform && ferry_platform_parse(&want, o->platform, err) < 0)
+		return -1;
+	bool *img_matched = ferry_xcalloc(o->n_images + 1, sizeof(bool));
+	bool *rule_used = ferry_xcalloc(o->n_remove_names + o->n_tag_rules + 1, sizeof(bool));
+	work *w = NULL;
+	size_t n = 0, cap = 0;
+	int rc = -1;
+	for (size_t i = 0; i < E->src->n_entries; i++) {
+		ferry_entry *e = &E->src->entries[i];
+		bool selected;
+		if (entry_selected(e, o, img_matched, &selected, err) < 0)
+			goto out;
+		if (!selected)
+			continue;
+		ferry_name *names;
+		size_t nn;
+		bool lost_all;
+		if (retag(e, o, rule_used, &names, &nn, &lost_all, err) < 0)
+			goto out;
+		if (lost_all) { /* untagged completely: the image leaves the index */
+			free_names(names, nn);
+			continue;
+		}
+		ferry_image *img = &e->img;
+		/* Messages name the image as it is written out. */
+		char *label = nn ? ferry_name_string(&names[0])
+			      : e->n_names ? ferry_name_string(&e->names[0])
+					 : ferry_xasprintf("image %s", e->img.desc.digest.str[0]
+									       ? e->img.desc.digest.str
+									       : e->img.config.desc.digest.str);
+		if (o->platform) {
+			img = pick_platform(img, &want);
+			if (!img) {
+				char *ps = ferry_platform_string(&want);
+				char msg[512];
+				snprintf(msg, sizeof(msg), "%s has no %s image: left out", label, ps);
+				engine_emit(E, FERRY_EV_WARNING, label, NULL, 0, 0, msg);
+				free(ps);
+				free(label);
+				free_names(names, nn);
+				continue;
+			}
+		}
+		work *wk = FERRY_PUSH(w, n, cap);
+		wk->img = img;
+		wk->names = names;
+		wk->n_names = nn;
+		wk->label_owned = label;
+		wk->label = label;
+	}
+	if (check_all_used(E, img_matched, rule_used, err) < 0 || check_names_unique(w, n, err) < 0)
+		goto out;
+	if (n == 0 && E->src->n_entries > 0 && o->platform) {
+		ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image for platform %s", E->src->display, o->platform);
+		goto out;
+	}
+	rc = 0;
+out:
+	ferry_platform_free(&want);
+	free(img_matched);
+	free(rule_used);
+	if (rc < 0) {
+		engine_free_works(w, n);
+		return -1;
+	}
+	*out = w;
+	*n_out = n;
+	return 0;
+}
+
+/*
+ * docker://DEST for a push: "" keeps every image's own name, a full
+ * reference (with a tag or digest) names the one image being pushed,
+ * HOST[:PORT] moves every name to that registry and HOST[:PORT]/PATH puts
+ * every repository under that prefix.
+ */
+int engine_push_names(const char *dest, work *works, size_t n, ferry_error *err)
+{
+	if (!*dest)
+		return 0;
+	/* No '/' at all: a registry host ("HOST:PORT" would otherwise read as name:tag). */
+	ferry_ref full;
+	ferry_error not_a_ref = FERRY_ERROR_INIT; /* then it is a registry or a prefix */
+	bool parsed = strchr(dest, '/') && ferry_ref_parse(&full, dest, &not_a_ref) == 0;
+	bool is_full = parsed && (full.tag || ferry_digest_is_set(&full.digest));
+	if (parsed && !is_full)
+		ferry_ref_free(&full);
+	if (is_full) {
+		if (n != 1) {
+			ferry_ref_free(&full);
+			return ferry_error_set(err, FERRY_E_USAGE,
+					       "docker://%s names one image, but %zu images are selected (use --image, "
+					       "or a docker://HOST[/PATH] destination)",
+					       dest, n);
+		}
+		free_names(works[0].names, works[0].n_names);
+		works[0].names = ferry_xcalloc(1, sizeof(ferry_name));
+		works[0].names[0].has_ref = true;
+		works[0].names[0].ref = full;
+		works[0].n_names = 1;
+		return 0;
+	}
+	bool prefix = strchr(dest, '/') != NULL;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < works[i].n_names; k++) {
+			ferry_name *nm = &works[i].names[k];
+			if (!nm->has_ref)
+				continue;
+			int rc = prefix ? ferry_ref_set_prefix(&nm->ref, dest, err) : ferry_ref_set_domain(&nm->ref, dest, err);
+			if (rc < 0) {
+				ferry_error_prefix(err, "docker://%s", dest);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
