@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "readfile.h"
 #include "serve.h"
 #include "util.h"
 
@@ -61,27 +62,19 @@ static int parse_line(serve_auth *a, char *line, const char *path, size_t lineno
 int serve_auth_load(const char *path, serve_auth **out, ferry_error *err)
 {
 	*out = NULL;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return ferry_error_errno(err, errno, "cannot read %s", path);
+	char *text;
+	size_t len;
+	if (ferry_read_file(path, HTPASSWD_MAX, &text, &len, err) < 0)
+		return -1;
 	serve_auth *a = ferry_xcalloc(1, sizeof(*a));
 	pthread_mutex_init(&a->lock, NULL);
-	char *line = NULL;
-	size_t cap = 0, lineno = 0, total = 0;
-	ssize_t n;
 	int rc = 0;
-	while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
-		total += (size_t)n;
-		lineno++;
-		if (total > HTPASSWD_MAX) {
-			rc = ferry_error_set(err, FERRY_E_LIMIT, "%s is over %u bytes", path, HTPASSWD_MAX);
-			break;
-		}
-		line[strcspn(line, "\n")] = 0;
-		rc = parse_line(a, line, path, lineno, err);
-	}
-	free(line);
-	fclose(f);
+	size_t lineno = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save))
+		rc = parse_line(a, line, path, ++lineno, err);
+	explicit_bzero(text, len);
+	free(text);
 	if (rc == 0 && a->n_users == 0)
 		rc = ferry_error_set(err, FERRY_E_FORMAT, "%s has no users", path);
 	if (rc < 0) {

@@ -22,7 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "readfile.h"
 #include "serve_api.h"
+#include "stream.h"
 #include "util.h"
 
 #define POOL_THREADS 4
@@ -75,27 +77,16 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss, sockl
 	return 0;
 }
 
-static bool is_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a))
-			return a->s6_addr[12] == 127;
-		return IN6_IS_ADDR_LOOPBACK(a);
-	}
-	return false;
-}
-
 static int open_listener(const serve_opts *o, bool tls, int *fd_out, char *url, size_t url_len, ferry_error *err)
 {
 	const char *listen_s = o->listen ? o->listen : "127.0.0.1:5000";
 	struct sockaddr_storage ss;
 	socklen_t len;
+	char host[INET6_ADDRSTRLEN + 2] = "?", port[16] = "?";
 	if (resolve_listen(listen_s, &ss, &len, err) < 0)
 		return -1;
-	if (!tls && !is_loopback(&ss))
+	getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+	if (!tls && !ferry_is_loopback(host))
 		return ferry_error_set(err, FERRY_E_USAGE,
 				       "--listen %s is not a loopback address: plain HTTP is served on loopback only "
 				       "(give --tls-cert and --tls-key)",
@@ -111,7 +102,6 @@ static int open_listener(const serve_opts *o, bool tls, int *fd_out, char *url, 
 	}
 	len = sizeof(ss);
 	getsockname(fd, (struct sockaddr *)&ss, &len);
-	char host[INET6_ADDRSTRLEN + 2] = "?", port[16] = "?";
 	getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(url, url_len, "%s://%s%s%s:%s", tls ? "https" : "http", ss.ss_family == AF_INET6 ? "[" : "", host,
 		 ss.ss_family == AF_INET6 ? "]" : "", port);
@@ -286,26 +276,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- start, run, stop ---- */
 
-static int read_pem(const char *path, char **out, ferry_error *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ferry_error_errno(err, errno, "cannot read %s", path);
-	char *buf = ferry_xmalloc(PEM_MAX + 1);
-	size_t got = 0;
-	ssize_t n;
-	while (got < PEM_MAX && (n = read(fd, buf + got, PEM_MAX - got)) > 0)
-		got += (size_t)n;
-	close(fd);
-	buf[got] = 0;
-	if (got == PEM_MAX) {
-		free(buf);
-		return ferry_error_set(err, FERRY_E_LIMIT, "%s is over %u bytes", path, PEM_MAX);
-	}
-	*out = buf;
-	return 0;
-}
-
 /* More descriptors: each connection may hold a blob's fd besides its socket. */
 static void raise_fd_limit(void)
 {
@@ -389,7 +359,9 @@ int serve_run(serve_index *ix, const serve_opts *o, ferry_error *err)
 	char *cert = NULL, *key = NULL;
 	int listen_fd = -1, rc = -1;
 	char url[128];
-	if (o->tls_cert && (read_pem(o->tls_cert, &cert, err) < 0 || read_pem(o->tls_key, &key, err) < 0))
+	size_t len;
+	if (o->tls_cert && (ferry_read_file(o->tls_cert, PEM_MAX, &cert, &len, err) < 0 ||
+			    ferry_read_file(o->tls_key, PEM_MAX, &key, &len, err) < 0))
 		goto out;
 	if (o->htpasswd && serve_auth_load(o->htpasswd, &s.auth, err) < 0)
 		goto out;

@@ -363,6 +363,11 @@ fail:
 	return -1;
 }
 
+static void free_json(void *v)
+{
+	json_decref(v);
+}
+
 void serve_index_free(serve_index *ix)
 {
 	if (!ix)
@@ -375,18 +380,10 @@ void serve_index_free(serve_index *ix)
 		free(ix->repos[i]);
 	}
 	free(ix->repos);
-	for (size_t i = 0; i < ix->manifests.cap; i++)
-		free(ix->manifests.keys && ix->manifests.keys[i] ? ix->manifests.vals[i] : NULL);
-	for (size_t i = 0; i < ix->blobs.cap; i++)
-		free(ix->blobs.keys && ix->blobs.keys[i] ? ix->blobs.vals[i] : NULL);
-	for (size_t i = 0; i < ix->referrers.cap; i++) {
-		if (ix->referrers.keys && ix->referrers.keys[i])
-			json_decref(ix->referrers.vals[i]);
-	}
-	ferry_strmap_free(&ix->repo_by_name);
-	ferry_strmap_free(&ix->manifests);
-	ferry_strmap_free(&ix->blobs);
-	ferry_strmap_free(&ix->referrers);
+	ferry_strmap_free(&ix->repo_by_name); /* the repositories are freed above */
+	ferry_strmap_free_with(&ix->manifests, free);
+	ferry_strmap_free_with(&ix->blobs, free);
+	ferry_strmap_free_with(&ix->referrers, free_json);
 	for (size_t i = 0; i < ix->n_built; i++)
 		free(ix->built[i]);
 	free(ix->built);
