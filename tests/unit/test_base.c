@@ -1,6 +1,7 @@
 /*
  * test_base.c - the small helpers of src/base: strmap's iteration and
- * free-with-values, the capped whole-fd reader, the tree remover.
+ * free-with-values, the capped whole-fd reader, the tree remover, the
+ * temporary names of long destination names.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "readfile.h"
@@ -160,12 +162,71 @@ static void test_remove_tree(void **state)
 	free(l2);
 }
 
+/* A pid that no longer exists: a child that has exited and been reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/*
+ * A 255-byte destination name (the most a filesystem takes) gets a temporary
+ * name that fits, and the sweep still finds a dead run's leftover of it.
+ */
+static void test_tmp_long_names(void **state)
+{
+	(void)state;
+	/* (Before anything is allocated: the child would have its own copy to leak.) */
+	pid_t dead1 = dead_pid(), dead2 = dead_pid();
+	char base[256];
+	memset(base, 'n', 255);
+	base[255] = '\0';
+	char *t = ferry_tmp_template(tmp_dir, base);
+	assert_true(strlen(strrchr(t, '/') + 1) <= 255);
+	int fd = mkstemp(t);
+	assert_true(fd >= 0);
+	close(fd);
+	/* The same name under a dead pid: a leftover. */
+	char *mine = ferry_xasprintf("-%ld-", (long)getpid());
+	char *at = strstr(t, mine);
+	assert_non_null(at);
+	char *left = ferry_xasprintf("%.*s-%ld-XXXXXX", (int)(at - t), t, (long)dead1);
+	fd = mkstemp(left);
+	assert_true(fd >= 0);
+	close(fd);
+	/* A dead run's leftover of another long name with the same first bytes stays. */
+	base[254] = 'm';
+	char *o = ferry_tmp_template(tmp_dir, base);
+	base[254] = 'n';
+	char *other = ferry_xasprintf("%.*s-%ld-XXXXXX", (int)(strstr(o, mine) - o), o, (long)dead2);
+	free(o);
+	fd = mkstemp(other);
+	assert_true(fd >= 0);
+	close(fd);
+	ferry_tmp_sweep(tmp_dir, base);
+	struct stat st;
+	assert_int_equal(lstat(left, &st), -1);
+	assert_int_equal(lstat(t, &st), 0); /* a live run's */
+	assert_int_equal(lstat(other, &st), 0);
+	unlink(t);
+	unlink(other);
+	free(t);
+	free(mine);
+	free(left);
+	free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strmap_iterate),
 		cmocka_unit_test(test_read_all),
 		cmocka_unit_test(test_remove_tree),
+		cmocka_unit_test(test_tmp_long_names),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
