@@ -16,7 +16,7 @@ _ferry_progress_opts="--progress --quiet -q"
 _ferry_options() {
 	case $1 in
 	ls) echo "--json --help $_ferry_reg_opts" ;;
-	convert) echo "--format --compress $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
+	convert) echo "--format --compress --keep-zstd $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
 	push) echo "--compress $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
 	verify) echo "--json $_ferry_progress_opts --help $_ferry_reg_opts" ;;
 	inspect) echo "--raw --config --json --platform --help $_ferry_reg_opts" ;;

@@ -59,9 +59,11 @@ typedef struct ferry_tag_rule {
 
 typedef struct ferry_convert_opts {
 	const char *format; /* destination format override: docker-archive, oci, oci-archive */
-	bool compress_set;  /* --compress given (else: keep the source's layer bytes) */
+	bool compress_set;  /* --compress given (else: each format's policy, see formats/format.h) */
 	ferry_comp compress;
 	int level;
+	/* docker-archive: keep zstd layers as they are (by default they are decompressed for docker load) */
+	bool keep_zstd;
 	bool docker_manifests; /* build Docker schema 2 manifests instead of OCI ones */
 	const ferry_tag_rule *tag_rules;
 	size_t n_tag_rules;

@@ -38,9 +38,12 @@ const char cmd_convert_usage[] =
 	"\n"
 	"  --format FORMAT          destination format: docker-archive, oci, oci-archive\n"
 	"  --compress none|gzip[:LEVEL]|zstd[:LEVEL]\n"
-	"                           recompress layers for an OCI destination (default:\n"
-	"                           keep the source's bytes; docker-archive is always\n"
-	"                           uncompressed; registries get gzip for plain layers)\n"
+	"                           recompress every layer (default: keep the source's\n"
+	"                           bytes; docker-archive decompresses zstd layers, which\n"
+	"                           older docker load cannot read; registries get gzip for\n"
+	"                           plain layers)\n"
+	"  --keep-zstd              docker-archive: keep zstd layers too, so every manifest\n"
+	"                           keeps its digest (Docker 20.10 cannot load them)\n"
 	"  --manifest-format oci|docker\n"
 	"                           kind of manifest to build when one must be built\n" RETAG_HELP "\n" CLI_REG_HELP;
 
@@ -290,7 +293,7 @@ static int split_rule(const char *arg, const char *opt, ferry_tag_rule *r, bool 
 static int run(const char *cmd, bool push, int argc, char **argv)
 {
 	enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
-	       O_PLATFORM, O_PROGRESS, O_JSON };
+	       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD };
 	static const struct option opts[] = {
 		{"format", required_argument, 0, O_FORMAT},     {"compress", required_argument, 0, O_COMPRESS},
 		{"manifest-format", required_argument, 0, O_MANIFEST}, {"tag", required_argument, 0, O_TAG},
@@ -299,6 +302,7 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 		{"image", required_argument, 0, O_IMAGE},       {"platform", required_argument, 0, O_PLATFORM},
 		{"progress", required_argument, 0, O_PROGRESS}, {"json", no_argument, 0, O_JSON},
 		{"quiet", no_argument, 0, 'q'},                 {"help", no_argument, 0, 'h'},
+		{"keep-zstd", no_argument, 0, O_KEEP_ZSTD},
 		CLI_REG_LONGOPTS,                                {0},
 	};
 	ferry_convert_opts o = {0};
@@ -335,6 +339,13 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 				goto out;
 			}
 			o.compress_set = true;
+			break;
+		case O_KEEP_ZSTD:
+			if (push) {
+				rc = cli_bad_option(cmd, argv);
+				goto out;
+			}
+			o.keep_zstd = true;
 			break;
 		case O_MANIFEST:
 			if (strcmp(optarg, "docker") != 0 && strcmp(optarg, "oci") != 0) {

@@ -43,7 +43,8 @@ typedef struct layer_job {
 	size_t owner;     /* index of that image's work */
 	bool done;
 	bool transformed;
-	ferry_comp comp; /* compression of the bytes written */
+	ferry_comp found; /* compression of the source's bytes */
+	ferry_comp comp;  /* compression of the bytes written */
 	ferry_descriptor out;
 } layer_job;
 
@@ -60,10 +61,7 @@ typedef struct engine {
 	ferry_source *src;
 	ferry_store *store;
 	const ferry_format *dfmt;
-	bool keep; /* keep each layer's compression as it is */
-	bool plain_only; /* compress only layers that are not compressed yet (pushing) */
-	ferry_comp target;
-	int level; /* target's level, the default made explicit */
+	int level; /* the level of what is compressed, the default made explicit */
 	ferry_blobcache *cache;
 	layer_job *jobs;
 	size_t n_jobs, cap_jobs;
@@ -223,6 +221,33 @@ static ferry_comp comp_of_mt(const char *mt)
 	if (ferry_str_endswith(mt, "zstd"))
 		return FERRY_COMP_ZSTD;
 	return FERRY_COMP_NONE;
+}
+
+/*
+ * The destination's compression policy: what a layer whose bytes are in
+ * compression `found` is written as.  --compress decides for every layer;
+ * else the format does (formats/format.h).
+ */
+static ferry_comp layer_target(const engine *E, ferry_comp found)
+{
+	if (E->o->compress_set)
+		return E->o->compress;
+	switch (E->dfmt->layers) {
+	case FERRY_LAYERS_COMPRESSED:
+		return found == FERRY_COMP_NONE ? FERRY_COMP_GZIP : found;
+	case FERRY_LAYERS_LOADABLE:
+		return found == FERRY_COMP_ZSTD && !E->o->keep_zstd ? FERRY_COMP_NONE : found;
+	case FERRY_LAYERS_KEEP:
+		break;
+	}
+	return found;
+}
+
+/* A layer kept compressed for docker load is still decompressed to check its diff_id, as docker load will. */
+static bool check_kept_diff_id(const engine *E, ferry_comp found, const ferry_blob *b)
+{
+	return E->dfmt->layers == FERRY_LAYERS_LOADABLE && found != FERRY_COMP_NONE &&
+	       ferry_digest_is_set(&b->diff_id);
 }
 
 /* ---- names: selection and retagging ---- */
@@ -595,6 +620,13 @@ static void progress_free(ferry_ostream *s)
 	(void)s; /* lives on the caller's stack */
 }
 
+/* The most a layer of this many bytes may decompress to: more is a bomb. */
+static uint64_t inflate_cap(uint64_t size)
+{
+	uint64_t cap = size * FERRY_INFLATE_RATIO;
+	return cap < FERRY_INFLATE_MIN ? FERRY_INFLATE_MIN : cap;
+}
+
 /* Fill the first buffer: enough bytes to sniff the compression. */
 static ssize_t read_head(ferry_istream *in, unsigned char *buf, size_t cap, ferry_error *err)
 {
@@ -787,8 +819,9 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	if (head < 0)
 		return -1;
 	ferry_comp sniffed = ferry_comp_sniff(L->buf, (size_t)head);
-	ferry_comp want = E->keep || (E->plain_only && sniffed != FERRY_COMP_NONE) ? sniffed : E->target;
+	ferry_comp want = layer_target(E, sniffed);
 	bool transform = want != sniffed;
+	j->found = sniffed;
 	ferry_digest expect = {0};
 	int64_t expect_size = -1;
 	if (!transform) {
@@ -869,12 +902,19 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	 */
 	ferry_ostream *to_store = ferry_ostream_async(store_out, E->store->remote ? 8 : 4, FERRY_IO_CHUNK);
 	ferry_ostream *out_hash = NULL, *encode = NULL, *to_mid = NULL, *diff_hash = NULL, *decode = NULL,
-		      *src_hash = NULL, *to_decode = NULL;
+		      *src_hash = NULL, *to_decode = NULL, *tee = NULL;
 	ferry_ostream *head_stage;
 	/* Compressing a plain layer: its digest is its diff_id, hashed once, and nothing to decode. */
 	bool plain_src = transform && sniffed == FERRY_COMP_NONE && want != FERRY_COMP_NONE &&
 			 (!have_digest || d->digest.alg == FERRY_ALG_SHA256);
-	if (!transform) {
+	if (!transform && check_kept_diff_id(E, sniffed, b)) {
+		/* Kept as it is, and decompressed beside the store on a thread of its own only to be checked. */
+		diff_hash = ferry_ostream_hash(FERRY_ALG_SHA256, NULL);
+		decode = ferry_ostream_decode(diff_hash, inflate_cap(in_size));
+		to_decode = ferry_ostream_async(decode, 4, FERRY_IO_CHUNK);
+		tee = ferry_ostream_tee(to_store, to_decode);
+		head_stage = out_hash = ferry_ostream_hash(out_alg, tee);
+	} else if (!transform) {
 		head_stage = out_hash = ferry_ostream_hash(out_alg, to_store);
 	} else if (plain_src) {
 		out_hash = ferry_ostream_hash(out_alg, to_store);
@@ -896,10 +936,7 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 		to_mid = ferry_ostream_async(diff_hash, 4, FERRY_IO_CHUNK);
 		if (!out_hash)
 			out_hash = diff_hash;
-		uint64_t cap = in_size * FERRY_INFLATE_RATIO;
-		if (cap < FERRY_INFLATE_MIN)
-			cap = FERRY_INFLATE_MIN;
-		decode = ferry_ostream_decode(to_mid, cap);
+		decode = ferry_ostream_decode(to_mid, inflate_cap(in_size));
 		/* Decompressing alone is the longest stage: hashing what is read moves off its thread. */
 		to_decode = ferry_ostream_async(decode, 4, FERRY_IO_CHUNK);
 		src_hash = ferry_ostream_hash(have_digest ? d->digest.alg : FERRY_ALG_SHA256, to_decode);
@@ -930,7 +967,9 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 	} else {
 		src_d = out_d;
 		src_n = out_n;
-		if (sniffed == FERRY_COMP_NONE && out_alg == FERRY_ALG_SHA256)
+		if (diff_hash)
+			ferry_hash_result(diff_hash, &diff_d, &diff_n);
+		else if (sniffed == FERRY_COMP_NONE && out_alg == FERRY_ALG_SHA256)
 			diff_d = out_d;
 	}
 	const char *what = have_digest ? d->digest.str : b->path;
@@ -960,6 +999,7 @@ static int run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t
 		rc = ferry_error_set(err, FERRY_E_INTEGRITY, "layer %s: content hashes to %s, expected %s", what,
 				     out_d.str, expect.str);
 	ferry_ostream_free(src_hash);
+	ferry_ostream_free(tee);
 	ferry_ostream_free(decode);
 	ferry_ostream_free(encode);
 	if (out_hash != diff_hash)
@@ -1080,20 +1120,22 @@ static bool lanes_pay(engine *E, const size_t *idx, size_t n_jobs)
 	/* FERRY_LANES_TEST=1: one lane (tests compare the two runs' bytes). */
 	if (n_jobs < 2 || !E->src->tree->concurrent || ferry_env_size("FERRY_LANES_TEST", 1, 2, 2) != 2)
 		return false;
-	if (E->store->remote) {
-		if (!E->store->concurrent_blobs)
+	/* What each layer becomes, as far as its media type tells. */
+	bool all_kept = true, all_plain = true, compresses = false;
+	for (size_t i = 0; i < n_jobs; i++) {
+		const layer_job *j = &E->jobs[idx[i]];
+		ferry_comp said = comp_of_mt(j->blob->desc.media_type), to = layer_target(E, said);
+		all_kept = all_kept && to == said;
+		all_plain = all_plain && to == FERRY_COMP_NONE;
+		compresses = compresses || (to != said && to != FERRY_COMP_NONE);
+		if (E->store->remote && j->owner != E->jobs[idx[0]].owner)
 			return false;
-		for (size_t i = 0; i < n_jobs; i++) {
-			const layer_job *j = &E->jobs[idx[i]];
-			bool kept = E->keep || (E->plain_only && comp_of_mt(j->blob->desc.media_type) != FERRY_COMP_NONE);
-			if (!kept || j->owner != E->jobs[idx[0]].owner)
-				return false;
-		}
-		return true;
 	}
+	if (E->store->remote)
+		return E->store->concurrent_blobs && all_kept;
 	if (E->store->concurrent_blobs)
-		return E->keep || E->target == FERRY_COMP_NONE;
-	return E->store->spools && E->store->ops->put_spool && !E->keep && E->target == FERRY_COMP_NONE;
+		return !compresses;
+	return E->store->spools && E->store->ops->put_spool && all_plain;
 }
 
 /* The layers still to do, taken by the lanes one at a time (under E->mu). */
@@ -1226,13 +1268,13 @@ static int run_jobs(engine *E, ferry_error *err)
 	for (size_t i = 0; i < E->n_jobs; i++) {
 		layer_job *j = &E->jobs[i];
 		const ferry_descriptor *d = &j->blob->desc;
-		ferry_comp said = comp_of_mt(d->media_type);
-		bool kept = E->keep || (E->plain_only && said != FERRY_COMP_NONE);
+		ferry_comp said = comp_of_mt(d->media_type), want = layer_target(E, said);
+		bool kept = want == said;
 		set_owner(E, j->owner);
 		if (kept && ferry_digest_is_set(&d->digest) && d->media_type &&
 		    E->store->ops->has_blob(E->store, &d->digest)) {
 			j->done = true;
-			j->comp = said;
+			j->found = j->comp = said;
 			ferry_descriptor_copy(&j->out, d);
 			E->st->blobs_existing++;
 			emit(E, FERRY_EV_BLOB_EXISTS, NULL, &d->digest, 0, d->size, j->blob->path);
@@ -1245,18 +1287,19 @@ static int run_jobs(engine *E, ferry_error *err)
 		 */
 		ferry_digest cd;
 		uint64_t csize;
-		if (!kept && E->target != FERRY_COMP_NONE && said == FERRY_COMP_NONE && E->cache &&
+		if (!kept && want != FERRY_COMP_NONE && said == FERRY_COMP_NONE && E->cache &&
 		    ferry_digest_is_set(&j->blob->diff_id) &&
-		    ferry_blobcache_compressed(E->cache, &j->blob->diff_id, E->target, E->level, &cd, &csize) &&
+		    ferry_blobcache_compressed(E->cache, &j->blob->diff_id, want, E->level, &cd, &csize) &&
 		    E->store->ops->has_blob(E->store, &cd)) {
 			j->done = true;
 			j->transformed = true;
-			j->comp = E->target;
+			j->found = said;
+			j->comp = want;
 			ferry_descriptor_copy(&j->out, d);
 			j->out.digest = cd;
 			j->out.size = csize;
 			free(j->out.media_type);
-			j->out.media_type = ferry_xstrdup(layer_mt(E->target, E->o->docker_manifests));
+			j->out.media_type = ferry_xstrdup(layer_mt(want, E->o->docker_manifests));
 			E->st->blobs_existing++;
 			emit(E, FERRY_EV_BLOB_EXISTS, NULL, &cd, 0, csize, j->blob->path);
 		}
@@ -1456,6 +1499,43 @@ static int write_image(engine *E, const char *label, ferry_image *img, ferry_out
 	return rc;
 }
 
+/* Which of img's layers were zstd in the source: *kept says some stayed so, *undone that some were decompressed. */
+static void zstd_layers(engine *E, const ferry_image *img, bool *kept, bool *undone)
+{
+	for (size_t i = 0; i < img->n_children; i++)
+		zstd_layers(E, &img->children[i], kept, undone);
+	for (size_t i = 0; i < img->n_layers; i++) {
+		const layer_job *j = job_of(E, &img->layers[i]);
+		*kept = *kept || j->comp == FERRY_COMP_ZSTD;
+		*undone = *undone || (j->found == FERRY_COMP_ZSTD && j->comp == FERRY_COMP_NONE);
+	}
+}
+
+/*
+ * docker-archive: say what zstd costs an image.  Decompressed (the default)
+ * its manifest digest changes; kept, older docker load cannot read it.
+ */
+static void say_zstd(engine *E, const work *w, const ferry_descriptor *out)
+{
+	bool kept = false, undone = false;
+	if (E->dfmt->layers != FERRY_LAYERS_LOADABLE)
+		return;
+	zstd_layers(E, w->img, &kept, &undone);
+	char msg[FERRY_ERROR_MSG_MAX];
+	if (undone && !E->o->compress_set && ferry_digest_is_set(&w->img->desc.digest) &&
+	    !ferry_digest_eq(&w->img->desc.digest, &out->digest)) {
+		snprintf(msg, sizeof(msg),
+			 "%s: zstd layers decompressed for docker load, so its digest changes from %s to %s "
+			 "(--keep-zstd keeps them)",
+			 w->label, w->img->desc.digest.str, out->digest.str);
+		emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
+	}
+	if (kept) {
+		snprintf(msg, sizeof(msg), "%s: has zstd layers, which Docker 20.10's docker load cannot read", w->label);
+		emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
+	}
+}
+
 /* ---- the whole conversion ---- */
 
 static int open_store(engine *E, const ferry_location *dl, work *works, size_t n_works, ferry_error *err)
@@ -1543,24 +1623,10 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 	const char *cpath = o->cache_path;
 	if (!cpath || *cpath)
 		E.cache = ferry_blobcache_open(cpath);
-	E.level = o->level ? o->level : o->compress == FERRY_COMP_ZSTD ? FERRY_ZSTD_DEFAULT_LEVEL : FERRY_GZIP_DEFAULT_LEVEL;
-	if (dl->fmt == FERRY_FMT_REGISTRY && !o->compress_set) {
-		/* Registries get compressed layers: plain ones are gzipped, compressed ones kept. */
-		E.keep = false;
-		E.plain_only = true;
-		E.target = FERRY_COMP_GZIP;
-		E.level = FERRY_GZIP_DEFAULT_LEVEL;
-	} else if (E.dfmt->uncompressed_layers) {
-		E.keep = false;
-		E.target = FERRY_COMP_NONE;
-		if (o->compress_set && o->compress != FERRY_COMP_NONE)
-			emit(&E, FERRY_EV_WARNING, NULL, NULL, 0, 0,
-			     "--compress does not apply to docker-archive: its layers are stored uncompressed "
-			     "(name the file .tar.gz or .tar.zst to compress the whole archive)");
-	} else {
-		E.keep = !o->compress_set;
-		E.target = o->compress;
-	}
+	/* Without --compress, what a policy compresses is gzipped at its default level. */
+	E.level = o->level ? o->level
+		: o->compress_set && o->compress == FERRY_COMP_ZSTD ? FERRY_ZSTD_DEFAULT_LEVEL
+								     : FERRY_GZIP_DEFAULT_LEVEL;
 	work *works = NULL;
 	size_t n_works = 0;
 	ferry_out_entry *oes = NULL;
@@ -1587,6 +1653,7 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 		set_owner(&E, i);
 		if (write_image(&E, w->label, w->img, oe, &oe->desc, err) < 0)
 			goto out;
+		say_zstd(&E, w, &oe->desc);
 		for (size_t k = 0; k < w->n_names; k++) {
 			ferry_name nm;
 			ferry_name_copy(&nm, &w->names[k]);
@@ -1690,7 +1757,8 @@ int ferry_tag(const char *location, const char *ref, const char *const *new_refs
 	ferry_tag_rule *rules = ferry_xcalloc(n ? n : 1, sizeof(*rules));
 	for (size_t i = 0; i < n; i++)
 		rules[i] = (ferry_tag_rule){.from = ref, .to = new_refs[i], .add = true};
-	ferry_convert_opts o = {.tag_rules = rules, .n_tag_rules = n};
+	/* Names change, blobs do not: zstd layers stay zstd too. */
+	ferry_convert_opts o = {.tag_rules = rules, .n_tag_rules = n, .keep_zstd = true};
 	int rc = retag_in_place(location, &o, err);
 	free(rules);
 	return rc;
@@ -1698,6 +1766,6 @@ int ferry_tag(const char *location, const char *ref, const char *const *new_refs
 
 int ferry_untag(const char *location, const char *const *refs, size_t n, ferry_error *err)
 {
-	ferry_convert_opts o = {.remove_names = refs, .n_remove_names = n};
+	ferry_convert_opts o = {.remove_names = refs, .n_remove_names = n, .keep_zstd = true};
 	return retag_in_place(location, &o, err);
 }
