@@ -16,15 +16,20 @@ const char cmd_verify_usage[] = "Usage: ferry verify [OPTIONS] LOCATION\n"
 				"Re-read every blob reachable in LOCATION and check its size, digest and (for\n"
 				"layers) the diff_id of its uncompressed content, plus media types and\n"
 				"structure. Every problem is reported; exits 0 only when there are none (3 when\n"
-				"problems were found).\n"
+				"problems were found). A layer labelled compressed that is a plain tar is a\n"
+				"warning (skopeo writes those, and loaders read them).\n"
 				"\n"
-				"  --json                   print {command, location, problems, ok} on stdout\n" CLI_PROGRESS_HELP
+				"  --strict                 warnings are problems too\n"
+				"  --json                   print {command, location, problems, warnings, ok} on\n"
+				"                           stdout\n" CLI_PROGRESS_HELP
 				"  -h, --help               show this help\n"
 				"\n" CLI_REG_HELP;
 
 typedef struct problems {
 	json_t *list; /* --json: the messages; NULL otherwise */
 	cli_progress *prog;
+	json_t *warnings; /* --json: the warnings; NULL otherwise */
+	size_t n_warnings;
 } problems;
 
 static void on_problem(const char *problem, void *ud)
@@ -36,10 +41,20 @@ static void on_problem(const char *problem, void *ud)
 		json_array_append_new(p->list, json_string(problem));
 }
 
+static void on_warning(const char *warning, void *ud)
+{
+	problems *p = ud;
+	cli_progress_warn(p->prog, "ferry: warning: %s", warning);
+	p->n_warnings++;
+	if (p->warnings)
+		json_array_append_new(p->warnings, json_string(warning));
+}
+
 int cmd_verify(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_PROGRESS };
+	enum { O_JSON = 256, O_PROGRESS, O_STRICT };
 	static const struct option opts[] = {{"json", no_argument, 0, O_JSON},
+					     {"strict", no_argument, 0, O_STRICT},
 					     {"progress", required_argument, 0, O_PROGRESS},
 					     {"quiet", no_argument, 0, 'q'},
 					     {"help", no_argument, 0, 'h'},
@@ -48,7 +63,7 @@ int cmd_verify(int argc, char **argv)
 	cli_reg reg;
 	cli_reg_init(&reg);
 	cli_progress_mode mode = CLI_PROGRESS_AUTO;
-	bool json = false;
+	bool json = false, strict = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		int x = cli_reg_option(&reg, c, optarg);
@@ -56,6 +71,10 @@ int cmd_verify(int argc, char **argv)
 			continue;
 		if (x == 0 && c == O_JSON) {
 			json = true;
+			continue;
+		}
+		if (x == 0 && c == O_STRICT) {
+			strict = true;
 			continue;
 		}
 		if (x == 0 && c == 'q') {
@@ -84,8 +103,8 @@ int cmd_verify(int argc, char **argv)
 	const char *loc = argv[optind];
 	ferry_error err = FERRY_ERROR_INIT;
 	size_t n = 0;
-	problems p = {json ? json_array() : NULL, cli_progress_new(mode, false)};
-	int rc = ferry_verify_opts(loc, cli_reg_opts(&reg), on_problem, &p, &n, &err);
+	problems p = {json ? json_array() : NULL, cli_progress_new(mode, false), json ? json_array() : NULL, 0};
+	int rc = ferry_verify_full(loc, cli_reg_opts(&reg), strict, on_problem, on_warning, &p, &n, &err);
 	cli_reg_free(&reg);
 	cli_progress_done(p.prog);
 	if (rc < 0) {
@@ -94,13 +113,14 @@ int cmd_verify(int argc, char **argv)
 		cli_error("%s: %zu problem%s found", loc, n, n == 1 ? "" : "s");
 		rc = FERRY_E_INTEGRITY;
 	} else if (cli_progress_get_mode(p.prog) != CLI_PROGRESS_NONE) {
-		fprintf(stderr, "%s: verified, no problems\n", loc);
+		fprintf(stderr, "%s: verified, no problems%s\n", loc, p.n_warnings ? " (see the warnings above)" : "");
 	}
 	if (json) {
 		json_t *doc = json_object();
 		json_object_set_new(doc, "command", json_string("verify"));
 		json_object_set_new(doc, "location", json_string(loc));
 		json_object_set_new(doc, "problems", p.list);
+		json_object_set_new(doc, "warnings", p.warnings);
 		json_object_set_new(doc, "ok", rc == 0 ? json_true() : json_false());
 		if (rc != 0) {
 			json_object_set_new(doc, "error", json_string(cli_last_error()));

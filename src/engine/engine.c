@@ -1491,7 +1491,7 @@ static int write_image(engine *E, const char *label, ferry_image *img, ferry_out
 		}
 		add_out_image(oe, out, img, layers);
 		E->st->images++;
-		emit(E, FERRY_EV_IMAGE_DONE, label, &out->digest, 0, 0, NULL);
+		emit(E, FERRY_EV_IMAGE_DONE, label, &out->digest, 0, 0, img->config.desc.digest.str);
 	}
 	for (size_t i = 0; i < img->n_layers; i++)
 		ferry_descriptor_free(&layers[i]);
@@ -1632,7 +1632,7 @@ int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_co
 	ferry_out_entry *oes = NULL;
 	size_t n_oes = 0;
 	int rc = -1;
-	if (plan_works(&E, &works, &n_works, err) < 0)
+	if (ferry_source_require_images(src, err) < 0 || plan_works(&E, &works, &n_works, err) < 0)
 		goto out;
 	if (dl->fmt == FERRY_FMT_REGISTRY && push_names(dl->path, works, n_works, err) < 0)
 		goto out;

@@ -14,6 +14,10 @@
 #    layer gzip
 #  - a gzip layer whose content is not its diff_id is refused for a
 #    docker-archive (docker load would refuse it at the far end)
+#  - empty archives and layouts are refused (exit 4, "holds no images")
+#  - verify: a plain layer labelled tar+gzip (skopeo's
+#    --dest-oci-accept-uncompressed-layers) is a warning, an error with --strict
+#  - convert --json and push --json give each image's config digest
 # shellcheck disable=SC2317 # functions run through tap_ok look unreachable
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/e2e/lib-e2e.sh
@@ -270,6 +274,17 @@ tap_is "$("$FERRY" convert -q --repository x/y baddiff baddiff.tar >bd.err 2>&1;
 tap_like "$(cat bd.err)" "diff_id is sha256:0{64}" "wrong diff_id: the message names the diff_id"
 tap_fails "wrong diff_id: no archive left" test -e baddiff.tar
 
+# json_configs CMD FILE: in CMD's --json document FILE, each of skgz's images
+# has the config digest its manifest names (the image ID).
+json_configs() {
+	local t m
+	for t in app:13 base:1.0 tool:2.1; do
+		m=$(oci_digest_of skgz "docker.io/example/$t")
+		tap_is "$(jq -r --arg m "$m" '.images[] | select(.digest == $m) | .config' "$2")" \
+			"$(config_of skgz "$m")" "$1 --json: $t has its config digest (the image ID)"
+	done
+}
+
 # ==== 5. registry -> docker-archive -> registry ==========================================
 if need_tool docker-registry && tap_ok "registry starts" registry_start http "$TAP_TMP/reg"; then
 	reg_dir=$TAP_TMP/reg
@@ -293,8 +308,54 @@ if need_tool docker-registry && tap_ok "registry starts" registry_start http "$T
 	tap_is "$back" "$want_multi" "registry round trip: the multi-platform index is oci-multi's"
 	check_docker_load "docker-archive pulled from the registry" reg-app.tar \
 		"$A/src/example/app:13=${ids[0]#*=}"
+
+	# push --json: every image's config digest beside its manifest digest.
+	tap_ok "push --json" "$FERRY" push -q --json skgz "docker://$A/json"
+	json_configs push "$TAP_OUT"
+	tap_ok "push --json, a multi-platform index" \
+		"$FERRY" push -q --json --image example/multi:1.0 "$MULTI" "docker://$A/json"
+	tap_is "$(jq -c '[.images[] | .config]' "$TAP_OUT")" '[null]' "push --json: an index has no config (null)"
 else
 	tap_diag "registry: $(cat "$TAP_OUT" 2>/dev/null)"
 fi
+
+# ==== 6. convert --json: config digests ==================================================
+tap_ok "convert --json" "$FERRY" convert -q --json skgz json.tar
+json_configs convert "$TAP_OUT"
+
+# ==== 7. empty archives =================================================================
+mkdir -p empty-src
+echo '[]' >empty-src/manifest.json
+tar cf empty.tar -C empty-src manifest.json
+mkdir -p empty-oci/blobs/sha256
+echo '{"imageLayoutVersion":"1.0.0"}' >empty-oci/oci-layout
+echo '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}' >empty-oci/index.json
+for src in empty.tar empty-oci; do
+	for cmd in "convert -q $src empty-out.tar" "convert -q $src empty-out/" "verify $src" "push -q $src docker://127.0.0.1:9/x"; do
+		# shellcheck disable=SC2086 # cmd is words
+		rc=$("$FERRY" $cmd >empty.err 2>&1; echo $?)
+		tap_is "$rc" 4 "empty $src: ferry ${cmd%% *} exits 4"
+		tap_like "$(cat empty.err)" "^ferry: $src holds no images" "empty $src: ferry ${cmd%% *} says it holds no images"
+	done
+	tap_fails "empty $src: nothing written" test -e empty-out.tar -o -e empty-out
+done
+
+# ==== 8. verify: a plain layer labelled tar+gzip ========================================
+skopeo copy -q --dest-oci-accept-uncompressed-layers "docker-archive:$SAMPLE:example/app:13" \
+	oci:skplain:docker.io/example/app:13 >/dev/null 2>&1 || tap_diag "skopeo copy --dest-oci-accept-uncompressed-layers failed"
+m=$(oci_digest_of skplain docker.io/example/app:13)
+l=$(jq -r '.layers[0].digest' "skplain/blobs/sha256/${m#sha256:}")
+tap_is "$(jq -r '.layers[0].mediaType' "skplain/blobs/sha256/${m#sha256:}") $(plain_sha "skplain/blobs/sha256/${l#sha256:}")" \
+	"application/vnd.oci.image.layer.v1.tar+gzip ${l#sha256:}" \
+	"skopeo --dest-oci-accept-uncompressed-layers: a plain layer labelled tar+gzip"
+tap_ok "verify: mislabelled layers are a warning, exit 0" "$FERRY" verify skplain
+tap_like "$(cat "$TAP_OUT")" "warning: .*layer $l is labelled application/vnd.oci.image.layer.v1.tar\+gzip but its content is an uncompressed tar" \
+	"verify: the warning names the layer"
+tap_is "$("$FERRY" verify --strict skplain >strict.err 2>&1; echo $?)" 3 "verify --strict: the same is an error (exit 3)"
+tap_like "$(cat strict.err)" "layer $l is labelled .* but its content is an uncompressed tar" "verify --strict: names the layer"
+tap_is "$("$FERRY" verify -q --json skplain 2>/dev/null | jq -c '[.ok, (.problems | length), (.warnings | length)]')" \
+	"[true,0,2]" "verify --json: ok, no problems, two warnings (one per layer)"
+tap_ok "mislabelled layout -> docker-archive" "$FERRY" convert -q skplain plain.tar
+check_docker_load "docker-archive from a mislabelled layout" plain.tar "example/app:13=$(config_of skplain "$m")"
 
 tap_done

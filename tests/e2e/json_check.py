@@ -33,7 +33,7 @@ def lst(s):
     return ("list", s)
 
 
-IMAGE = obj({"names": lst(STR), "digest": DIGEST, "mediaType": nullable(STR)})
+IMAGE = obj({"names": lst(STR), "digest": DIGEST, "mediaType": nullable(STR), "config": nullable(DIGEST)})
 BLOB = obj({"digest": DIGEST, "size": nullable(INT),
             "action": enum("written", "uploaded", "existing", "deduplicated", "mounted")})
 FAIL_FIELDS = {"error": STR, "code": INT}
@@ -53,7 +53,8 @@ def run_doc(command, push):
 SCHEMAS = {
     "convert": run_doc("convert", False),
     "push": run_doc("push", True),
-    "verify": obj({"command": enum("verify"), "location": STR, "problems": lst(STR), "ok": BOOL},
+    "verify": obj({"command": enum("verify"), "location": STR, "problems": lst(STR), "warnings": lst(STR),
+                   "ok": BOOL},
                   FAIL_FIELDS),
     "batch": obj({
         "command": enum("batch"), "jobfile": STR, "state": nullable(STR), "shard": nullable(STR),

@@ -285,6 +285,36 @@ static void test_docker_archive_layer_policy(void **state)
 	free(zst);
 }
 
+/* manifest.json "[]" and an index listing nothing: "holds no images", exit 4, nothing written. */
+static void test_empty_sources_refused(void **state)
+{
+	(void)state;
+	char *dir = path("empty-src"), *tar = path("empty.tar"), *out = path("empty-out/");
+	assert_int_equal(mkdir(dir, 0755), 0);
+	char *mj = path("empty-src/manifest.json");
+	FILE *f = fopen(mj, "w");
+	assert_non_null(f);
+	fputs("[]", f);
+	fclose(f);
+	char *cmd = ferry_xasprintf("tar -C '%s' -cf '%s' manifest.json", dir, tar);
+	assert_int_equal(system(cmd), 0);
+	ferry_error err = FERRY_ERROR_INIT;
+	assert_int_equal(convert(tar, out, NULL, &err), -1);
+	assert_int_equal(err.code, FERRY_E_FORMAT);
+	assert_non_null(strstr(err.msg, "holds no images"));
+	size_t problems = 0;
+	ferry_error_clear(&err);
+	assert_int_equal(ferry_verify(tar, NULL, NULL, &problems, &err), -1);
+	assert_int_equal(err.code, FERRY_E_FORMAT);
+	struct stat st;
+	assert_int_not_equal(stat(out, &st), 0);
+	free(cmd);
+	free(mj);
+	free(dir);
+	free(tar);
+	free(out);
+}
+
 static void test_retag_rules(void **state)
 {
 	(void)state;
@@ -417,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_keeps_digests),
 		cmocka_unit_test(test_compression_is_deterministic),
 		cmocka_unit_test(test_docker_archive_layer_policy),
+		cmocka_unit_test(test_empty_sources_refused),
 		cmocka_unit_test(test_retag_rules),
 		cmocka_unit_test(test_add_to_existing_layout),
 		cmocka_unit_test(test_corrupt_layer_leaves_nothing),
