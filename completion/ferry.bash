@@ -16,9 +16,9 @@ _ferry_progress_opts="--progress --quiet -q"
 _ferry_options() {
 	case $1 in
 	ls) echo "--json --help $_ferry_reg_opts" ;;
-	convert) echo "--format --compress $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
+	convert) echo "--format --compress --keep-zstd $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
 	push) echo "--compress $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
-	verify) echo "--json $_ferry_progress_opts --help $_ferry_reg_opts" ;;
+	verify) echo "--strict --json $_ferry_progress_opts --help $_ferry_reg_opts" ;;
 	inspect) echo "--raw --config --json --platform --help $_ferry_reg_opts" ;;
 	login) echo "--username -u --password-stdin --help $_ferry_reg_opts" ;;
 	batch) echo "--jobs -j --shard --force --state --json $_ferry_progress_opts --help" ;;

@@ -37,11 +37,29 @@ typedef enum {
 	FERRY_FMT_REGISTRY, /* docker://: a registry (push and pull) */
 } ferry_fmt;
 
+/*
+ * How a format's layers are stored when --compress does not say (with it,
+ * every layer is written in that compression, whatever the format).
+ */
+typedef enum ferry_layer_policy {
+	FERRY_LAYERS_KEEP = 0, /* every layer's bytes as they are (OCI layouts and archives) */
+	FERRY_LAYERS_COMPRESSED, /* registries: plain layers gzip-compressed, compressed ones kept */
+	/*
+	 * docker-archive: what docker load reads.  Plain and gzip layers are
+	 * kept as they are, so manifests keep their digests; zstd layers are
+	 * decompressed (Docker 20.10 cannot read them) unless keep_zstd asks
+	 * otherwise.  A layer kept compressed is still decompressed on the way
+	 * to check its diff_id, as docker load will: an archive that would not
+	 * load is refused here, not found out at the far end.
+	 */
+	FERRY_LAYERS_LOADABLE,
+} ferry_layer_policy;
+
 typedef struct ferry_format {
 	ferry_fmt id;
 	const char *name; /* "docker-archive", "oci", "oci-archive" */
 	bool is_tar;      /* stored in a tar file (else a directory) */
-	bool uncompressed_layers; /* its consumers need layers uncompressed */
+	ferry_layer_policy layers; /* what its consumers need of layers */
 	bool needs_repository;    /* names must be full references */
 	/*
 	 * How sure the format is that tree t (a directory when !is_tar, else a

@@ -21,6 +21,7 @@ const ferry_format ferry_format_registry = {
 	.id = FERRY_FMT_REGISTRY,
 	.name = "docker",
 	.is_tar = false,
+	.layers = FERRY_LAYERS_COMPRESSED,
 	.needs_repository = true,
 	.read = registry_read,
 	.write_meta = registry_write_meta,

@@ -22,7 +22,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
 	"${BUILD_PKGS[@]}"
 	clang libclang-rt-14-dev
-	skopeo umoci docker.io valgrind jq
+	skopeo umoci docker.io podman valgrind jq
 	zstd xz-utils bzip2 gzip openssl iproute2 procps python3 e2fsprogs util-linux
 	apache2-utils curl podman
 	zsh man-db bsdextrautils

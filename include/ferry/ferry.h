@@ -36,7 +36,7 @@ typedef enum {
 	FERRY_EV_BLOB_DEDUP,   /* another image of this run already wrote it */
 	FERRY_EV_BLOB_MOUNTED, /* a registry mounted it from another repository (message: "from/repo to/repo") */
 	FERRY_EV_MANIFEST_PUSHED, /* a manifest was pushed (name = "repo:tag" or "repo@digest") */
-	FERRY_EV_IMAGE_DONE,   /* an image's manifest was written (name = its first name) */
+	FERRY_EV_IMAGE_DONE,   /* an image's manifest was written (name = its first name, message = its config digest) */
 	FERRY_EV_WARNING,      /* message says what */
 } ferry_event_kind;
 
@@ -65,9 +65,11 @@ typedef struct ferry_tag_rule {
 
 typedef struct ferry_convert_opts {
 	const char *format; /* destination format override: docker-archive, oci, oci-archive */
-	bool compress_set;  /* --compress given (else: keep the source's layer bytes) */
+	bool compress_set;  /* --compress given (else: each format's policy, see formats/format.h) */
 	ferry_comp compress;
 	int level;
+	/* docker-archive: keep zstd layers as they are (by default they are decompressed for docker load) */
+	bool keep_zstd;
 	bool docker_manifests; /* build Docker schema 2 manifests instead of OCI ones */
 	const ferry_tag_rule *tag_rules;
 	size_t n_tag_rules;
@@ -113,6 +115,16 @@ FERRY_API int ferry_verify(const char *location, ferry_problem_fn fn, void *ud, 
 /* The same, with registry options for docker:// locations. */
 FERRY_API int ferry_verify_opts(const char *location, const ferry_registry_opts *ropts, ferry_problem_fn fn,
 				void *ud, size_t *n_problems, ferry_error *err);
+/*
+ * The same, telling warnings from problems.  A layer labelled compressed
+ * whose bytes are a plain tar (skopeo 1.9's
+ * --dest-oci-accept-uncompressed-layers writes those, and loaders that sniff
+ * read them) is a warning: passed to warn (may be NULL) and not counted.
+ * strict makes it a problem like any other.  The functions above drop warnings.
+ */
+FERRY_API int ferry_verify_full(const char *location, const ferry_registry_opts *ropts, bool strict,
+				ferry_problem_fn fn, ferry_problem_fn warn, void *ud, size_t *n_problems,
+				ferry_error *err);
 
 /* ---- signatures (cosign, key-based), checked offline ---- */
 

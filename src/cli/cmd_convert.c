@@ -38,9 +38,12 @@ const char cmd_convert_usage[] =
 	"\n"
 	"  --format FORMAT          destination format: docker-archive, oci, oci-archive\n"
 	"  --compress none|gzip[:LEVEL]|zstd[:LEVEL]\n"
-	"                           recompress layers for an OCI destination (default:\n"
-	"                           keep the source's bytes; docker-archive is always\n"
-	"                           uncompressed; registries get gzip for plain layers)\n"
+	"                           recompress every layer (default: keep the source's\n"
+	"                           bytes; docker-archive decompresses zstd layers, which\n"
+	"                           older docker load cannot read; registries get gzip for\n"
+	"                           plain layers)\n"
+	"  --keep-zstd              docker-archive: keep zstd layers too, so every manifest\n"
+	"                           keeps its digest (Docker 20.10 cannot load them)\n"
 	"  --manifest-format oci|docker\n"
 	"                           kind of manifest to build when one must be built\n" RETAG_HELP "\n" CLI_REG_HELP;
 
@@ -71,6 +74,7 @@ typedef struct blob_rec {
 
 typedef struct done_rec {
 	char digest[FERRY_DIGEST_STRMAX];
+	char config[FERRY_DIGEST_STRMAX]; /* FERRY_EV_IMAGE_DONE: its config digest */
 	char *name; /* owned; the image's first name, or its label */
 	char *ref;  /* owned; push: where it went ("host/repo:tag" or "host/repo@digest") */
 } done_rec;
@@ -124,6 +128,7 @@ static void on_event(const ferry_event *ev, void *ud)
 		done_rec *d = FERRY_PUSH(r->images, r->n_images, r->cap_images);
 		memset(d, 0, sizeof(*d));
 		snprintf(d->digest, sizeof(d->digest), "%s", ev->digest ? ev->digest->str : "");
+		snprintf(d->config, sizeof(d->config), "%s", ev->message ? ev->message : "");
 		d->name = ferry_xstrdup(ev->name);
 		break;
 	}
@@ -151,19 +156,20 @@ static void rec_free(run_rec *r)
 	free(r->blobs);
 }
 
-static bool was_done(const run_rec *r, const char *digest)
+/* The image manifest this run wrote with this digest, or NULL. */
+static const done_rec *done_image(const run_rec *r, const char *digest)
 {
 	for (size_t i = 0; i < r->n_images; i++) {
 		if (!strcmp(r->images[i].digest, digest))
-			return true;
+			return &r->images[i];
 	}
-	return false;
+	return NULL;
 }
 
 /* Did this run write img, or (an index) one of its manifests? */
 static bool image_written(const run_rec *r, const ferry_image *img)
 {
-	if (img->desc.digest.str[0] && was_done(r, img->desc.digest.str))
+	if (img->desc.digest.str[0] && done_image(r, img->desc.digest.str))
 		return true;
 	for (size_t i = 0; i < img->n_children; i++) {
 		if (image_written(r, &img->children[i]))
@@ -172,12 +178,14 @@ static bool image_written(const run_rec *r, const ferry_image *img)
 	return false;
 }
 
-static json_t *image_json(json_t *names, const char *digest, const char *media_type)
+/* config: the image ID; NULL or "" for an index (or when not known). */
+static json_t *image_json(json_t *names, const char *digest, const char *media_type, const char *config)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "names", names);
 	json_object_set_new(o, "digest", digest && *digest ? json_string(digest) : json_null());
 	json_object_set_new(o, "mediaType", media_type ? json_string(media_type) : json_null());
+	json_object_set_new(o, "config", config && *config ? json_string(config) : json_null());
 	return o;
 }
 
@@ -204,7 +212,8 @@ static json_t *images_json(const run_rec *r, const char *dest)
 					o = v;
 			}
 			if (!o) {
-				o = image_json(json_array(), p->digest, NULL);
+				const done_rec *d = done_image(r, p->digest);
+				o = image_json(json_array(), p->digest, NULL, d ? d->config : NULL);
 				json_array_append_new(arr, o);
 			}
 			json_array_append_new(json_object_get(o, "names"), json_string(p->ref));
@@ -224,7 +233,8 @@ static json_t *images_json(const run_rec *r, const char *dest)
 				json_array_append_new(names, json_string(s));
 				free(s);
 			}
-			json_array_append_new(arr, image_json(names, e->img.desc.digest.str, e->img.desc.media_type));
+			const char *cfg = e->img.is_index ? NULL : e->img.config.desc.digest.str;
+			json_array_append_new(arr, image_json(names, e->img.desc.digest.str, e->img.desc.media_type, cfg));
 		}
 		ferry_source_free(src);
 		return arr;
@@ -234,7 +244,7 @@ static json_t *images_json(const run_rec *r, const char *dest)
 		const char *n = r->images[i].name;
 		if (n && strncmp(n, "image ", 6) != 0) /* "image sha256:...": the label of an unnamed image */
 			json_array_append_new(names, json_string(n));
-		json_array_append_new(arr, image_json(names, r->images[i].digest, NULL));
+		json_array_append_new(arr, image_json(names, r->images[i].digest, NULL, r->images[i].config));
 	}
 	return arr;
 }
@@ -322,7 +332,7 @@ static void args_free(convert_args *a)
 }
 
 enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
-       O_PLATFORM, O_PROGRESS, O_JSON };
+       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD };
 
 /* One option of convert or push (not a registry option): 0, or -1 with *rc the exit code. */
 static int take_option(const char *cmd, bool push, int c, char **argv, convert_args *a, int *rc)
@@ -344,6 +354,13 @@ static int take_option(const char *cmd, bool push, int c, char **argv, convert_a
 			return -1;
 		}
 		o->compress_set = true;
+		return 0;
+	case O_KEEP_ZSTD:
+		if (push) {
+			*rc = cli_bad_option(cmd, argv);
+			return -1;
+		}
+		o->keep_zstd = true;
 		return 0;
 	case O_MANIFEST:
 		if (strcmp(optarg, "docker") != 0 && strcmp(optarg, "oci") != 0) {
@@ -407,6 +424,7 @@ static int parse_options(const char *cmd, bool push, int argc, char **argv, conv
 		{"image", required_argument, 0, O_IMAGE},       {"platform", required_argument, 0, O_PLATFORM},
 		{"progress", required_argument, 0, O_PROGRESS}, {"json", no_argument, 0, O_JSON},
 		{"quiet", no_argument, 0, 'q'},                 {"help", no_argument, 0, 'h'},
+		{"keep-zstd", no_argument, 0, O_KEEP_ZSTD},
 		CLI_REG_LONGOPTS,                                {0},
 	};
 	int c;

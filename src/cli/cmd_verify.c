@@ -18,7 +18,8 @@ const char cmd_verify_usage[] = "Usage: ferry verify [OPTIONS] LOCATION\n"
 				"layers) the diff_id of its uncompressed content, plus media types and\n"
 				"structure. Every problem is reported; exits 0 only when there are none (3 when\n"
 				"problems were found). In an OCI layout, blobs nothing references are noted, not\n"
-				"counted as problems; ferry prune removes them.\n"
+				"counted as problems; ferry prune removes them. A layer labelled compressed that\n"
+				"is a plain tar is a warning (skopeo writes those, and loaders read them).\n"
 				"\n"
 				"With --key, also check that every image carries a cosign signature (from\n"
 				"cosign sign --key, carried with the image) that verifies with one of the\n"
@@ -26,8 +27,10 @@ const char cmd_verify_usage[] = "Usage: ferry verify [OPTIONS] LOCATION\n"
 				"signed; exits 3 unless every image has a good signature. Offline: nothing\n"
 				"but LOCATION is read.\n"
 				"\n"
+				"  --strict                 warnings are problems too\n"
 				"  --key PUB.pem            a public key (ECDSA P-256 or Ed25519, PEM); repeatable\n"
-				"  --json                   print {command, location, problems, signatures, ok} on stdout\n" CLI_PROGRESS_HELP
+				"  --json                   print {command, location, problems, warnings, signatures,\n"
+				"                           ok} on stdout\n" CLI_PROGRESS_HELP
 				"  -h, --help               show this help\n"
 				"\n" CLI_REG_HELP;
 
@@ -65,6 +68,8 @@ typedef struct problems {
 	json_t *list; /* --json: the messages; NULL otherwise */
 	json_t *sigs; /* --json with --key: one object per image; NULL otherwise */
 	cli_progress *prog;
+	json_t *warnings; /* --json: the warnings; NULL otherwise */
+	size_t n_warnings;
 } problems;
 
 static const char *const sig_status_names[] = {
@@ -108,11 +113,21 @@ static void on_problem(const char *problem, void *ud)
 		json_array_append_new(p->list, json_string(problem));
 }
 
+static void on_warning(const char *warning, void *ud)
+{
+	problems *p = ud;
+	cli_progress_warn(p->prog, "ferry: warning: %s", warning);
+	p->n_warnings++;
+	if (p->warnings)
+		json_array_append_new(p->warnings, json_string(warning));
+}
+
 int cmd_verify(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_PROGRESS, O_KEY };
+	enum { O_JSON = 256, O_PROGRESS, O_KEY, O_STRICT };
 	static const struct option opts[] = {{"json", no_argument, 0, O_JSON},
 					     {"key", required_argument, 0, O_KEY},
+					     {"strict", no_argument, 0, O_STRICT},
 					     {"progress", required_argument, 0, O_PROGRESS},
 					     {"quiet", no_argument, 0, 'q'},
 					     {"help", no_argument, 0, 'h'},
@@ -121,7 +136,7 @@ int cmd_verify(int argc, char **argv)
 	cli_reg reg;
 	cli_reg_init(&reg);
 	cli_progress_mode mode = CLI_PROGRESS_AUTO;
-	bool json = false;
+	bool json = false, strict = false;
 	const char **keys = calloc((size_t)argc, sizeof(*keys)); /* borrowed from argv */
 	size_t n_keys = 0;
 	int c;
@@ -135,6 +150,10 @@ int cmd_verify(int argc, char **argv)
 		}
 		if (x == 0 && c == O_KEY) {
 			keys[n_keys++] = optarg;
+			continue;
+		}
+		if (x == 0 && c == O_STRICT) {
+			strict = true;
 			continue;
 		}
 		if (x == 0 && c == 'q') {
@@ -166,8 +185,9 @@ int cmd_verify(int argc, char **argv)
 	const char *loc = argv[optind];
 	ferry_error err = FERRY_ERROR_INIT;
 	size_t n = 0, unsigned_n = 0;
-	problems p = {json ? json_array() : NULL, json && n_keys ? json_array() : NULL, cli_progress_new(mode, false)};
-	int rc = ferry_verify_opts(loc, cli_reg_opts(&reg), on_problem, &p, &n, &err);
+	problems p = {json ? json_array() : NULL, json && n_keys ? json_array() : NULL, cli_progress_new(mode, false),
+		      json ? json_array() : NULL, 0};
+	int rc = ferry_verify_full(loc, cli_reg_opts(&reg), strict, on_problem, on_warning, &p, &n, &err);
 	if (rc == 0 && n_keys)
 		rc = ferry_verify_signatures(loc, cli_reg_opts(&reg), keys, n_keys, on_signature, &p, &unsigned_n, &err);
 	cli_reg_free(&reg);
@@ -184,7 +204,8 @@ int cmd_verify(int argc, char **argv)
 				  unsigned_n == 1 ? "" : "s");
 		rc = FERRY_E_INTEGRITY;
 	} else if (cli_progress_get_mode(p.prog) != CLI_PROGRESS_NONE) {
-		fprintf(stderr, "%s: verified, no problems%s\n", loc, n_keys ? ", every image signed" : "");
+		fprintf(stderr, "%s: verified, no problems%s%s\n", loc, n_keys ? ", every image signed" : "",
+			p.n_warnings ? " (see the warnings above)" : "");
 	}
 	if (json) {
 		json_t *doc = json_object();
@@ -194,6 +215,7 @@ int cmd_verify(int argc, char **argv)
 		if (p.sigs)
 			json_object_set_new(doc, "signatures", p.sigs);
 		json_object_set_new(doc, "unreferenced", unref ? unref : json_array());
+		json_object_set_new(doc, "warnings", p.warnings);
 		json_object_set_new(doc, "ok", rc == 0 ? json_true() : json_false());
 		if (rc != 0) {
 			json_object_set_new(doc, "error", json_string(cli_last_error()));

@@ -61,10 +61,10 @@ void engine_count_doc(engine *E)
 	engine_unlock(&E->mu, E);
 }
 
-void engine_count_image(engine *E, const char *label, const ferry_digest *d)
+void engine_count_image(engine *E, const char *label, const ferry_digest *d, const char *config)
 {
 	engine_lock(&E->mu, E);
 	E->st->images++;
 	engine_unlock(&E->mu, E);
-	engine_emit(E, FERRY_EV_IMAGE_DONE, label, d, 0, 0, NULL);
+	engine_emit(E, FERRY_EV_IMAGE_DONE, label, d, 0, 0, config);
 }

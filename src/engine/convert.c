@@ -31,27 +31,40 @@ static int open_store(engine *E, const ferry_location *dl, work *works, size_t n
 	return rc;
 }
 
-/* What the layers become: kept, compressed, or (docker-archive) uncompressed. */
-static void set_policy(engine *E, const ferry_location *dl)
+/* Which of img's layers were zstd in the source: *kept says some stayed so, *undone that some were decompressed. */
+static void zstd_layers(engine *E, const ferry_image *img, bool *kept, bool *undone)
 {
-	const ferry_convert_opts *o = E->o;
-	E->level = o->level ? o->level : o->compress == FERRY_COMP_ZSTD ? FERRY_ZSTD_DEFAULT_LEVEL : FERRY_GZIP_DEFAULT_LEVEL;
-	if (dl->fmt == FERRY_FMT_REGISTRY && !o->compress_set) {
-		/* Registries get compressed layers: plain ones are gzipped, compressed ones kept. */
-		E->keep = false;
-		E->plain_only = true;
-		E->target = FERRY_COMP_GZIP;
-		E->level = FERRY_GZIP_DEFAULT_LEVEL;
-	} else if (E->dfmt->uncompressed_layers) {
-		E->keep = false;
-		E->target = FERRY_COMP_NONE;
-		if (o->compress_set && o->compress != FERRY_COMP_NONE)
-			engine_emit(E, FERRY_EV_WARNING, NULL, NULL, 0, 0,
-				    "--compress does not apply to docker-archive: its layers are stored uncompressed "
-				    "(name the file .tar.gz or .tar.zst to compress the whole archive)");
-	} else {
-		E->keep = !o->compress_set;
-		E->target = o->compress;
+	for (size_t i = 0; i < img->n_children; i++)
+		zstd_layers(E, &img->children[i], kept, undone);
+	for (size_t i = 0; i < img->n_layers; i++) {
+		const layer_job *j = engine_job_of(E, &img->layers[i]);
+		*kept = *kept || j->comp == FERRY_COMP_ZSTD;
+		*undone = *undone || (j->found == FERRY_COMP_ZSTD && j->comp == FERRY_COMP_NONE);
+	}
+}
+
+/*
+ * docker-archive: say what zstd costs an image.  Decompressed (the default)
+ * its manifest digest changes; kept, older docker load cannot read it.
+ */
+static void say_zstd(engine *E, const work *w, const ferry_descriptor *out)
+{
+	bool kept = false, undone = false;
+	if (E->dfmt->layers != FERRY_LAYERS_LOADABLE)
+		return;
+	zstd_layers(E, w->img, &kept, &undone);
+	char msg[FERRY_ERROR_MSG_MAX];
+	if (undone && !E->o->compress_set && ferry_digest_is_set(&w->img->desc.digest) &&
+	    !ferry_digest_eq(&w->img->desc.digest, &out->digest)) {
+		snprintf(msg, sizeof(msg),
+			 "%s: zstd layers decompressed for docker load, so its digest changes from %s to %s "
+			 "(--keep-zstd keeps them)",
+			 w->label, w->img->desc.digest.str, out->digest.str);
+		engine_emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
+	}
+	if (kept) {
+		snprintf(msg, sizeof(msg), "%s: has zstd layers, which Docker 20.10's docker load cannot read", w->label);
+		engine_emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
 	}
 }
 
@@ -64,6 +77,7 @@ static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t 
 		engine_set_owner(E, i);
 		if (engine_write_image(E, w->label, w->img, oe, &oe->desc, err) < 0)
 			return -1;
+		say_zstd(E, w, &oe->desc);
 		for (size_t k = 0; k < w->n_names; k++) {
 			ferry_name nm;
 			ferry_name_copy(&nm, &w->names[k]);
@@ -104,13 +118,16 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	const char *cpath = o->cache_path;
 	if (!cpath || *cpath)
 		E.cache = ferry_blobcache_open(cpath);
-	set_policy(&E, dl);
+	/* Without --compress, what a policy compresses is gzipped at its default level. */
+	E.level = o->level ? o->level
+		: o->compress_set && o->compress == FERRY_COMP_ZSTD ? FERRY_ZSTD_DEFAULT_LEVEL
+								     : FERRY_GZIP_DEFAULT_LEVEL;
 	work *works = NULL;
 	size_t n_works = 0;
 	ferry_out_entry *oes = NULL;
 	size_t n_oes = 0;
 	int rc = -1;
-	if (engine_plan(&E, &works, &n_works, err) < 0)
+	if (ferry_source_require_images(src, err) < 0 || engine_plan(&E, &works, &n_works, err) < 0)
 		goto out;
 	if (dl->fmt == FERRY_FMT_REGISTRY && engine_push_names(dl->path, works, n_works, err) < 0)
 		goto out;
@@ -240,7 +257,8 @@ int ferry_tag(const char *location, const char *ref, const char *const *new_refs
 	ferry_tag_rule *rules = ferry_xcalloc(n ? n : 1, sizeof(*rules));
 	for (size_t i = 0; i < n; i++)
 		rules[i] = (ferry_tag_rule){.from = ref, .to = new_refs[i], .add = true};
-	ferry_convert_opts o = {.tag_rules = rules, .n_tag_rules = n};
+	/* Names change, blobs do not: zstd layers stay zstd too. */
+	ferry_convert_opts o = {.tag_rules = rules, .n_tag_rules = n, .keep_zstd = true};
 	int rc = retag_in_place(location, &o, err);
 	free(rules);
 	return rc;
@@ -248,6 +266,6 @@ int ferry_tag(const char *location, const char *ref, const char *const *new_refs
 
 int ferry_untag(const char *location, const char *const *refs, size_t n, ferry_error *err)
 {
-	ferry_convert_opts o = {.remove_names = refs, .n_remove_names = n};
+	ferry_convert_opts o = {.remove_names = refs, .n_remove_names = n, .keep_zstd = true};
 	return retag_in_place(location, &o, err);
 }

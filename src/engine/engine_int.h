@@ -42,7 +42,8 @@ typedef struct layer_job {
 	size_t owner;     /* index of that image's work */
 	bool done;
 	bool transformed;
-	ferry_comp comp; /* compression of the bytes written */
+	ferry_comp found; /* compression of the source's bytes */
+	ferry_comp comp;  /* compression of the bytes written */
 	ferry_descriptor out;
 } layer_job;
 
@@ -59,10 +60,7 @@ typedef struct engine {
 	ferry_source *src;
 	ferry_store *store;
 	const ferry_format *dfmt;
-	bool keep; /* keep each layer's compression as it is */
-	bool plain_only; /* compress only layers that are not compressed yet (pushing) */
-	ferry_comp target;
-	int level; /* target's level, the default made explicit */
+	int level; /* the level of what is compressed, the default made explicit */
 	ferry_blobcache *cache;
 	layer_job *jobs;
 	size_t n_jobs, cap_jobs;
@@ -143,6 +141,12 @@ void engine_free_works(work *w, size_t n);
 /* ---- layers.c: the layer list ---- */
 const char *engine_layer_mt(ferry_comp c, bool docker);
 ferry_comp engine_comp_of_mt(const char *mt);
+/*
+ * The destination's compression policy: what a layer whose bytes are in
+ * compression found is written as.  --compress decides for every layer;
+ * else the format does (formats/format.h).
+ */
+ferry_comp engine_layer_target(const engine *E, ferry_comp found);
 void engine_add_jobs(engine *E, ferry_image *img, size_t owner);
 layer_job *engine_job_of(engine *E, const ferry_blob *b);
 void engine_set_owner(engine *E, size_t w);
@@ -177,8 +181,8 @@ void engine_account_blob(engine *E, bool existed, const ferry_digest *d, uint64_
 			 uint64_t done, const char *path);
 /* A config or manifest went in as a new blob. */
 void engine_count_doc(engine *E);
-/* An image (manifest d) is written. */
-void engine_count_image(engine *E, const char *label, const ferry_digest *d);
+/* An image (manifest d, config digest config) is written. */
+void engine_count_image(engine *E, const char *label, const ferry_digest *d, const char *config);
 
 /* ---- manifests.c ---- */
 int engine_write_image(engine *E, const char *label, ferry_image *img, ferry_out_entry *oe, ferry_descriptor *out,

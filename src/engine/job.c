@@ -11,6 +11,20 @@
 #define FERRY_INFLATE_RATIO 1100u
 #define FERRY_INFLATE_MIN (1ull << 30)
 
+/* The most a layer of this many bytes may decompress to: more is a bomb. */
+static uint64_t inflate_cap(uint64_t size)
+{
+	uint64_t cap = size * FERRY_INFLATE_RATIO;
+	return cap < FERRY_INFLATE_MIN ? FERRY_INFLATE_MIN : cap;
+}
+
+/* A layer kept compressed for docker load is still decompressed to check its diff_id, as docker load will. */
+static bool check_kept_diff_id(const engine *E, ferry_comp found, const ferry_blob *b)
+{
+	return E->dfmt->layers == FERRY_LAYERS_LOADABLE && found != FERRY_COMP_NONE &&
+	       ferry_digest_is_set(&b->diff_id);
+}
+
 /* A pass-through stage that reports how far a blob has got. */
 typedef struct progress_stage {
 	ferry_ostream base;
@@ -127,7 +141,8 @@ static void dest_free(ferry_ostream *s)
 /* The stages between the source and the store; NULL where a variant has none. */
 typedef struct chain {
 	ferry_ostream *head; /* where the source's bytes go */
-	ferry_ostream *to_store, *out_hash, *encode, *to_mid, *diff_hash, *decode, *src_hash, *to_decode;
+	ferry_ostream *to_store, *out_hash, *encode, *to_mid, *diff_hash, *decode, *src_hash, *to_decode,
+		*tee;
 	bool plain_src; /* compressing a plain layer: its digest is its diff_id */
 	dest_stage dest;
 	progress_stage prog;
@@ -180,8 +195,9 @@ static int job_sniff(job_run *R, ferry_istream *in, ferry_error *err)
 		return job_fail(R, FROM_SOURCE);
 	R->head = (size_t)head;
 	R->sniffed = ferry_comp_sniff(R->L->buf, R->head);
-	R->want = E->keep || (E->plain_only && R->sniffed != FERRY_COMP_NONE) ? R->sniffed : E->target;
+	R->want = engine_layer_target(E, R->sniffed);
 	R->transform = R->want != R->sniffed;
+	R->j->found = R->sniffed;
 	R->expect_size = -1;
 	if (!R->transform) {
 		if (R->have_digest)
@@ -256,10 +272,22 @@ static int job_open_sink(job_run *R, ferry_error *err)
 	return 0;
 }
 
-/* Kept as it is: one hash serves as the source check and the output digest. */
+/*
+ * Kept as it is: one hash serves as the source check and the output digest.
+ * A compressed layer kept for docker load is also decompressed beside the
+ * store, on a thread of its own, only to check its diff_id.
+ */
 static void chain_keep(job_run *R, ferry_alg out_alg)
 {
-	R->c.head = R->c.out_hash = ferry_ostream_hash(out_alg, R->c.to_store);
+	chain *c = &R->c;
+	ferry_ostream *to = c->to_store;
+	if (check_kept_diff_id(R->E, R->sniffed, R->b)) {
+		c->diff_hash = ferry_ostream_hash(FERRY_ALG_SHA256, NULL);
+		c->decode = ferry_ostream_decode(c->diff_hash, inflate_cap(R->in_size));
+		c->to_decode = ferry_ostream_async(c->decode, 4, FERRY_IO_CHUNK);
+		to = c->tee = ferry_ostream_tee(c->to_store, c->to_decode);
+	}
+	c->head = c->out_hash = ferry_ostream_hash(out_alg, to);
 }
 
 /* Compressing a plain layer: its digest is its diff_id, hashed once, and nothing to decode. */
@@ -290,10 +318,7 @@ static void chain_decode(job_run *R, ferry_alg out_alg)
 	c->to_mid = ferry_ostream_async(c->diff_hash, 4, FERRY_IO_CHUNK);
 	if (!c->out_hash)
 		c->out_hash = c->diff_hash;
-	uint64_t cap = R->in_size * FERRY_INFLATE_RATIO;
-	if (cap < FERRY_INFLATE_MIN)
-		cap = FERRY_INFLATE_MIN;
-	c->decode = ferry_ostream_decode(c->to_mid, cap);
+	c->decode = ferry_ostream_decode(c->to_mid, inflate_cap(R->in_size));
 	/* Decompressing alone is the longest stage: hashing what is read moves off its thread. */
 	c->to_decode = ferry_ostream_async(c->decode, 4, FERRY_IO_CHUNK);
 	c->head = c->src_hash = ferry_ostream_hash(R->have_digest ? R->d->digest.alg : FERRY_ALG_SHA256, c->to_decode);
@@ -351,7 +376,9 @@ static int job_pump(job_run *R, ferry_istream *in, ferry_error *err)
 		R->src_d = R->out_d;
 		R->src_n = R->out_n;
 		bool sha256 = !R->have_digest || R->d->digest.alg == FERRY_ALG_SHA256;
-		if (R->sniffed == FERRY_COMP_NONE && sha256)
+		if (c->diff_hash)
+			ferry_hash_result(c->diff_hash, &R->diff_d, &diff_n);
+		else if (R->sniffed == FERRY_COMP_NONE && sha256)
 			R->diff_d = R->out_d;
 	}
 	if (rc < 0)
@@ -362,6 +389,7 @@ static int job_pump(job_run *R, ferry_istream *in, ferry_error *err)
 static void chain_free(chain *c)
 {
 	ferry_ostream_free(c->src_hash);
+	ferry_ostream_free(c->tee);
 	ferry_ostream_free(c->decode);
 	ferry_ostream_free(c->encode);
 	if (c->out_hash != c->diff_hash)

@@ -176,20 +176,22 @@ bool engine_lanes_pay(engine *E, const size_t *idx, size_t n_jobs)
 	/* The one_lane test hook: tests compare the bytes of one-lane and two-lane runs. */
 	if (n_jobs < 2 || !E->src->tree->concurrent || ferry_testhooks()->one_lane)
 		return false;
-	if (E->store->remote) {
-		if (!E->store->concurrent_blobs)
+	/* What each layer becomes, as far as its media type tells. */
+	bool all_kept = true, all_plain = true, compresses = false;
+	for (size_t i = 0; i < n_jobs; i++) {
+		const layer_job *j = &E->jobs[idx[i]];
+		ferry_comp said = engine_comp_of_mt(j->blob->desc.media_type), to = engine_layer_target(E, said);
+		all_kept = all_kept && to == said;
+		all_plain = all_plain && to == FERRY_COMP_NONE;
+		compresses = compresses || (to != said && to != FERRY_COMP_NONE);
+		if (E->store->remote && j->owner != E->jobs[idx[0]].owner)
 			return false;
-		for (size_t i = 0; i < n_jobs; i++) {
-			const layer_job *j = &E->jobs[idx[i]];
-			bool kept = E->keep || (E->plain_only && engine_comp_of_mt(j->blob->desc.media_type) != FERRY_COMP_NONE);
-			if (!kept || j->owner != E->jobs[idx[0]].owner)
-				return false;
-		}
-		return true;
 	}
+	if (E->store->remote)
+		return E->store->concurrent_blobs && all_kept;
 	if (E->store->concurrent_blobs)
-		return E->keep || E->target == FERRY_COMP_NONE;
-	return E->store->spools && !E->keep && E->target == FERRY_COMP_NONE;
+		return !compresses;
+	return E->store->spools && all_plain;
 }
 
 /* The layers still to do, taken by the lanes one at a time (under E->mu). */

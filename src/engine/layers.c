@@ -29,6 +29,21 @@ ferry_comp engine_comp_of_mt(const char *mt)
 	return FERRY_COMP_NONE;
 }
 
+ferry_comp engine_layer_target(const engine *E, ferry_comp found)
+{
+	if (E->o->compress_set)
+		return E->o->compress;
+	switch (E->dfmt->layers) {
+	case FERRY_LAYERS_COMPRESSED:
+		return found == FERRY_COMP_NONE ? FERRY_COMP_GZIP : found;
+	case FERRY_LAYERS_LOADABLE:
+		return found == FERRY_COMP_ZSTD && !E->o->keep_zstd ? FERRY_COMP_NONE : found;
+	case FERRY_LAYERS_KEEP:
+		break;
+	}
+	return found;
+}
+
 void engine_add_jobs(engine *E, ferry_image *img, size_t owner)
 {
 	if (img->is_index) {
@@ -90,8 +105,8 @@ static bool known_output(engine *E, const layer_job *j, bool *transformed, ferry
 			 uint64_t *size)
 {
 	const ferry_descriptor *desc = &j->blob->desc;
-	ferry_comp said = engine_comp_of_mt(desc->media_type);
-	bool kept = E->keep || (E->plain_only && said != FERRY_COMP_NONE);
+	ferry_comp said = engine_comp_of_mt(desc->media_type), want = engine_layer_target(E, said);
+	bool kept = want == said;
 	*transformed = !kept;
 	if (kept && ferry_digest_is_set(&desc->digest) && desc->media_type) {
 		*comp = said;
@@ -99,10 +114,10 @@ static bool known_output(engine *E, const layer_job *j, bool *transformed, ferry
 		*size = desc->size;
 		return true;
 	}
-	*comp = E->target;
-	return !kept && E->target != FERRY_COMP_NONE && said == FERRY_COMP_NONE && E->cache &&
+	*comp = want;
+	return !kept && want != FERRY_COMP_NONE && said == FERRY_COMP_NONE && E->cache &&
 	       ferry_digest_is_set(&j->blob->diff_id) &&
-	       ferry_blobcache_compressed(E->cache, &j->blob->diff_id, E->target, E->level, d, size);
+	       ferry_blobcache_compressed(E->cache, &j->blob->diff_id, want, E->level, d, size);
 }
 
 /* The layers whose output the destination has already are done without being read at all. */
@@ -122,6 +137,7 @@ static int skip_present(engine *E, ferry_error *err)
 		if (!have)
 			continue;
 		engine_job_fill(E, j, transformed, comp, &d, size);
+		j->found = engine_comp_of_mt(j->blob->desc.media_type); /* either way, what its media type says */
 		engine_account_blob(E, true, &d, size, 0, 0, j->blob->path);
 	}
 	return 0;

@@ -255,3 +255,12 @@ int ferry_source_open(const char *location, ferry_source **out, ferry_error *err
 {
 	return ferry_source_open_opts(location, NULL, out, err);
 }
+
+int ferry_source_require_images(const ferry_source *src, ferry_error *err)
+{
+	if (src->n_entries > 0)
+		return 0;
+	bool docker = src->format && src->format->id == FERRY_FMT_DOCKER_ARCHIVE;
+	return ferry_error_set(err, FERRY_E_FORMAT, "%s holds no images (%s): nearly always a failed save",
+			       src->display, docker ? "its manifest.json is empty" : "its index lists no image");
+}

@@ -33,4 +33,11 @@ int ferry_location_check_distinct(const ferry_location *src, const ferry_locatio
 int ferry_source_open_at(const ferry_location *loc, const char *display, const char *spool_parent,
 			 const ferry_registry_opts *ropts, ferry_source **out, ferry_error *err);
 
+/*
+ * An empty source (manifest.json "[]", an index listing no image) is refused
+ * (FERRY_E_FORMAT): it is nearly always a failed save, and copying it would
+ * report success for nothing.
+ */
+int ferry_source_require_images(const ferry_source *src, ferry_error *err);
+
 #endif

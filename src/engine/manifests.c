@@ -148,7 +148,7 @@ int engine_write_image(engine *E, const char *label, ferry_image *img, ferry_out
 			ferry_platform_copy(out->platform, p);
 		}
 		add_out_image(oe, out, img, layers);
-		engine_count_image(E, label, &out->digest);
+		engine_count_image(E, label, &out->digest, img->config.desc.digest.str);
 	}
 	for (size_t i = 0; i < img->n_layers; i++)
 		ferry_descriptor_free(&layers[i]);

@@ -20,6 +20,8 @@ typedef struct vjob {
 
 typedef struct verifier {
 	ferry_problem_fn fn;
+	ferry_problem_fn warn; /* NULL: warnings are dropped */
+	bool strict;           /* warnings are problems */
 	void *ud;
 	size_t problems;
 	vjob *jobs;
@@ -38,6 +40,27 @@ static void problem(verifier *v, const char *fmt, ...)
 	v->problems++;
 	if (v->fn)
 		v->fn(msg, v->ud);
+}
+
+/*
+ * A layer whose label and content disagree.  A plain tar labelled
+ * compressed is what skopeo's --dest-oci-accept-uncompressed-layers writes
+ * and what sniffing loaders read: a warning, unless strict.
+ */
+static void mislabelled(verifier *v, const char *image, const char *what, const char *mt, ferry_comp found)
+{
+	const char *is = found == FERRY_COMP_NONE ? "an uncompressed tar" : ferry_comp_name(found);
+	if (found != FERRY_COMP_NONE || v->strict) {
+		problem(v, "%s: layer %s is labelled %s but its content is %s", image, what, mt, is);
+		return;
+	}
+	char msg[FERRY_ERROR_MSG_MAX];
+	snprintf(msg, sizeof(msg),
+		 "%s: layer %s is labelled %s but its content is %s (loaders that sniff read it; --strict makes "
+		 "this an error)",
+		 image, what, mt, is);
+	if (v->warn)
+		v->warn(msg, v->ud);
 }
 
 /* artifact: a signature or other referrer, whose "layers" are documents, not tars. */
@@ -121,8 +144,7 @@ static void check_layer(verifier *v, vjob *j, ferry_istream *in, uint64_t size, 
 			bool says_gzip = ferry_str_endswith(mt, "gzip"), says_zstd = ferry_str_endswith(mt, "zstd");
 			ferry_comp said = says_gzip ? FERRY_COMP_GZIP : says_zstd ? FERRY_COMP_ZSTD : FERRY_COMP_NONE;
 			if (said != found)
-				problem(v, "%s: layer %s is labelled %s but its content is %s", j->image, what, mt,
-					ferry_comp_name(found));
+				mislabelled(v, j->image, what, mt, found);
 		}
 	}
 	ferry_ostream_free(src);
@@ -138,11 +160,21 @@ int ferry_verify(const char *location, ferry_problem_fn fn, void *ud, size_t *n_
 int ferry_verify_opts(const char *location, const struct ferry_registry_opts *ropts, ferry_problem_fn fn, void *ud,
 		      size_t *n_problems, ferry_error *err)
 {
+	return ferry_verify_full(location, ropts, false, fn, NULL, ud, n_problems, err);
+}
+
+int ferry_verify_full(const char *location, const struct ferry_registry_opts *ropts, bool strict, ferry_problem_fn fn,
+		      ferry_problem_fn warn, void *ud, size_t *n_problems, ferry_error *err)
+{
 	*n_problems = 0;
 	ferry_source *src;
 	if (ferry_source_open_opts(location, ropts, &src, err) < 0)
 		return -1;
-	verifier v = {.fn = fn, .ud = ud};
+	if (ferry_source_require_images(src, err) < 0) {
+		ferry_source_free(src);
+		return -1;
+	}
+	verifier v = {.fn = fn, .warn = warn, .strict = strict, .ud = ud};
 	char **labels = ferry_xcalloc(src->n_entries + 1, sizeof(char *));
 	for (size_t i = 0; i < src->n_entries; i++) {
 		ferry_entry *e = &src->entries[i];

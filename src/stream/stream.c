@@ -233,6 +233,45 @@ void ferry_hash_result(ferry_ostream *hash_stage, ferry_digest *digest, uint64_t
 		*size = o->size;
 }
 
+/* ---- tee: one stream into two ---- */
+
+struct tee_out {
+	ferry_ostream base;
+	ferry_ostream *a, *b; /* borrowed */
+};
+
+static int tee_write(ferry_ostream *s, const void *buf, size_t len, ferry_error *err)
+{
+	struct tee_out *o = (struct tee_out *)s;
+	if (ferry_write(o->a, buf, len, err) < 0)
+		return -1;
+	return ferry_write(o->b, buf, len, err);
+}
+
+static int tee_finish(ferry_ostream *s, ferry_error *err)
+{
+	struct tee_out *o = (struct tee_out *)s;
+	if (ferry_finish(o->a, err) < 0)
+		return -1;
+	return ferry_finish(o->b, err);
+}
+
+static void tee_free(ferry_ostream *s)
+{
+	free(s);
+}
+
+ferry_ostream *ferry_ostream_tee(ferry_ostream *a, ferry_ostream *b)
+{
+	struct tee_out *o = ferry_xcalloc(1, sizeof(*o));
+	o->base.write = tee_write;
+	o->base.finish = tee_finish;
+	o->base.free = tee_free;
+	o->a = a;
+	o->b = b;
+	return &o->base;
+}
+
 /* ---- fd sink ---- */
 
 struct fd_out {

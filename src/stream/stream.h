@@ -79,6 +79,9 @@ void ferry_hash_result(ferry_ostream *hash_stage, ferry_digest *digest, uint64_t
  */
 ferry_ostream *ferry_ostream_async(ferry_ostream *next, size_t nbufs, size_t bufsize);
 
+/* A stage that passes every byte on to both a and b (each borrowed), and finishes both. */
+ferry_ostream *ferry_ostream_tee(ferry_ostream *a, ferry_ostream *b);
+
 /*
  * Sink writing to fd (not closed by the stream); finish does nothing more.
  * what names the file in errors ("cannot write WHAT: ..."; copied).

@@ -338,6 +338,8 @@ tap_is "$(comp "ferry ver")" "verify" "bash: a command from its start"
 tap_is "$(comp "ferry batch --")" "--force --help --jobs --json --progress --quiet --shard --state" "bash: batch's options"
 tap_like "$(comp "ferry convert --")" '--add-tag .*--compress .*--format .*--json .*--progress .*--tls-verify' \
 	"bash: convert's options, registry options too"
+tap_like "$(comp "ferry convert --")" '--keep-zstd' "bash: convert's --keep-zstd"
+tap_like "$(comp "ferry verify --")" '--strict' "bash: verify's --strict"
 tap_is "$(comp "ferry convert --format ")" "docker-archive oci oci-archive" "bash: --format's values"
 tap_is "$(comp "ferry verify --progress ")" "auto bar none plain" "bash: --progress's values"
 tap_is "$(comp "ferry convert --progress=p")" "plain" "bash: --progress=VALUE"

@@ -127,6 +127,7 @@ check "indexed -> OCI, kept" /dev/null "$TAP_TMP/o1" convert -q "$big" "$TAP_TMP
 check "indexed -> OCI, zstd" /dev/null "$TAP_TMP/o2" convert -q --compress zstd "$big" "$TAP_TMP/o2/"
 check "pipe -> docker-archive .tar.gz" "$big" "$TAP_TMP/o3.tar.gz" convert -q - "$TAP_TMP/o3.tar.gz"
 "$FERRY" convert -q --compress gzip "$big" "$TAP_TMP/gz/" 2>/dev/null
-check "OCI gzip -> docker-archive (decompressed)" /dev/null "$TAP_TMP/o4.tar" convert -q "$TAP_TMP/gz" "$TAP_TMP/o4.tar"
+check "OCI gzip -> docker-archive (decompressed)" /dev/null "$TAP_TMP/o4.tar" convert -q --compress none "$TAP_TMP/gz" "$TAP_TMP/o4.tar"
+check "OCI gzip -> docker-archive (kept, diff_ids checked)" /dev/null "$TAP_TMP/o5.tar" convert -q "$TAP_TMP/gz" "$TAP_TMP/o5.tar"
 rm -rf "$TAP_TMP/gz" "$big"
 tap_done

@@ -33,7 +33,7 @@ def lst(s):
     return ("list", s)
 
 
-IMAGE = obj({"names": lst(STR), "digest": DIGEST, "mediaType": nullable(STR)})
+IMAGE = obj({"names": lst(STR), "digest": DIGEST, "mediaType": nullable(STR), "config": nullable(DIGEST)})
 BLOB = obj({"digest": DIGEST, "size": nullable(INT),
             "action": enum("written", "uploaded", "existing", "deduplicated", "mounted")})
 FAIL_FIELDS = {"error": STR, "code": INT}
@@ -54,7 +54,7 @@ SCHEMAS = {
     "convert": run_doc("convert", False),
     "push": run_doc("push", True),
     "verify": obj({"command": enum("verify"), "location": STR, "problems": lst(STR), "unreferenced": lst(STR),
-                   "ok": BOOL}, FAIL_FIELDS),
+                   "warnings": lst(STR), "ok": BOOL}, FAIL_FIELDS),
     "batch": obj({
         "command": enum("batch"), "jobfile": STR, "state": nullable(STR), "shard": nullable(STR),
         "jobs": lst(obj({

@@ -98,8 +98,18 @@ _facts_config() {
 	echo "$1 $(jq -r '.rootfs.diff_ids | join(",")' "$2")"
 }
 
+# plain_sha FILE: sha256 hex of FILE's content uncompressed (gzip and zstd
+# found by their magic bytes, as docker load does; anything else as it is).
+plain_sha() {
+	case $(head -c 4 "$1" | od -An -tx1 | tr -d ' \n') in
+	1f8b*) gzip -dc "$1" | sha ;;
+	28b52ffd) zstd -qdc "$1" | sha ;;
+	*) sha "$1" ;;
+	esac
+}
+
 # _facts_docker DIR: facts of an extracted docker-save tarball. Checks
-# each layer file hashes to its diff_id (layers are uncompressed there).
+# each layer file, uncompressed, hashes to its diff_id.
 _facts_docker() {
 	local dir=$1 n i cfg d ids
 	n=$(jq length "$dir/manifest.json")
@@ -110,7 +120,7 @@ _facts_docker() {
 		ids=$(jq -r '.rootfs.diff_ids[]' "$cfg")
 		paste -d' ' <(echo "$ids") <(jq -r ".[$i].Layers[]" "$dir/manifest.json") |
 			while read -r id path; do
-				[ "sha256:$(sha "$dir/$path")" = "$id" ] ||
+				[ "sha256:$(plain_sha "$dir/$path")" = "$id" ] ||
 					echo "BAD-LAYER $path"
 			done
 	done

@@ -210,6 +210,111 @@ static void test_compression_is_deterministic(void **state)
 	}
 }
 
+/* Warning events seen during a conversion, joined. */
+static void collect_warnings(const ferry_event *ev, void *ud)
+{
+	char *buf = ud;
+	if (ev->kind == FERRY_EV_WARNING && strlen(buf) + strlen(ev->message) + 2 < 4096) {
+		strcat(buf, ev->message);
+		strcat(buf, "\n");
+	}
+}
+
+/* Convert src to a docker-archive with o, then back to a layout: app:13's digest there. */
+static void through_docker_archive(const char *src, ferry_convert_opts *o, const char *name,
+				   char out[FERRY_DIGEST_STRMAX], char *warnings)
+{
+	ferry_error err = FERRY_ERROR_INIT;
+	char *tar = ferry_xasprintf("%s/%s.tar", tmp, name), *back = ferry_xasprintf("%s/%s-back/", tmp, name);
+	warnings[0] = '\0';
+	o->on_event = collect_warnings;
+	o->event_ud = warnings;
+	assert_int_equal(convert(src, tar, o, &err), 0);
+	size_t problems = 99;
+	assert_int_equal(ferry_verify(tar, NULL, NULL, &problems, &err), 0);
+	assert_int_equal(problems, 0);
+	assert_int_equal(convert(tar, back, NULL, &err), 0);
+	ferry_source *s = open_ok(back);
+	digest_of(s, "docker.io/example/app:13", out);
+	ferry_source_free(s);
+	free(tar);
+	free(back);
+}
+
+static void test_docker_archive_layer_policy(void **state)
+{
+	(void)state;
+	ferry_error err = FERRY_ERROR_INIT;
+	char *gz = path("pol-gz/"), *zst = path("pol-zst/");
+	ferry_convert_opts o = {.compress_set = true, .compress = FERRY_COMP_GZIP};
+	assert_int_equal(convert(sample, gz, &o, &err), 0);
+	o.compress = FERRY_COMP_ZSTD;
+	assert_int_equal(convert(sample, zst, &o, &err), 0);
+	char want_gz[FERRY_DIGEST_STRMAX], want_zst[FERRY_DIGEST_STRMAX], got[FERRY_DIGEST_STRMAX];
+	ferry_source *s = open_ok(gz);
+	digest_of(s, "docker.io/example/app:13", want_gz);
+	ferry_source_free(s);
+	s = open_ok(zst);
+	digest_of(s, "docker.io/example/app:13", want_zst);
+	ferry_source_free(s);
+	char *warnings = ferry_xcalloc(1, 4096);
+
+	/* gzip layers are kept: the manifest comes back byte for byte. */
+	ferry_convert_opts def = {0};
+	through_docker_archive(gz, &def, "pol-gz", got, warnings);
+	assert_string_equal(got, want_gz);
+	assert_string_equal(warnings, "");
+	/* --compress none: every layer decompressed, so the manifest is rebuilt. */
+	ferry_convert_opts none = {.compress_set = true, .compress = FERRY_COMP_NONE};
+	through_docker_archive(gz, &none, "pol-none", got, warnings);
+	assert_string_not_equal(got, want_gz);
+	/* zstd layers are decompressed by default, and the image whose digest changes is named. */
+	ferry_convert_opts z = {0};
+	through_docker_archive(zst, &z, "pol-zst", got, warnings);
+	assert_string_not_equal(got, want_zst);
+	char *line = strstr(warnings, "docker.io/example/app:13: zstd layers decompressed");
+	assert_non_null(line);
+	assert_non_null(strstr(line, want_zst));
+	/* keep_zstd keeps them, and the digest. */
+	ferry_convert_opts keep = {.keep_zstd = true};
+	through_docker_archive(zst, &keep, "pol-keep", got, warnings);
+	assert_string_equal(got, want_zst);
+	assert_non_null(strstr(warnings, "docker load cannot read"));
+	free(warnings);
+	free(gz);
+	free(zst);
+}
+
+/* manifest.json "[]" and an index listing nothing: "holds no images", exit 4, nothing written. */
+static void test_empty_sources_refused(void **state)
+{
+	(void)state;
+	char *dir = path("empty-src"), *tar = path("empty.tar"), *out = path("empty-out/");
+	assert_int_equal(mkdir(dir, 0755), 0);
+	char *mj = path("empty-src/manifest.json");
+	FILE *f = fopen(mj, "w");
+	assert_non_null(f);
+	fputs("[]", f);
+	fclose(f);
+	char *cmd = ferry_xasprintf("tar -C '%s' -cf '%s' manifest.json", dir, tar);
+	assert_int_equal(system(cmd), 0);
+	ferry_error err = FERRY_ERROR_INIT;
+	assert_int_equal(convert(tar, out, NULL, &err), -1);
+	assert_int_equal(err.code, FERRY_E_FORMAT);
+	assert_non_null(strstr(err.msg, "holds no images"));
+	size_t problems = 0;
+	ferry_error_clear(&err);
+	assert_int_equal(ferry_verify(tar, NULL, NULL, &problems, &err), -1);
+	assert_int_equal(err.code, FERRY_E_FORMAT);
+	struct stat st;
+	assert_int_not_equal(stat(out, &st), 0);
+	free(cmd);
+	free(mj);
+	free(dir);
+	free(tar);
+	free(out);
+}
+
 static void test_retag_rules(void **state)
 {
 	(void)state;
@@ -341,6 +446,8 @@ int main(void)
 		cmocka_unit_test(test_sample_to_oci),
 		cmocka_unit_test(test_round_trip_keeps_digests),
 		cmocka_unit_test(test_compression_is_deterministic),
+		cmocka_unit_test(test_docker_archive_layer_policy),
+		cmocka_unit_test(test_empty_sources_refused),
 		cmocka_unit_test(test_retag_rules),
 		cmocka_unit_test(test_add_to_existing_layout),
 		cmocka_unit_test(test_corrupt_layer_leaves_nothing),

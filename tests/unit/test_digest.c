@@ -375,6 +375,38 @@ static void test_membuf_cap(void **state)
 	ferry_ostream_free(mb);
 }
 
+/* A tee gives both branches every byte; a failing branch fails the write. */
+static void test_tee(void **state)
+{
+	(void)state;
+	ferry_error err = FERRY_ERROR_INIT;
+	ferry_ostream *a = ferry_ostream_hash(FERRY_ALG_SHA256, NULL), *b = ferry_ostream_membuf(16);
+	ferry_ostream *t = ferry_ostream_tee(a, b);
+	assert_int_equal(ferry_write(t, "a", 1, &err), 0);
+	assert_int_equal(ferry_write(t, "bc", 2, &err), 0);
+	assert_int_equal(ferry_finish(t, &err), 0);
+	ferry_digest d;
+	uint64_t n;
+	ferry_hash_result(a, &d, &n);
+	assert_string_equal(d.str, SHA256_ABC);
+	size_t len;
+	const unsigned char *got = ferry_membuf_data(b, &len);
+	assert_int_equal(len, 3);
+	assert_memory_equal(got, "abc", 3);
+	ferry_ostream_free(t);
+	ferry_ostream_free(a);
+	ferry_ostream_free(b);
+	/* the second branch over its cap: the tee's write fails with its error */
+	a = ferry_ostream_hash(FERRY_ALG_SHA256, NULL);
+	b = ferry_ostream_membuf(8);
+	t = ferry_ostream_tee(a, b);
+	assert_int_equal(ferry_write(t, "0123456789", 10, &err), -1);
+	assert_int_equal(err.code, FERRY_E_LIMIT);
+	ferry_ostream_free(t);
+	ferry_ostream_free(a);
+	ferry_ostream_free(b);
+}
+
 static void test_fd_sink_and_write_all(void **state)
 {
 	(void)state;
@@ -425,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_fd_sequential),
 		cmocka_unit_test(test_mem_istream),
 		cmocka_unit_test(test_membuf_cap),
+		cmocka_unit_test(test_tee),
 		cmocka_unit_test(test_fd_sink_and_write_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
