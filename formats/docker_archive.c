@@ -363,11 +363,11 @@ static int docker_write_meta(ferry_store *store, const ferry_out_entry *entries,
 	ferry_strmap_free(&seen);
 	size_t len;
 	char *s = ferry_json_dump(mj, &len);
-	int rc = store->ops->put_file(store, "manifest.json", s, len, err);
+	int rc = ferry_store_put_file(store, "manifest.json", s, len, err);
 	free(s);
 	if (rc == 0) {
 		s = ferry_json_dump(repos, &len);
-		rc = store->ops->put_file(store, "repositories", s, len, err);
+		rc = ferry_store_put_file(store, "repositories", s, len, err);
 		free(s);
 	}
 	json_decref(mj);

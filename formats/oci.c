@@ -190,7 +190,7 @@ int ferry_oci_write_index(ferry_store *store, const ferry_out_entry *entries, si
 		unsigned char *buf;
 		size_t len;
 		ferry_error e2 = FERRY_ERROR_INIT;
-		if (store->ops->read_existing(store, "index.json", &buf, &len, &e2) == 0) {
+		if (ferry_store_read_existing(store, "index.json", &buf, &len, &e2) == 0) {
 			json_t *old;
 			int rc = ferry_json_parse(buf, len, "existing index.json", &old, err);
 			free(buf);
@@ -226,9 +226,9 @@ int ferry_oci_write_index(ferry_store *store, const ferry_out_entry *entries, si
 	size_t len;
 	char *s = ferry_json_dump(ix, &len);
 	json_decref(ix);
-	int rc = store->ops->put_file(store, OCI_LAYOUT_FILE, OCI_LAYOUT_JSON, strlen(OCI_LAYOUT_JSON), err);
+	int rc = ferry_store_put_file(store, OCI_LAYOUT_FILE, OCI_LAYOUT_JSON, strlen(OCI_LAYOUT_JSON), err);
 	if (rc == 0)
-		rc = store->ops->put_file(store, "index.json", s, len, err);
+		rc = ferry_store_put_file(store, "index.json", s, len, err);
 	free(s);
 	return rc;
 }

@@ -475,7 +475,9 @@ static const char *tar_canonical(ferry_tree *tr, const char *path)
 	tar_entry *e = NULL;
 	const char *final = NULL;
 	res_kind kind;
-	if (resolve(t, path, &e, &final, &kind, NULL) < 0 || kind != RES_FOUND)
+	/* A path that does not resolve names itself: the read that follows says what is wrong. */
+	ferry_error unresolved = FERRY_ERROR_INIT;
+	if (resolve(t, path, &e, &final, &kind, &unresolved) < 0 || kind != RES_FOUND)
 		return path;
 	return e->name;
 }
