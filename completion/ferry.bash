@@ -18,7 +18,7 @@ _ferry_options() {
 	ls) echo "--json --help $_ferry_reg_opts" ;;
 	convert) echo "--format --compress --keep-zstd $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
 	push) echo "--compress $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
-	verify) echo "--strict --json $_ferry_progress_opts --help $_ferry_reg_opts" ;;
+	verify) echo "--key --strict --json $_ferry_progress_opts --help $_ferry_reg_opts" ;;
 	inspect) echo "--raw --config --json --platform --help $_ferry_reg_opts" ;;
 	login) echo "--username -u --password-stdin --help $_ferry_reg_opts" ;;
 	batch) echo "--jobs -j --shard --force --state --json $_ferry_progress_opts --help" ;;
@@ -70,7 +70,7 @@ _ferry_values() {
 	--tls-verify) compgen -W "true false" -- "$cur" ;;
 	--platform) compgen -W "linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x" -- "$cur" ;;
 	--cert-dir) compgen -d -- "$cur" | sed 's|$|/|' ;;
-	--state | --tls-cert | --tls-key | --htpasswd) _ferry_paths "$cur" ;;
+	--state | --tls-cert | --tls-key | --htpasswd | --key) _ferry_paths "$cur" ;;
 	--tag | --add-tag | --registry | --prefix | --repository | --image | --creds | --insecure-registry | \
 		--retries | --stall-timeout | --jobs | -j | --shard | --username | -u | --listen) : ;; # free text
 	*) return 1 ;;
