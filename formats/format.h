@@ -24,9 +24,9 @@ typedef struct ferry_out_image {
 typedef struct ferry_out_entry {
 	ferry_descriptor desc;
 	ferry_name *names;
-	size_t n_names;
+	size_t n_names, cap_names;
 	ferry_out_image *images; /* every manifest under desc (one for a plain image) */
-	size_t n_images;
+	size_t n_images, cap_images;
 } ferry_out_entry;
 
 typedef enum {

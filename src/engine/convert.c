@@ -89,8 +89,7 @@ static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t 
 					 w->label, nm.bare_tag);
 				engine_emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
 			}
-			oe->names = ferry_xrealloc(oe->names, (oe->n_names + 1) * sizeof(*oe->names));
-			oe->names[oe->n_names++] = nm;
+			*FERRY_PUSH(oe->names, oe->n_names, oe->cap_names) = nm;
 		}
 	}
 	return 0;

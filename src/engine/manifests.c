@@ -20,8 +20,7 @@ static int put_bytes_blob(engine *E, const ferry_digest *d, const void *buf, siz
 static void add_out_image(ferry_out_entry *oe, const ferry_descriptor *mdesc, const ferry_image *img,
 			  const ferry_descriptor *layers)
 {
-	oe->images = ferry_xrealloc(oe->images, (oe->n_images + 1) * sizeof(*oe->images));
-	ferry_out_image *oi = &oe->images[oe->n_images++];
+	ferry_out_image *oi = FERRY_PUSH(oe->images, oe->n_images, oe->cap_images);
 	memset(oi, 0, sizeof(*oi));
 	ferry_descriptor_copy(&oi->manifest, mdesc);
 	oi->config = img->config.desc.digest;

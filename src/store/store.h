@@ -178,9 +178,6 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err);
  */
 int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, ferry_error *err);
 
-/* The directory temporary files for a destination should go in (caller frees). */
-char *ferry_dest_parent(const char *path);
-
 void ferry_store_free(ferry_store *s); /* NULL-safe; discards uncommitted work */
 
 #endif
