@@ -3,7 +3,8 @@
 # then `docker tag` + `docker push` without a daemon: the sample retagged
 # for a private registry (Debian's docker-registry, started here on
 # 127.0.0.1:5000, or another free port when 5000 is taken), pushed, pulled
-# back into an OCI layout, verified and listed; and the round-tripped
+# back into an OCI layout, verified and listed; cosign signatures made with
+# openssl checked offline by `ferry verify --key`; and the round-tripped
 # tarball served as a registry by `ferry serve` (on another free loopback
 # port), one image pulled back from it into a layout and verified.
 #
@@ -88,6 +89,20 @@ step "verify the round-tripped tarball" \
 	verify "$OUT/roundtrip.tar"
 step "list the images in the round-tripped tarball" \
 	ls "$OUT/roundtrip.tar"
+
+# ---- signatures: carried beside their images, checked offline -------------------------
+# A key pair made with openssl, and each image signed as cosign signs
+# (tests/lib/cosign_sign.py, openssl doing the signing), in a copy of the layout.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$OUT/site-a.pem" 2>/dev/null
+openssl pkey -in "$OUT/site-a.pem" -pubout -out "$OUT/site-a.pub"
+step "copy the OCI layout, to sign its images" \
+	convert -q "oci:$OUT/oci" "$OUT/signed/"
+for tag in 13 1.0 2.1; do
+	python3 "$repo/tests/lib/cosign_sign.py" "$OUT/signed" "$tag" "$OUT/site-a.pem" >/dev/null
+done
+echo "(signed every image with site-a.pem, as cosign sign --key does)"
+step "check every image's signature offline, with the public key only" \
+	verify --key "$OUT/site-a.pub" "oci:$OUT/signed"
 
 # ---- a registry: docker tag + docker push, without a daemon ---------------------------
 

@@ -16,7 +16,7 @@ BUILD_PKGS=(
 	libcmocka-dev libcurl4-openssl-dev libisal-dev
 	libmicrohttpd-dev libcrypt-dev
 	scdoc
-	docker-registry python3
+	docker-registry python3 openssl
 )
 # Everything the unit and end-to-end tests use on top of that.
 TEST_PKGS=(
