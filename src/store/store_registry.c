@@ -740,6 +740,14 @@ static int rs_commit(ferry_store *s, ferry_error *err)
 	return take_failure(rs, err);
 }
 
+static void man_free(void *v)
+{
+	man *m = v;
+	free(m->media_type);
+	free(m->bytes);
+	free(m);
+}
+
 static void rs_free(ferry_store *s)
 {
 	reg_store *rs = (reg_store *)s;
@@ -763,20 +771,10 @@ static void rs_free(ferry_store *s)
 			ferry_registry_free(rd->wreg[w]);
 		free(rd->wreg);
 		ferry_strmap_free(&rd->present);
-		for (size_t k = 0; k < rd->placed.cap; k++)
-			free(rd->placed.vals[k]);
-		ferry_strmap_free(&rd->placed);
+		ferry_strmap_free_with(&rd->placed, free);
 	}
 	free(rs->dests);
-	for (size_t i = 0; i < rs->manifests.cap; i++) {
-		man *m = rs->manifests.vals[i];
-		if (rs->manifests.keys[i] && m) {
-			free(m->media_type);
-			free(m->bytes);
-			free(m);
-		}
-	}
-	ferry_strmap_free(&rs->manifests);
+	ferry_strmap_free_with(&rs->manifests, man_free);
 	pthread_mutex_destroy(&rs->mu);
 	pthread_mutex_destroy(&rs->workers_mu);
 	pthread_cond_destroy(&rs->landed);
