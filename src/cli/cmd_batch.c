@@ -367,6 +367,84 @@ static int run_all(batch *b, unsigned max_jobs, ferry_error *err)
 	return rc;
 }
 
+/* The runs of this shard, in job-file order: a job listed twice, or done before (unless force), is skipped. */
+static void plan_runs(batch *b, ferry_batch_job *jobs, size_t n_jobs, unsigned shard_i, unsigned shard_n,
+		      bool force)
+{
+	b->runs = ferry_xcalloc(n_jobs ? n_jobs : 1, sizeof(*b->runs));
+	for (size_t i = 0; i < n_jobs; i++) {
+		if (!ferry_batch_in_shard(&jobs[i], shard_i, shard_n))
+			continue;
+		job_run *r = &b->runs[b->n_runs++];
+		r->job = &jobs[i];
+		r->out_fd = r->err_fd = -1;
+		const char *const *ds;
+		size_t nd;
+		for (size_t k = 0; k + 1 < b->n_runs; k++) {
+			if (!strcmp(b->runs[k].job->key, jobs[i].key)) {
+				r->status = ST_SKIPPED;
+				r->why_skipped = ferry_xasprintf("duplicate of line %zu", b->runs[k].job->line);
+				break;
+			}
+		}
+		if (r->status == ST_PENDING && !force && b->state &&
+		    ferry_batch_state_done(b->state, jobs[i].key, &ds, &nd)) {
+			r->status = ST_SKIPPED;
+			r->why_skipped = ferry_xstrdup("done before");
+			r->digests = ferry_xcalloc(nd + 1, sizeof(char *));
+			for (size_t k = 0; k < nd; k++)
+				r->digests[r->n_digests++] = ferry_xstrdup(ds[k]);
+		}
+		if (r->status == ST_SKIPPED)
+			b->n_skipped++;
+		else
+			b->n_to_run++;
+	}
+}
+
+/* What the run came to, on stderr; -1 when it was interrupted or a job failed. */
+static int report_runs(const batch *b, const char *jobfile, double secs)
+{
+	int rc = 0;
+	if (ferry_interrupted) {
+		/* The jobs stopped on the way count as failed; they are not recorded, so a rerun does them. */
+		cli_error("batch: interrupted; run it again to do the rest");
+		rc = -1;
+	} else if (b->n_failed) {
+		cli_error("batch: %zu of %zu job%s failed", b->n_failed, b->n_to_run, b->n_to_run == 1 ? "" : "s");
+		for (size_t i = 0; i < b->n_runs; i++) {
+			const job_run *r = &b->runs[i];
+			if (r->status == ST_FAILED)
+				fprintf(stderr, "  line %zu: %s: %s (exit %d)\n", r->job->line, r->job->text, r->error,
+					r->code);
+		}
+		rc = -1;
+	}
+	if (cli_progress_get_mode(b->prog) != CLI_PROGRESS_NONE)
+		fprintf(stderr, "batch %s: %zu job%s: %zu done, %zu skipped, %zu failed%s, in %.2fs\n", jobfile,
+			b->n_runs, b->n_runs == 1 ? "" : "s", b->n_done, b->n_skipped, b->n_failed,
+			b->n_done + b->n_failed < b->n_to_run ? ", the rest not run" : "", secs);
+	return rc;
+}
+
+static void free_runs(batch *b)
+{
+	for (size_t i = 0; i < b->n_runs; i++) {
+		job_run *r = &b->runs[i];
+		if (r->out_fd >= 0)
+			close(r->out_fd); /* a job that could not be started */
+		if (r->err_fd >= 0)
+			close(r->err_fd);
+		json_decref(r->result);
+		free(r->error);
+		free(r->why_skipped);
+		for (size_t k = 0; k < r->n_digests; k++)
+			free(r->digests[k]);
+		free(r->digests);
+	}
+	free(b->runs);
+}
+
 int cmd_batch(int argc, char **argv)
 {
 	enum { O_SHARD = 256, O_FORCE, O_STATE, O_JSON, O_PROGRESS };
@@ -438,35 +516,7 @@ int cmd_batch(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out;
 	}
-	b.runs = ferry_xcalloc(n_jobs ? n_jobs : 1, sizeof(*b.runs));
-	for (size_t i = 0; i < n_jobs; i++) {
-		if (!ferry_batch_in_shard(&jobs[i], shard_i, shard_n))
-			continue;
-		job_run *r = &b.runs[b.n_runs++];
-		r->job = &jobs[i];
-		r->out_fd = r->err_fd = -1;
-		const char *const *ds;
-		size_t nd;
-		for (size_t k = 0; k + 1 < b.n_runs; k++) {
-			if (!strcmp(b.runs[k].job->key, jobs[i].key)) {
-				r->status = ST_SKIPPED;
-				r->why_skipped = ferry_xasprintf("duplicate of line %zu", b.runs[k].job->line);
-				break;
-			}
-		}
-		if (r->status == ST_PENDING && !force && b.state &&
-		    ferry_batch_state_done(b.state, jobs[i].key, &ds, &nd)) {
-			r->status = ST_SKIPPED;
-			r->why_skipped = ferry_xstrdup("done before");
-			r->digests = ferry_xcalloc(nd + 1, sizeof(char *));
-			for (size_t k = 0; k < nd; k++)
-				r->digests[r->n_digests++] = ferry_xstrdup(ds[k]);
-		}
-		if (r->status == ST_SKIPPED)
-			b.n_skipped++;
-		else
-			b.n_to_run++;
-	}
+	plan_runs(&b, jobs, n_jobs, shard_i, shard_n, force);
 	b.prog = cli_progress_new(mode, false);
 	cli_progress_set_total(b.prog, total_line, &b);
 	if (b.n_skipped)
@@ -479,41 +529,12 @@ int cmd_batch(int argc, char **argv)
 		rc = cli_fail(&err);
 	cli_progress_done(b.prog);
 	double secs = since(&t0);
-	if (ferry_interrupted) {
-		/* The jobs stopped on the way count as failed; they are not recorded, so a rerun does them. */
-		cli_error("batch: interrupted; run it again to do the rest");
+	if (report_runs(&b, jobfile, secs) < 0)
 		rc = FERRY_E_FAILED;
-	} else if (b.n_failed) {
-		cli_error("batch: %zu of %zu job%s failed", b.n_failed, b.n_to_run, b.n_to_run == 1 ? "" : "s");
-		for (size_t i = 0; i < b.n_runs; i++) {
-			const job_run *r = &b.runs[i];
-			if (r->status == ST_FAILED)
-				fprintf(stderr, "  line %zu: %s: %s (exit %d)\n", r->job->line, r->job->text, r->error,
-					r->code);
-		}
-		rc = FERRY_E_FAILED;
-	}
-	if (cli_progress_get_mode(b.prog) != CLI_PROGRESS_NONE)
-		fprintf(stderr, "batch %s: %zu job%s: %zu done, %zu skipped, %zu failed%s, in %.2fs\n", jobfile,
-			b.n_runs, b.n_runs == 1 ? "" : "s", b.n_done, b.n_skipped, b.n_failed,
-			b.n_done + b.n_failed < b.n_to_run ? ", the rest not run" : "", secs);
 	if (json)
 		cli_json_print(batch_json(&b, jobfile, state_path, shard, secs));
 out:
-	for (size_t i = 0; i < b.n_runs; i++) {
-		job_run *r = &b.runs[i];
-		if (r->out_fd >= 0)
-			close(r->out_fd); /* a job that could not be started */
-		if (r->err_fd >= 0)
-			close(r->err_fd);
-		json_decref(r->result);
-		free(r->error);
-		free(r->why_skipped);
-		for (size_t k = 0; k < r->n_digests; k++)
-			free(r->digests[k]);
-		free(r->digests);
-	}
-	free(b.runs);
+	free_runs(&b);
 	cli_progress_free(b.prog);
 	ferry_batch_state_close(b.state);
 	free(state_path);
