@@ -54,8 +54,10 @@
 #       are, against docker-registry serving the same images after a push into it
 #       (by ferry, untimed; its storage on disk): W8a the W1 image, W8b the
 #       W6_IMAGES small images one copy each; then W8c, requests per second of
-#       one small-manifest GET with 32 keep-alive connections (ab -k), both servers.
-#       The RSS columns of W8a/W8b are skopeo's.
+#       one small-manifest GET with 32 keep-alive connections (ab -k), both servers,
+#       and W8d, the small images again in one `skopeo sync` process (W8b's time is
+#       mostly skopeo starting once per image, the same against either server).
+#       The RSS columns of W8a/W8b/W8d are skopeo's.
 #   W5, W6 and W7 run once with the registry's storage on disk and once with it
 #   in memory: docker-registry fsyncs every file it writes (several per
 #   request), and on a virtual disk that costs from 0.5 to 1 s of its CPU
@@ -616,6 +618,24 @@ w8small() {
 }
 w8small_serve() { w8small "$SERVE_ADDR"; }
 w8small_registry() { w8small "$FERRY_REG_ADDR"; }
+# One skopeo process for all of them (skopeo sync from a YAML list), so the
+# servers, not skopeo's start-up per image, set the time.
+w8sync() {
+	python3 - "$1" "$DATA/w6.tar.names" >"$OUT/sync.yaml" <<'PY'
+import sys
+host, names = sys.argv[1], open(sys.argv[2]).read().split()
+repos = {}
+for n in names:
+    repo, tag = n.rsplit(":", 1)
+    repos.setdefault(repo, []).append(tag)
+print("%s:\n  tls-verify: false\n  images:" % host)
+for repo, tags in repos.items():
+    print("    %s: [%s]" % (repo, ", ".join(tags)))
+PY
+	skopeo --insecure-policy sync -q --src yaml --dest dir "$OUT/sync.yaml" "$OUT/sync"
+}
+w8sync_serve() { w8sync "$SERVE_ADDR"; }
+w8sync_registry() { w8sync "$FERRY_REG_ADDR"; }
 
 # ab_rps ADDR PATH: requests per second of 20000 GETs over 32 keep-alive connections.
 ab_rps() {
@@ -624,7 +644,8 @@ ab_rps() {
 		"http://$1$2" 2>>"$LOG" | awk '/^Requests per second/ {print $4} /^Failed requests/ {f = $3} END {if (f) print "failed:" f}'
 }
 
-export -f w8big w8big_serve w8big_registry w8small w8small_serve w8small_registry
+export -f w8big w8big_serve w8big_registry w8small w8small_serve w8small_registry \
+	w8sync w8sync_serve w8sync_registry
 export -f w1_ferry w1_skopeo w1_ref w1_ref_sync w2gz_ferry w2gz_skopeo w2gz6_ferry w2gz1_skopeo w2zst_ferry w2zst_skopeo \
 	w3_ferry w3_skopeo w4_ferry w4_skopeo w5_ferry w5_skopeo w5re_ferry w5re_skopeo \
 	w6_ferry w6_skopeo w7_ferry w7_skopeo
@@ -756,6 +777,8 @@ if wants W8; then
 		"ferry serve=w8big_serve" "skopeo from docker-registry=w8big_registry"
 	bench_workload W8b "skopeo pulls the $W6_IMAGES small images" "$(unique_bytes "$DATA/w6.tar")" \
 		"ferry serve=w8small_serve" "skopeo from docker-registry=w8small_registry"
+	bench_workload W8d "skopeo sync pulls the $W6_IMAGES small images in one process" "$(unique_bytes "$DATA/w6.tar")" \
+		"ferry serve=w8sync_serve" "skopeo from docker-registry=w8sync_registry"
 	manifest=/v2/$(head -n 1 "$DATA/w6.tar.names" | sed 's|:|/manifests/|')
 	printf '\nW8c  GET %s, 32 keep-alive connections (ab -k): requests per second\n' "$manifest"
 	printf '    %-36s %s\n' "ferry serve" "$(ab_rps "$SERVE_ADDR" "$manifest")" \

@@ -22,6 +22,9 @@
 # extra failure. The last line is "N passed, N failed, N skipped"; the exit
 # status is 1 if anything failed.
 #
+# Each program's line ends with its seconds; the slowest are listed at the
+# end. In the sanitizer pass FERRY_TEST_SAN=1 is exported.
+#
 # Knobs: FERRY_TEST_TIMEOUT (seconds per program, default 600),
 # VALGRIND=1 (run unit tests under valgrind, leaks are failures).
 set -uo pipefail
@@ -96,6 +99,7 @@ total_pass=0
 total_fail=0
 total_skip=0
 broken=()	# programs that counted an extra failure, with the reason
+timings=()	# "SECONDS LABEL" per program, for the slowest-programs summary
 
 # Add up the TAP lines of one program's output (top-level lines only).
 # Sets: n_pass n_fail n_skip n_plan (-1 if there was no plan).
@@ -132,16 +136,19 @@ count_tap() {
 
 # run_prog LABEL cmd...
 run_prog() {
-	local label=$1 log rc reason=
+	local label=$1 log rc reason= started elapsed
 	shift
 	log=$FERRY_TEST_TMP/.log.$$
 	echo "== $label"
+	started=$SECONDS
 	# (No stdbuf for nicer interleaving: its LD_PRELOAD breaks ASan builds.)
 	# The extra "exit" keeps bash from exec'ing timeout, so a crash report
 	# ("Aborted") lands in the program's log, not in the middle of ours.
 	(cd "$repo" && timeout --kill-after=10 "$timeout_s" "$@"; exit $?) \
 		</dev/null >"$log" 2>&1
 	rc=$?
+	elapsed=$((SECONDS - started))
+	timings+=("$elapsed $label")
 	sed 's/^/    /' "$log"
 	count_tap "$log"
 
@@ -166,7 +173,7 @@ run_prog() {
 		broken+=("$label: $reason")
 		echo "-- $label: BROKEN: $reason"
 	fi
-	echo "-- $label: $n_pass ok, $n_fail failing, $n_skip skipped"
+	echo "-- $label: $n_pass ok, $n_fail failing, $n_skip skipped ($elapsed s)"
 	total_pass=$((total_pass + n_pass))
 	total_fail=$((total_fail + n_fail))
 	total_skip=$((total_skip + n_skip))
@@ -240,14 +247,22 @@ run_suite "$build" ""
 if [ -n "$san" ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87
+	# Scripts see it and leave out what the first pass already proved with
+	# real peers (their acceptance of our output does not change under ASan).
+	export FERRY_TEST_SAN=1
 	run_suite "$san" "asan-"
 	if selected fuzz fuzz; then
 		run_prog "fuzz/smoke" "$repo/tests/fuzz/run.sh" "$san" "${FERRY_FUZZ_SECONDS:-10}"
 	fi
-	unset ASAN_OPTIONS UBSAN_OPTIONS
+	unset ASAN_OPTIONS UBSAN_OPTIONS FERRY_TEST_SAN
 fi
 
 # ---- summary ------------------------------------------------------------
+if [ ${#timings[@]} -gt 0 ]; then
+	echo
+	echo "Slowest programs (seconds):"
+	printf '%s\n' "${timings[@]}" | sort -rn | head -n 12 | sed 's/^/  /'
+fi
 if [ ${#broken[@]} -gt 0 ]; then
 	echo
 	echo "Programs that failed outside their own test count:"

@@ -18,9 +18,6 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/lib/proxy.sh
 . "$repo/tests/lib/proxy.sh"
 
-export XDG_CACHE_HOME=$TAP_TMP/cache
-export DOCKER_CONFIG=$TAP_TMP/docker-config
-mkdir -p "$DOCKER_CONFIG"
 
 reg=$TAP_TMP/reg
 cleanup_62() {

@@ -24,7 +24,6 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 
 CLIENTS="python3 $repo/tests/servers/serve-clients.py"
 DIALECTS=$FERRY_FIXTURES/dialects
-export XDG_CACHE_HOME=$TAP_TMP/cache DOCKER_CONFIG=$TAP_TMP/docker-config
 mkdir -p "$DOCKER_CONFIG" && echo '{}' >"$DOCKER_CONFIG/config.json"
 
 # ---- servers: started in the background, stopped by PID on any exit ---------------
@@ -202,22 +201,30 @@ for d in sha256:abc "SHA256:${L_APP#sha256:}" "sha256:$(tr a-f A-F <<<"${L_APP#s
 done
 tap_like "$($CLIENTS bigheader "$PORT" 100000)" "^(431|413|400|closed)$" "a 100 kB header is refused"
 tap_like "$($CLIENTS bigheader "$PORT" 4000000)" "^(431|413|400|closed)$" "a 4 MB header is refused"
-$CLIENTS slow "$PORT" 5 >slow.out &
+$CLIENTS slow "$PORT" 6 >slow.out &
 slow_pid=$!
 sleep 1
-start=$(date +%s%N)
 tap_is "$(http_code "$P/v2/example/app/manifests/13")" 200 "with a client sending one byte a second, others are served"
-tap_like "$((($(date +%s%N) - start) / 1000000))" "^[0-9]{1,3}$" "...at once (under a second)"
+# Ordering, not a clock: the answer came while the slow client still sends.
+tap_is "$(kill -0 "$slow_pid" 2>/dev/null && echo sending)" sending "...while the slow client is still sending"
 wait "$slow_pid"
 tap_is "$(cat slow.out)" open "the slow client is still waited for, not answered half-read"
 tap_is "$($CLIENTS keepalive "$PORT" /v2/example/app/manifests/13 1000)" "OK 1000" "1000 requests on one keep-alive connection"
 rss_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-tap_is "$($CLIENTS concurrent "$PORT" "/v2/example/big/blobs/$BIG_L" 200 "${BIG_L#sha256:}")" "OK 200" \
-	"200 clients pulling one 8 MiB blob at once all get it whole"
+# Under ASan the quarantine sets the RSS and every client costs more: fewer
+# clients, and the RSS is judged in the normal pass only (as in 90-memory).
+n_cl=200
+[ -z "${FERRY_TEST_SAN:-}" ] || n_cl=40
+tap_is "$($CLIENTS concurrent "$PORT" "/v2/example/big/blobs/$BIG_L" $n_cl "${BIG_L#sha256:}")" "OK $n_cl" \
+	"$n_cl clients pulling one 8 MiB blob at once all get it whole"
 peak=$(rss_kb "$MAIN_PID")
-tap_diag "peak RSS of ferry serve after 200 concurrent clients: $peak kB"
+tap_diag "peak RSS of ferry serve after $n_cl concurrent clients: $peak kB"
 tap_like "$peak" "^[0-9]+$" "peak RSS measured"
-tap_ok "peak RSS ($peak kB) under 64 MB + 64 kB per client" test "${peak:-999999}" -lt $((64 * 1024 + 200 * 64))
+if [ -n "${FERRY_TEST_SAN:-}" ]; then
+	tap_skip "peak RSS under 64 MB + 64 kB per client" "ASan's quarantine sets the RSS"
+else
+	tap_ok "peak RSS ($peak kB) under 64 MB + 64 kB per client" test "${peak:-999999}" -lt $((64 * 1024 + n_cl * 64))
+fi
 tap_is "$(kill -0 "$MAIN_PID" 2>/dev/null && echo alive)" alive "the server is still up after all that"
 
 # ---- clients ---------------------------------------------------------------------------

@@ -25,9 +25,6 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 
 BUILD=$(cd "$(dirname "$FERRY")" && pwd)
 CHECK=$repo/tests/e2e/json_check.py
-export XDG_CACHE_HOME=$TAP_TMP/cache
-export DOCKER_CONFIG=$TAP_TMP/docker-config
-mkdir -p "$DOCKER_CONFIG"
 
 need_tool python3 jq || {
 	tap_ok "python3 and jq are installed" false

@@ -24,7 +24,6 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 . "$repo/tests/e2e/lib-e2e.sh"
 
 CHECK=$repo/tests/e2e/json_check.py
-export XDG_CACHE_HOME=$TAP_TMP/cache
 
 need_tool python3 jq flock || {
 	tap_ok "python3, jq and flock are installed" false

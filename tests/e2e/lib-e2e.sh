@@ -32,6 +32,11 @@ SAMPLE_FACTS=$(printf '%s\n' \
 
 cd "$TAP_TMP" || exit 1
 
+# Every script gets its own blob-info cache and docker config: nothing of the
+# user's, nor of another script, is read or written.
+export XDG_CACHE_HOME=$TAP_TMP/cache DOCKER_CONFIG=$TAP_TMP/docker-config
+mkdir -p "$DOCKER_CONFIG"
+
 # sha256 hex of a file (or stdin with no argument).
 sha() {
 	sha256sum "$@" | cut -d' ' -f1
@@ -180,12 +185,15 @@ blob_count() {
 check_oci_tools() {
 	local label=$1 dir=$2 ref=$3 file=${4:-} re=${5:-} want
 	want=$(oci_digest_of "$dir" "$ref")
-	tap_ok "$label: skopeo inspect oci:$ref" skopeo inspect "oci:$dir:$ref"
-	tap_is "$(jq -r .Digest "$TAP_OUT" 2>/dev/null)" "${want:-no ref $ref}" \
-		"$label: skopeo sees the digest index.json has for $ref"
-	rm -rf "$TAP_TMP/.copy"
-	tap_ok "$label: skopeo copy oci:$ref dir:" \
-		skopeo copy -q "oci:$dir:$ref" "dir:$TAP_TMP/.copy"
+	if ! peers_checked_elsewhere "$label: skopeo"; then
+		tap_ok "$label: skopeo inspect oci:$ref" skopeo inspect "oci:$dir:$ref"
+		tap_is "$(jq -r .Digest "$TAP_OUT" 2>/dev/null)" "${want:-no ref $ref}" \
+			"$label: skopeo sees the digest index.json has for $ref"
+		rm -rf "$TAP_TMP/.copy"
+		tap_ok "$label: skopeo copy oci:$ref dir:" \
+			skopeo copy -q "oci:$dir:$ref" "dir:$TAP_TMP/.copy"
+	fi
+	# umoci runs in both passes: callers read the unpacked bundle.
 	rm -rf "$TAP_TMP/.copy" "$TAP_TMP/.bundle"
 	tap_ok "$label: umoci unpack $ref" \
 		umoci unpack --rootless --image "$dir:$ref" "$TAP_TMP/.bundle"
@@ -193,6 +201,15 @@ check_oci_tools() {
 		tap_like "$(cat "$TAP_TMP/.bundle/rootfs/$file" 2>&1)" "$re" \
 			"$label: unpacked $ref has /$file"
 	fi
+}
+
+# peers_checked_elsewhere LABEL: true (after one SKIP line) in the sanitizer
+# pass, where a real peer's verdict on the same bytes was already taken in
+# the first pass; ferry's own checks still run under ASan.
+peers_checked_elsewhere() {
+	[ -n "${FERRY_TEST_SAN:-}" ] || return 1
+	tap_skip "$1" "real peers checked in the normal-build pass"
+	return 0
 }
 
 # docker_reset: remove every image from the private dockerd, so a load
@@ -221,6 +238,7 @@ docker_tags() {
 check_docker_load() {
 	local label=$1 archive=$2 pair want tags=()
 	shift 2
+	peers_checked_elsewhere "$label: docker load" && return 0
 	tap_ok "$label: docker daemon emptied first" docker_reset
 	tap_ok "$label: docker load" docker load -i "$archive"
 	for pair in "$@"; do
