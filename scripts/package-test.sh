@@ -40,8 +40,10 @@ cp examples/convert.c fixtures/sample.tar "$root/work/"
 
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 "$@"; }
 in_root apt-get update -q
+pkgs=()
+for f in "$root"/pkgs/*.deb; do pkgs+=("/pkgs/${f##*/}"); done
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	/pkgs/ferry_*.deb /pkgs/libferry0_*.deb /pkgs/libferry-dev_*.deb gcc libc6-dev pkgconf man-db
+	"${pkgs[@]}" gcc libc6-dev pkgconf man-db
 
 fail=0
 check() { # check NAME CMD...: run it in the root, say ok or FAIL

@@ -83,7 +83,8 @@ build_curl() {
 build_libarchive() {
 	local d
 	d=$(fetch libarchive) || return 1
-	(cd "$d" && { [ -x configure ] || autoreconf -fi; } &&
+	# its shipped ltmain.sh is another libtool's: regenerate with Debian's
+	(cd "$d" && autoreconf -fi &&
 		./configure "${common[@]}" --without-xml2 --without-expat --without-lz4 --without-nettle \
 			--without-openssl --without-mbedtls --without-cng --without-libb2 --without-lzo2 \
 			--disable-acl --disable-xattr --without-iconv --disable-bsdtar --disable-bsdcpio \
