@@ -90,9 +90,13 @@ deb:
 package-test: deb
 	scripts/package-test.sh $(DEB_BUILD)
 
+# Every mtime and the config's date are the last commit's: the same tree
+# gives the same image digest.
 image: static
 	$(MAKE) build
-	$(BUILD)/image-example $(STATIC_BUILD)/ferry-static /etc/ssl/certs/ca-certificates.crt $(IMAGE_BUILD)
+	rm -rf $(IMAGE_BUILD)
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) \
+		$(BUILD)/example-image $(STATIC_BUILD)/ferry-static /etc/ssl/certs/ca-certificates.crt $(IMAGE_BUILD)
 
 demo: deps-build
 	$(MAKE) build
