@@ -75,7 +75,7 @@ static:
 	@if [ ! -f $(STATIC_BUILD)/meson/build.ninja ]; then \
 		PKG_CONFIG_PATH=$(CURDIR)/$(STATIC_BUILD)/deps/lib/pkgconfig \
 		meson setup $(STATIC_BUILD)/meson --prefer-static -Dbuildtype=release -Db_ndebug=false \
-			-Dc_link_args='-static -s'; fi
+			-Dc_link_args='-static -s' -Dc_args=-DCURL_DISABLE_TYPECHECK; fi
 	ninja -C $(STATIC_BUILD)/meson ferry
 	cp $(STATIC_BUILD)/meson/ferry $(STATIC_BUILD)/ferry-static
 	@file $(STATIC_BUILD)/ferry-static
