@@ -20,6 +20,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 STATIC=${FERRY_STATIC:-$repo/build-static/ferry-static}
 MAKER=$(dirname "$FERRY")/example-image
 CA=/etc/ssl/certs/ca-certificates.crt
+CHROOT=$(command -v chroot || echo chroot) # env -i leaves no PATH
 
 if [ ! -x "$STATIC" ]; then
 	if [ "${CI:-}" = true ]; then
@@ -85,7 +86,7 @@ tap_is "$(cd "$rootfs" && find . -mindepth 1 ! -type d -printf '%p %m %U:%G\n' |
 	"./etc/ssl/certs/ca-certificates.crt 644 0:0 ./usr/local/bin/ferry 755 0:0" \
 	"the rootfs holds the binary and the CA bundle, owned by root"
 tap_is "$(sha "$rootfs/usr/local/bin/ferry")" "$(sha "$STATIC")" "the binary is ferry-static"
-tap_ok "chroot rootfs: ferry --version" env -i chroot --userspec=65532:65532 "$rootfs" /usr/local/bin/ferry --version
+tap_ok "chroot rootfs: ferry --version" env -i "$CHROOT" --userspec=65532:65532 "$rootfs" /usr/local/bin/ferry --version
 tap_like "$(head -n 1 "$TAP_OUT")" "^ferry $VERSION\$" "it says ferry $VERSION"
 docker_reset >/dev/null 2>&1
 tap_done
