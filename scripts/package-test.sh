@@ -20,6 +20,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 root=$(mktemp -d "${TMPDIR:-/var/tmp}/ferry-package-test.XXXXXX")
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	umount "$root/proc" 2>/dev/null || true
 	rm -rf "$root"

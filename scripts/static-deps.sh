@@ -33,6 +33,7 @@ if ! have_deb_src; then
 		echo "static-deps: apt has no deb-src lines; add them (as root) and run again" >&2
 		exit 1
 	fi
+	# shellcheck source=/dev/null
 	. /etc/os-release
 	cat >/etc/apt/sources.list.d/ferry-deb-src.sources <<EOF
 Types: deb-src

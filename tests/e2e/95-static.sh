@@ -53,7 +53,7 @@ tap_like "$(ldd "$STATIC" 2>&1)" 'not a dynamic executable' "ldd: not a dynamic 
 tap_like "$(file -b "$STATIC")" 'statically linked' "file: statically linked"
 tap_ok "ferry-static --version" "$STATIC" --version
 for lib in libarchive libcurl OpenSSL zlib zstd isa-l jansson glibc libmicrohttpd; do
-	tap_like "$(cat "$TAP_OUT")" "(^|[[:space:]])$lib[ /][0-9]" "--version names $lib and its version"
+	tap_like "$(cat "$TAP_OUT")" "(^|[[:space:]])${lib}[ /][0-9]" "--version names $lib and its version"
 done
 
 # ---- the empty root ----------------------------------------------------------------
