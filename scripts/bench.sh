@@ -420,7 +420,7 @@ gen_w1() {
 gen_w3() {
 	local d=$DATA/w3-oci spec
 	gen_w1
-	spec="$(cat "$DATA/w1.tar.spec") gzip $("$FERRY" --version)"
+	spec="$(cat "$DATA/w1.tar.spec") gzip $("$FERRY" --version | head -n 1)"
 	if [ -f "$d.spec" ] && [ "$(cat "$d.spec")" = "$spec" ]; then
 		return 0
 	fi
@@ -659,7 +659,7 @@ echo "  machine:  $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d
 	"sha_ni: $(grep -qw sha_ni /proc/cpuinfo && echo yes || echo no)," \
 	"$(awk '/MemTotal/ {printf "%.0f GB RAM", $2 / 1048576}' /proc/meminfo)"
 echo "  kernel:   $(uname -sr)"
-echo "  ferry:    $("$FERRY" --version) ($FERRY)"
+echo "  ferry:    $("$FERRY" --version | head -n 1) ($FERRY)"
 echo "  skopeo:   $(skopeo --version)"
 echo "  load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at start)"
 echo "  scale:    BENCH_SCALE=$SCALE, $RUNS runs, mix text:random:zeros $MIX, data in $DATA"

@@ -3,6 +3,8 @@
 #
 #   scripts/install-deps.sh build   # what `make demo` needs (compile + run)
 #   scripts/install-deps.sh test    # what `make check` needs (build + tests)
+#   scripts/install-deps.sh static  # what `make static` needs (build + sources)
+#   scripts/install-deps.sh deb     # what `make deb` and `make package-test` need
 #
 # Runs apt-get (and apt-get update) only when something is missing, so on a
 # ready machine it is a quick no-op and needs no network.
@@ -26,14 +28,28 @@ TEST_PKGS=(
 	zstd xz-utils bzip2 gzip openssl iproute2 procps python3 e2fsprogs util-linux
 	apache2-utils curl podman
 	zsh man-db bsdextrautils
-	time
+	time file
+)
+# make static: the libraries Debian has no usable .a for are built from Debian
+# source packages (scripts/static-deps.sh): apt-get source and autotools.
+STATIC_PKGS=(
+	"${BUILD_PKGS[@]}"
+	dpkg-dev nasm autoconf automake libtool file
+	libbz2-dev liblzma-dev
+)
+# make deb / make package-test: debhelper with meson, lintian, a Debian 12 root.
+DEB_PKGS=(
+	"${BUILD_PKGS[@]}"
+	dpkg-dev debhelper lintian debootstrap fakeroot
 )
 
 case ${1:-} in
 build) pkgs=("${BUILD_PKGS[@]}") ;;
 test) pkgs=("${TEST_PKGS[@]}") ;;
+static) pkgs=("${STATIC_PKGS[@]}") ;;
+deb) pkgs=("${DEB_PKGS[@]}") ;;
 *)
-	echo "usage: $0 build|test" >&2
+	echo "usage: $0 build|test|static|deb" >&2
 	exit 2
 	;;
 esac

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "build.h"
 #include "compression.h"
 #include "digest.h"
 #include "error.h"

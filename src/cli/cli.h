@@ -33,6 +33,8 @@ int cli_usage_error(const char *cmd, const char *fmt, const char *arg);
 int cli_bad_option(const char *cmd, char **argv);
 /* Print a command's usage text on stdout. */
 void cli_help(const char *cmd);
+/* `ferry --version`: ferry's version and its libraries' (version.c). */
+int cli_version(void);
 void cli_human_size(uint64_t n, char *buf, size_t len);
 /* One line from stdin, newline dropped (caller frees); echo off on a terminal unless echo. NULL at EOF. */
 char *cli_read_line(bool echo);

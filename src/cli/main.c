@@ -99,8 +99,7 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-		printf("ferry %s\n", FERRY_VERSION);
-		return 0;
+		return cli_version();
 	}
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		fputs(main_usage, stdout);

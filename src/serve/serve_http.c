@@ -360,6 +360,11 @@ int serve_run(serve_index *ix, const serve_opts *o, ferry_error *err)
 	int listen_fd = -1, rc = -1;
 	char url[128];
 	size_t len;
+	if (o->tls_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		ferry_error_set(err, FERRY_E_USAGE,
+				"this ferry's libmicrohttpd has no TLS (the static build): --tls-cert needs the packaged ferry");
+		goto out;
+	}
 	if (o->tls_cert && (ferry_read_file(o->tls_cert, PEM_MAX, &cert, &len, err) < 0 ||
 			    ferry_read_file(o->tls_key, PEM_MAX, &key, &len, err) < 0))
 		goto out;
