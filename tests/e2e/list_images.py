@@ -9,12 +9,15 @@
                                     and a layer of its own
     list_images.py DIR --moved      one image docker.io/list/r0:1.0.0 unlike
                                     any above (a tag that moved)
+    list_images.py DIR --big        one image docker.io/list/big:1 with a
+                                    2 MiB layer of (seeded) random bytes
 """
 import gzip
 import hashlib
 import io
 import json
 import os
+import random
 import sys
 import tarfile
 
@@ -71,7 +74,10 @@ class Layout:
 
 def main():
     out = Layout(sys.argv[1])
-    if sys.argv[2] == "--moved":
+    if sys.argv[2] == "--big":
+        rnd = random.Random(86)
+        out.image("docker.io/list/big:1", [out.layer("big", rnd.randbytes(2 << 20))])
+    elif sys.argv[2] == "--moved":
         out.image("docker.io/list/r0:1.0.0", [out.layer("moved", b"this tag moved\n" * 100)])
     else:
         repos, tags = int(sys.argv[2]), int(sys.argv[3])
