@@ -11,10 +11,12 @@
  * earlier run killed half way) is not sent it again.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine_int.h"
@@ -224,6 +226,40 @@ static void resolver_free(resolver *R)
 	ferry_strmap_free(&R->seen);
 }
 
+static int put_small(const char *path, const char *text, ferry_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+	bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len;
+	int e = errno;
+	if (fd >= 0 && close(fd) < 0)
+		ok = false;
+	return ok ? 0 : ferry_error_errno(err, e, "cannot write %s", path);
+}
+
+/*
+ * A list pulled into an OCI layout that does not exist yet: the layout is
+ * made first, empty, and filled in place like an existing one, so that a
+ * run killed half way leaves the blobs it finished, and the next run does
+ * not fetch them again.  *made says it was (then removed if the run fails).
+ */
+static int make_layout(const ferry_location *dl, bool *made, ferry_error *err)
+{
+	*made = false;
+	if (dl->fmt != FERRY_FMT_OCI || !strcmp(dl->path, "-"))
+		return 0;
+	if (mkdir(dl->path, 0755) < 0)
+		return errno == EEXIST ? 0 : ferry_error_errno(err, errno, "cannot create %s", dl->path);
+	*made = true;
+	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	static const char index[] = "{\"schemaVersion\":2,\"mediaType\":\"" FERRY_MT_OCI_INDEX "\",\"manifests\":[]}";
+	char *p1 = ferry_xasprintf("%s/oci-layout", dl->path), *p2 = ferry_xasprintf("%s/index.json", dl->path);
+	int rc = put_small(p1, layout, err) < 0 || put_small(p2, index, err) < 0 ? -1 : 0;
+	free(p1);
+	free(p2);
+	return rc;
+}
+
 /* The resolved images as one source (takes R's trees). */
 static int open_list_source(resolver *R, ferry_source **out, ferry_error *err)
 {
@@ -258,7 +294,8 @@ int ferry_convert_list(const char *list_path, const char *dst, const ferry_conve
 	resolver R = {.list = &list, .display = list_path, .base = o->registry_opts, .lo = lo, .o = o};
 	ferry_source *src = NULL;
 	int rc = -1;
-	if (resolve_all(&R, err) < 0)
+	bool made = false;
+	if (resolve_all(&R, err) < 0 || make_layout(&dl, &made, err) < 0)
 		goto out;
 	if (n_failed)
 		*n_failed = R.n_failed;
@@ -269,6 +306,8 @@ int ferry_convert_list(const char *list_path, const char *dst, const ferry_conve
 		goto out;
 	rc = 0;
 out:
+	if (rc < 0 && made)
+		ferry_remove_tree(dl.path);
 	ferry_source_free(src); /* before the connections its trees borrow */
 	resolver_free(&R);
 	ferry_list_free(&list);
