@@ -81,6 +81,14 @@ typedef struct ferry_convert_opts {
 	const char *const *images; /* --image: only these */
 	size_t n_images;
 	const char *platform; /* --platform OS/ARCH[/VARIANT] */
+	/*
+	 * More platforms (--platform repeated), kept along with platform: a
+	 * multi-platform index keeps just the children of these platforms and is
+	 * rewritten (a new digest, and a warning says so); one platform alone
+	 * still picks that image out of its index.
+	 */
+	const char *const *platforms;
+	size_t n_platforms;
 	ferry_event_fn on_event;
 	void *event_ud;
 	/* Registries (docker:// locations): auth, TLS, retries. NULL: defaults. */

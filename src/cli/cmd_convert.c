@@ -22,7 +22,8 @@
 	"  --repository NAME        repository for images named only by a bare tag\n"                              \
 	"  --image REF              only this image (repeatable; REF may be a sha256: prefix)\n"                  \
 	"  --platform OS/ARCH[/VARIANT]\n"                                                                       \
-	"                           only this platform of multi-platform images\n"                                 \
+	"                           only this platform of multi-platform images; repeated,\n"                    \
+	"                           their indexes keep just those platforms (new digest)\n"                      \
 	"  --images-from LIST       copy every image LIST names (plain references, or\n"                        \
 	"                           skopeo sync YAML) in one run; SRC is then left out\n"                     \
 	"  --keep-going             with --images-from: skip an image that fails, list\n"                      \
@@ -331,7 +332,8 @@ typedef struct convert_args {
 	ferry_tag_rule *rules;
 	char **rule_bufs; /* what rules point into */
 	const char **images;
-	size_t n_rules, n_images;
+	const char **platforms; /* the second --platform and on */
+	size_t n_rules, n_images, n_platforms;
 	cli_progress_mode mode;
 	bool json;
 	cli_reg reg;
@@ -347,6 +349,7 @@ static void args_init(convert_args *a, int argc)
 	a->rules = ferry_xcalloc((size_t)argc, sizeof(*a->rules));
 	a->rule_bufs = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->images = ferry_xcalloc((size_t)argc, sizeof(char *));
+	a->platforms = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->mode = CLI_PROGRESS_AUTO;
 	cli_reg_init(&a->reg);
 }
@@ -358,6 +361,7 @@ static void args_free(convert_args *a)
 	free(a->rule_bufs);
 	free(a->rules);
 	free(a->images);
+	free(a->platforms);
 	free(a->dest);
 	cli_reg_free(&a->reg);
 }
@@ -419,8 +423,11 @@ static int take_option(const char *cmd, bool push, int c, char **argv, convert_a
 	case O_IMAGE:
 		a->images[a->n_images++] = optarg;
 		return 0;
-	case O_PLATFORM:
-		o->platform = optarg;
+	case O_PLATFORM: /* repeatable: the first is platform, the rest platforms */
+		if (!o->platform)
+			o->platform = optarg;
+		else
+			a->platforms[a->n_platforms++] = optarg;
 		return 0;
 	case O_PROGRESS:
 		if (cli_progress_parse(optarg, &a->mode) < 0) {
@@ -556,6 +563,8 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	a.o.n_tag_rules = a.n_rules;
 	a.o.images = a.images;
 	a.o.n_images = a.n_images;
+	a.o.platforms = a.platforms;
+	a.o.n_platforms = a.n_platforms;
 	rec.registry = push || ferry_str_startswith(a.dest, "docker://");
 	rec.prog = cli_progress_new(a.mode, rec.registry);
 	a.o.on_event = on_event;

@@ -12,6 +12,8 @@
 #  - --keep-going past a missing image: the rest copied, the failure listed, exit 1
 #  - kill -9 in the middle of a list pull into a layout (a blob stalled by
 #    tests/servers/fault-proxy.py), run again: only the missing blobs are fetched
+#  - --platform twice: a multi-platform index rewritten to hold only the kept
+#    platforms (new digest, a warning), or kept byte for byte when all are kept
 #  - push --images-from LIST docker://OTHER: registry to registry, one run,
 #    repositories sharing blobs (the MANIFEST_BLOB_UNKNOWN race)
 # shellcheck disable=SC2317 # functions run through tap_ok look unreachable
@@ -209,6 +211,28 @@ if tap_ok "resume: a proxy that stalls the 2 MiB blob once" proxy_start stall st
 	tap_is "$(ferry_names resume | wc -w)" 31 "resume: the layout holds all 31 images"
 	tap_ok "resume: and verifies" "$FERRY" verify resume
 	proxy_stop
+fi
+
+# ---- --platform, repeated (http) ---------------------------------------------------------
+MULTI=$FERRY_FIXTURES/dialects/oci-multi
+MULTI_DIGEST=$(jq -r '.manifests[] | select(.annotations["io.containerd.image.name"] == "docker.io/example/multi:1.0") | .digest' \
+	"$MULTI/index.json")
+if tap_ok "platform: the two-platform index pushed" \
+	"$FERRY" push -q --image docker.io/example/multi:1.0 "$MULTI" "docker://$A/multi/app:1.0"; then
+	echo "$A/multi/app:1.0" >multi.list
+	"$FERRY" convert --progress plain --images-from multi.list --platform linux/amd64 --platform linux/s390x \
+		oci:plat1 >/dev/null 2>plat1.err
+	tap_is "$?" 0 "platform: --platform linux/amd64 --platform linux/s390x"
+	top=$(jq -r '.manifests[0].digest' plat1/index.json)
+	tap_like "$top" '^sha256:' "platform: ... writes one entry"
+	tap_ok "platform: ... an index, rewritten: a new digest" test "$top" != "$MULTI_DIGEST"
+	tap_is "$(jq -r '[.manifests[].platform.architecture] | join(" ")' "plat1/blobs/sha256/${top#sha256:}")" amd64 \
+		"platform: ... holding only the amd64 manifest"
+	tap_like "$(cat plat1.err)" "rewritten to hold only linux/amd64.*digest changes" "platform: ... and ferry says so"
+	tap_ok "platform: ... and every manifest it names is there (verify)" "$FERRY" verify plat1
+	"$FERRY" convert -q --images-from multi.list --platform linux/amd64 --platform linux/arm64 oci:plat2
+	tap_is "$(jq -r '.manifests[0].digest' plat2/index.json)" "$MULTI_DIGEST" \
+		"platform: both platforms kept: the index keeps its bytes and digest"
 fi
 
 # ---- push --images-from: registry to registry ---------------------------------------------
