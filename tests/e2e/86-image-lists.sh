@@ -52,8 +52,10 @@ fi
 GEN=$repo/tests/e2e/list_images.py
 REPOS=5 TAGS=6 # 30 images
 S=$TAP_TMP/src MOVED=$TAP_TMP/moved BIGL=$TAP_TMP/big
-python3 "$GEN" "$S" "$REPOS" "$TAGS" && python3 "$GEN" "$MOVED" --moved && python3 "$GEN" "$BIGL" --big ||
-	{ tap_ok "test images generated" false; tap_done; }
+if ! { python3 "$GEN" "$S" "$REPOS" "$TAGS" && python3 "$GEN" "$MOVED" --moved && python3 "$GEN" "$BIGL" --big; }; then
+	tap_ok "test images generated" false
+	tap_done
+fi
 
 # "NAME DIGEST" of every image of an OCI layout (from its index.json), the names moved to $1.
 layout_map() {
@@ -205,8 +207,8 @@ if tap_ok "resume: a proxy that stalls the 2 MiB blob once" proxy_start stall st
 	tap_ok "resume: the same list again" "$FERRY" convert -q --images-from via-proxy.list oci:resume
 	log_sync "$HTTP_DIR"
 	all=$( { printf '%s\n' "$SRC_BLOBS"; jq -r '.layers[].digest, .config.digest' "$BIGM"; } | LC_ALL=C sort -u)
-	missing=$(LC_ALL=C comm -23 <(printf '%s\n' "$all") <(printf '%s\n' "$have"))
-	tap_is "$(blob_gets "$HTTP_DIR" "$n0" | awk '{print "sha256:" $2}')" "$missing" \
+	absent=$(LC_ALL=C comm -23 <(printf '%s\n' "$all") <(printf '%s\n' "$have"))
+	tap_is "$(blob_gets "$HTTP_DIR" "$n0" | awk '{print "sha256:" $2}')" "$absent" \
 		"resume: only the blobs the killed run had not written are fetched"
 	tap_is "$(ferry_names resume | wc -w)" 31 "resume: the layout holds all 31 images"
 	tap_ok "resume: and verifies" "$FERRY" verify resume
