@@ -153,6 +153,12 @@ step "verify every digest of the pulled image" \
 	verify "oci:$OUT/pulled"
 step "list the pulled image" \
 	ls "oci:$OUT/pulled"
+printf '%s\n' "# the images to carry across" "$reg/example/app:13" "$reg/example/tool:2.1" "$reg/team/app:13" \
+	>"$OUT/images.txt"
+step "pull an image list into one archive (shared layers fetched once), locking each tag's digest" \
+	convert --images-from "$OUT/images.txt" --lock "$OUT/images.lock" "$OUT/airgap.tar"
+expect_file "$OUT/airgap.tar"
+expect_file "$OUT/images.lock"
 
 # ---- ferry serve: the round-tripped tarball is the registry ----------------------------
 

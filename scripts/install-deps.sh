@@ -15,7 +15,7 @@ set -euo pipefail
 BUILD_PKGS=(
 	gcc make meson ninja-build pkg-config
 	libarchive-dev libzstd-dev zlib1g-dev libssl-dev libjansson-dev
-	libcmocka-dev libcurl4-openssl-dev libisal-dev
+	libcmocka-dev libcurl4-openssl-dev libisal-dev libyaml-dev
 	libmicrohttpd-dev libcrypt-dev
 	scdoc
 	docker-registry python3 openssl

@@ -82,6 +82,14 @@ typedef struct ferry_convert_opts {
 	const char *const *images; /* --image: only these */
 	size_t n_images;
 	const char *platform; /* --platform OS/ARCH[/VARIANT] */
+	/*
+	 * More platforms (--platform repeated), kept along with platform: a
+	 * multi-platform index keeps just the children of these platforms and is
+	 * rewritten (a new digest, and a warning says so); one platform alone
+	 * still picks that image out of its index.
+	 */
+	const char *const *platforms;
+	size_t n_platforms;
 	ferry_event_fn on_event;
 	void *event_ud;
 	/* Registries (docker:// locations): auth, TLS, retries. NULL: defaults. */
@@ -101,6 +109,32 @@ typedef struct ferry_convert_stats {
 
 FERRY_API int ferry_convert(const char *src, const char *dst, const ferry_convert_opts *opts,
 			    ferry_convert_stats *stats, ferry_error *err);
+
+/* ---- image lists ---- */
+
+/* An image of a list that was skipped (--keep-going): its reference and why. */
+typedef void (*ferry_list_failure_fn)(const char *image, const char *why, void *ud);
+
+typedef struct ferry_list_opts {
+	/* An image that cannot be resolved or read is reported and skipped; the others go on. */
+	bool keep_going;
+	ferry_list_failure_fn on_failure;
+	void *failure_ud;
+	/* Write the tag -> digest map actually used here: a list that, given again, pins every image. */
+	const char *lock_path;
+} ferry_list_opts;
+
+/*
+ * Copy every image a list names (LIST: plain lines of references, or
+ * skopeo sync's YAML; see README "Image lists") into dst in ONE run: a blob
+ * that several images share is fetched and written once.  dst is any
+ * destination ferry_convert takes, a registry included (push).  Tags are
+ * resolved to digests first; *n_failed (may be NULL) counts the images
+ * skipped with keep_going.  Fails when no image is left to copy.
+ */
+FERRY_API int ferry_convert_list(const char *list, const char *dst, const ferry_convert_opts *o,
+				 const ferry_list_opts *lo, ferry_convert_stats *stats, size_t *n_failed,
+				 ferry_error *err);
 
 /* ---- verify ---- */
 

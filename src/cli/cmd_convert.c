@@ -22,13 +22,21 @@
 	"  --repository NAME        repository for images named only by a bare tag\n"                              \
 	"  --image REF              only this image (repeatable; REF may be a sha256: prefix)\n"                  \
 	"  --platform OS/ARCH[/VARIANT]\n"                                                                       \
-	"                           only this platform of multi-platform images\n"                                 \
+	"                           only this platform of multi-platform images; repeated,\n"                    \
+	"                           their indexes keep just those platforms (new digest)\n"                      \
+	"  --images-from LIST       copy every image LIST names (plain references, or\n"                        \
+	"                           skopeo sync YAML) in one run; SRC is then left out\n"                     \
+	"  --keep-going             with --images-from: skip an image that fails, list\n"                      \
+	"                           the failures at the end (exit 1)\n"                                         \
+	"  --lock FILE              with --images-from: write the tag -> digest map used\n"                  \
+	"                           (give it as LIST to copy exactly these again)\n"                           \
 	CLI_PROGRESS_HELP                                                                                      \
 	"  --json                   print what was done as JSON on stdout (schema in ferry(1))\n"             \
 	"  -h, --help               show this help\n"
 
 const char cmd_convert_usage[] =
 	"Usage: ferry convert [OPTIONS] SRC DST\n"
+	"       ferry convert [OPTIONS] --images-from LIST DST\n"
 	"\n"
 	"Copy the images of SRC into DST, converting between formats.\n"
 	"Locations: docker-archive:PATH, oci:DIR, oci-archive:PATH, docker://REF (a\n"
@@ -49,6 +57,7 @@ const char cmd_convert_usage[] =
 
 const char cmd_push_usage[] =
 	"Usage: ferry push [OPTIONS] SRC [DEST]\n"
+	"       ferry push [OPTIONS] --images-from LIST [DEST]\n"
 	"\n"
 	"Push every image of SRC to the registry, repository and tag its name says\n"
 	"(localhost:5000/team/app:13 goes to localhost:5000, repository team/app, tag 13).\n"
@@ -88,6 +97,8 @@ typedef struct run_rec {
 	size_t n_images, cap_images;
 	done_rec *pushed; /* FERRY_EV_MANIFEST_PUSHED */
 	size_t n_pushed, cap_pushed;
+	char **failures; /* --keep-going: "image: why" */
+	size_t n_failures, cap_failures;
 } run_rec;
 
 static void rec_blob(run_rec *r, const ferry_event *ev, const char *action)
@@ -145,8 +156,27 @@ static void on_event(const ferry_event *ev, void *ud)
 	cli_progress_event(ev, r->prog);
 }
 
+/* --keep-going: an image of the list that was skipped, said now and again at the end. */
+static void on_list_failure(const char *image, const char *why, void *ud)
+{
+	run_rec *r = ud;
+	fprintf(stderr, "ferry: skipped %s: %s\n", image, why);
+	*FERRY_PUSH(r->failures, r->n_failures, r->cap_failures) = ferry_xasprintf("%s: %s", image, why);
+}
+
+static void say_failures(const run_rec *r)
+{
+	if (r->n_failures)
+		fprintf(stderr, "ferry: %zu image%s of the list failed:\n", r->n_failures, r->n_failures == 1 ? "" : "s");
+	for (size_t i = 0; i < r->n_failures; i++)
+		fprintf(stderr, "  %s\n", r->failures[i]);
+}
+
 static void rec_free(run_rec *r)
 {
+	for (size_t i = 0; i < r->n_failures; i++)
+		free(r->failures[i]);
+	free(r->failures);
 	for (size_t i = 0; i < r->n_images; i++)
 		free(r->images[i].name);
 	for (size_t i = 0; i < r->n_pushed; i++)
@@ -302,12 +332,15 @@ typedef struct convert_args {
 	ferry_tag_rule *rules;
 	char **rule_bufs; /* what rules point into */
 	const char **images;
-	size_t n_rules, n_images;
+	const char **platforms; /* the second --platform and on */
+	size_t n_rules, n_images, n_platforms;
 	cli_progress_mode mode;
 	bool json;
 	cli_reg reg;
 	const char *src;
 	char *dest;
+	const char *images_from; /* --images-from LIST */
+	ferry_list_opts lo;
 } convert_args;
 
 static void args_init(convert_args *a, int argc)
@@ -316,6 +349,7 @@ static void args_init(convert_args *a, int argc)
 	a->rules = ferry_xcalloc((size_t)argc, sizeof(*a->rules));
 	a->rule_bufs = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->images = ferry_xcalloc((size_t)argc, sizeof(char *));
+	a->platforms = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->mode = CLI_PROGRESS_AUTO;
 	cli_reg_init(&a->reg);
 }
@@ -327,12 +361,13 @@ static void args_free(convert_args *a)
 	free(a->rule_bufs);
 	free(a->rules);
 	free(a->images);
+	free(a->platforms);
 	free(a->dest);
 	cli_reg_free(&a->reg);
 }
 
 enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
-       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD };
+       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD, O_IMAGES_FROM, O_KEEP_GOING, O_LOCK };
 
 /* One option of convert or push (not a registry option): 0, or -1 with *rc the exit code. */
 static int take_option(const char *cmd, bool push, int c, char **argv, convert_args *a, int *rc)
@@ -388,8 +423,11 @@ static int take_option(const char *cmd, bool push, int c, char **argv, convert_a
 	case O_IMAGE:
 		a->images[a->n_images++] = optarg;
 		return 0;
-	case O_PLATFORM:
-		o->platform = optarg;
+	case O_PLATFORM: /* repeatable: the first is platform, the rest platforms */
+		if (!o->platform)
+			o->platform = optarg;
+		else
+			a->platforms[a->n_platforms++] = optarg;
 		return 0;
 	case O_PROGRESS:
 		if (cli_progress_parse(optarg, &a->mode) < 0) {
@@ -399,6 +437,15 @@ static int take_option(const char *cmd, bool push, int c, char **argv, convert_a
 		return 0;
 	case O_JSON:
 		a->json = true;
+		return 0;
+	case O_IMAGES_FROM:
+		a->images_from = optarg;
+		return 0;
+	case O_KEEP_GOING:
+		a->lo.keep_going = true;
+		return 0;
+	case O_LOCK:
+		a->lo.lock_path = optarg;
 		return 0;
 	case 'q':
 		a->mode = CLI_PROGRESS_NONE;
@@ -425,6 +472,8 @@ static int parse_options(const char *cmd, bool push, int argc, char **argv, conv
 		{"progress", required_argument, 0, O_PROGRESS}, {"json", no_argument, 0, O_JSON},
 		{"quiet", no_argument, 0, 'q'},                 {"help", no_argument, 0, 'h'},
 		{"keep-zstd", no_argument, 0, O_KEEP_ZSTD},
+		{"images-from", required_argument, 0, O_IMAGES_FROM}, {"keep-going", no_argument, 0, O_KEEP_GOING},
+		{"lock", required_argument, 0, O_LOCK},
 		CLI_REG_LONGOPTS,                                {0},
 	};
 	int c;
@@ -440,18 +489,35 @@ static int parse_options(const char *cmd, bool push, int argc, char **argv, conv
 	return 0;
 }
 
-/* SRC and DST (push: SRC and an optional docker:// DEST): 0, or -1 with *rc the exit code. */
+/* SRC and DST (push: SRC and an optional docker:// DEST; with --images-from no SRC): 0, or -1 with *rc the exit code. */
 static int take_operands(const char *cmd, bool push, int argc, char **argv, convert_args *a, int *rc)
 {
 	int nargs = argc - optind;
-	if (push ? (nargs < 1 || nargs > 2) : nargs != 2) {
-		*rc = cli_usage_error(cmd, "%s",
-				      push ? "push takes SRC and an optional docker:// DEST" : "convert takes SRC and DST");
+	const char *const *ops = (const char *const *)argv + optind;
+	if (!a->images_from && (a->lo.keep_going || a->lo.lock_path)) {
+		*rc = cli_usage_error(cmd, "%s", "--keep-going and --lock go with --images-from LIST");
 		return -1;
 	}
-	a->src = argv[optind];
+	if (a->images_from) {
+		if (push ? nargs > 1 : nargs != 1) {
+			*rc = cli_usage_error(cmd, "%s",
+					      push ? "push --images-from LIST takes an optional docker:// DEST"
+						   : "convert --images-from LIST takes DST only");
+			return -1;
+		}
+		a->src = a->images_from;
+	} else {
+		if (push ? (nargs < 1 || nargs > 2) : nargs != 2) {
+			*rc = cli_usage_error(cmd, "%s",
+					      push ? "push takes SRC and an optional docker:// DEST"
+						   : "convert takes SRC and DST");
+			return -1;
+		}
+		a->src = ops[0];
+		ops++, nargs--;
+	}
 	if (push) {
-		const char *d = nargs == 2 ? argv[optind + 1] : "docker://";
+		const char *d = nargs == 1 ? ops[0] : "docker://";
 		if (!ferry_str_startswith(d, "docker://")) {
 			*rc = cli_usage_error(cmd, "push sends images to a registry: DEST is docker://..., not \"%s\"", d);
 			return -1;
@@ -459,7 +525,7 @@ static int take_operands(const char *cmd, bool push, int argc, char **argv, conv
 		a->dest = ferry_xstrdup(d);
 		return 0;
 	}
-	a->dest = ferry_xstrdup(argv[optind + 1]);
+	a->dest = ferry_xstrdup(ops[0]);
 	if (a->json && !strcmp(a->dest, "-")) {
 		*rc = cli_usage_error(cmd, "%s", "--json prints to stdout, where DST - would write the archive");
 		return -1;
@@ -497,6 +563,8 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	a.o.n_tag_rules = a.n_rules;
 	a.o.images = a.images;
 	a.o.n_images = a.n_images;
+	a.o.platforms = a.platforms;
+	a.o.n_platforms = a.n_platforms;
 	rec.registry = push || ferry_str_startswith(a.dest, "docker://");
 	rec.prog = cli_progress_new(a.mode, rec.registry);
 	a.o.on_event = on_event;
@@ -505,8 +573,13 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ferry_convert_stats st;
-	int crc = ferry_convert(a.src, a.dest, &a.o, &st, &err);
+	size_t n_failed = 0;
+	a.lo.on_failure = on_list_failure;
+	a.lo.failure_ud = &rec;
+	int crc = a.images_from ? ferry_convert_list(a.images_from, a.dest, &a.o, &a.lo, &st, &n_failed, &err)
+				: ferry_convert(a.src, a.dest, &a.o, &st, &err);
 	cli_progress_done(rec.prog);
+	say_failures(&rec);
 	if (crc < 0) {
 		rc = cli_fail(&err);
 		goto out;
@@ -514,7 +587,7 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	report(cmd, push, &a, &rec, &st, secs);
-	rc = 0;
+	rc = n_failed ? FERRY_E_FAILED : 0;
 out:
 	cli_progress_free(rec.prog);
 	rec_free(&rec);

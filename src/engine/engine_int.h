@@ -53,6 +53,7 @@ typedef struct work {
 	size_t n_names;
 	const char *label; /* for messages */
 	char *label_owned;
+	ferry_image *subset; /* owned, shallow: an index narrowed to the kept platforms (img points at it) */
 } work;
 
 typedef struct engine {

@@ -216,10 +216,66 @@ static ferry_image *pick_platform(ferry_image *img, const ferry_platform *want)
 	return NULL;
 }
 
+/* Does img (a manifest, or an index through any of its children) run on one of want[0..n)? */
+static bool runs_on(const ferry_image *img, const ferry_platform *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (pick_platform((ferry_image *)img, &want[i]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Several platforms: img itself when all of it is kept, NULL when none, else
+ * a shallow copy of the index holding only the children kept (*subset owns
+ * it), which write_index then serialises anew: never an index naming a
+ * manifest that is not written.
+ */
+static ferry_image *keep_platforms(engine *E, ferry_image *img, const ferry_platform *want, size_t n,
+				   const char *label, ferry_image **subset)
+{
+	*subset = NULL;
+	if (!img->is_index)
+		return runs_on(img, want, n) ? img : NULL;
+	size_t kept = 0;
+	for (size_t i = 0; i < img->n_children; i++)
+		kept += runs_on(&img->children[i], want, n);
+	if (kept == 0)
+		return NULL;
+	if (kept == img->n_children)
+		return img;
+	ferry_image *c = ferry_xmalloc(sizeof(*c));
+	*c = *img;
+	c->children = ferry_xcalloc(kept, sizeof(*c->children));
+	c->n_children = 0;
+	char plats[512] = "";
+	for (size_t i = 0; i < img->n_children; i++) {
+		if (!runs_on(&img->children[i], want, n))
+			continue;
+		c->children[c->n_children++] = img->children[i];
+		const ferry_platform *p = ferry_image_platform(&img->children[i]);
+		char *ps = p ? ferry_platform_string(p) : ferry_xstrdup("unknown");
+		size_t l = strlen(plats);
+		snprintf(plats + l, sizeof(plats) - l, "%s%s", l ? ", " : "", ps);
+		free(ps);
+	}
+	char msg[1024];
+	snprintf(msg, sizeof(msg),
+		 "%s: multi-platform index rewritten to hold only %s (%zu of its %zu manifests), so its digest changes",
+		 label, plats, kept, img->n_children);
+	engine_emit(E, FERRY_EV_WARNING, label, NULL, 0, 0, msg);
+	*subset = c;
+	return c;
+}
+
 void engine_free_works(work *w, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free_names(w[i].names, w[i].n_names);
+		if (w[i].subset)
+			free(w[i].subset->children);
+		free(w[i].subset);
 		free(w[i].label_owned);
 	}
 	free(w);
@@ -270,9 +326,18 @@ static int check_names_unique(const work *w, size_t n, ferry_error *err)
 int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err)
 {
 	const ferry_convert_opts *o = E->o;
-	ferry_platform want = {0};
-	if (o->platform && ferry_platform_parse(&want, o->platform, err) < 0)
-		return -1;
+	size_t n_want = (o->platform ? 1 : 0) + o->n_platforms;
+	ferry_platform *wants = ferry_xcalloc(n_want + 1, sizeof(*wants));
+	for (size_t i = 0; i < n_want; i++) {
+		const char *ps = o->platform ? (i == 0 ? o->platform : o->platforms[i - 1]) : o->platforms[i];
+		if (ferry_platform_parse(&wants[i], ps, err) < 0) {
+			for (size_t k = 0; k < i; k++)
+				ferry_platform_free(&wants[k]);
+			free(wants);
+			return -1;
+		}
+	}
+	ferry_platform want = wants[0];
 	bool *img_matched = ferry_xcalloc(o->n_images + 1, sizeof(bool));
 	bool *rule_used = ferry_xcalloc(o->n_remove_names + o->n_tag_rules + 1, sizeof(bool));
 	work *w = NULL;
@@ -301,10 +366,11 @@ int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err)
 					 : ferry_xasprintf("image %s", e->img.desc.digest.str[0]
 									       ? e->img.desc.digest.str
 									       : e->img.config.desc.digest.str);
-		if (o->platform) {
-			img = pick_platform(img, &want);
+		ferry_image *subset = NULL;
+		if (n_want) {
+			img = n_want == 1 ? pick_platform(img, &want) : keep_platforms(E, img, wants, n_want, label, &subset);
 			if (!img) {
-				char *ps = ferry_platform_string(&want);
+				char *ps = n_want == 1 ? ferry_platform_string(&want) : ferry_xstrdup("of the platforms asked for");
 				char msg[512];
 				snprintf(msg, sizeof(msg), "%s has no %s image: left out", label, ps);
 				engine_emit(E, FERRY_EV_WARNING, label, NULL, 0, 0, msg);
@@ -320,16 +386,20 @@ int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err)
 		wk->n_names = nn;
 		wk->label_owned = label;
 		wk->label = label;
+		wk->subset = subset;
 	}
 	if (check_all_used(E, img_matched, rule_used, err) < 0 || check_names_unique(w, n, err) < 0)
 		goto out;
-	if (n == 0 && E->src->n_entries > 0 && o->platform) {
-		ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image for platform %s", E->src->display, o->platform);
+	if (n == 0 && E->src->n_entries > 0 && n_want) {
+		ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image for platform %s%s", E->src->display,
+				o->platform ? o->platform : o->platforms[0], n_want > 1 ? " or the others asked for" : "");
 		goto out;
 	}
 	rc = 0;
 out:
-	ferry_platform_free(&want);
+	for (size_t i = 0; i < n_want; i++)
+		ferry_platform_free(&wants[i]);
+	free(wants);
 	free(img_matched);
 	free(rule_used);
 	if (rc < 0) {

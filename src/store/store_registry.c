@@ -86,35 +86,66 @@ typedef struct reg_store {
 
 /* Values in reg_dest.present. */
 #define HERE ((void *)1)    /* the registry has it */
-#define ON_WAY ((void *)2)  /* a queued upload is bringing it */
+#define ON_WAY ((void *)2)  /* a queued upload, a mount or a check by another thread is bringing it */
+#define ABSENT ((void *)3)  /* a thread looked and could not bring it: the next one may try */
 
 static char *pkey(const char *repo, const ferry_digest *d)
 {
 	return ferry_xasprintf("%s %s", repo, d->str);
 }
 
-static bool has_key(reg_store *rs, reg_dest *rd, const char *k)
-{
-	pthread_mutex_lock(&rs->mu);
-	bool has = ferry_strmap_has(&rd->present, k);
-	pthread_mutex_unlock(&rs->mu);
-	return has;
-}
-
-static void put_key(reg_store *rs, reg_dest *rd, const char *k)
-{
-	pthread_mutex_lock(&rs->mu);
-	ferry_strmap_put(&rd->present, k, HERE);
-	pthread_mutex_unlock(&rs->mu);
-}
-
 /* repo has d, or a queued upload is bringing it. */
 static bool known(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d)
 {
 	char *k = pkey(repo, d);
-	bool has = has_key(rs, rd, k);
+	pthread_mutex_lock(&rs->mu);
+	void *v = ferry_strmap_get(&rd->present, k);
+	pthread_mutex_unlock(&rs->mu);
 	free(k);
-	return has;
+	return v == HERE || v == ON_WAY;
+}
+
+/*
+ * Take the job of bringing d into repo: true when no other thread has it
+ * there or is bringing it (it is then ON_WAY, ours, until settle()).  A
+ * registry writes a repository's link to a blob on every mount or upload,
+ * and a manifest PUT that reads the link while another request rewrites it
+ * fails (MANIFEST_BLOB_UNKNOWN, DIGEST_INVALID): one thread at a time, and
+ * a manifest only after its blobs are settled in its own repository.
+ */
+static bool claim_key(reg_store *rs, reg_dest *rd, const char *k)
+{
+	pthread_mutex_lock(&rs->mu);
+	void *v = ferry_strmap_get(&rd->present, k);
+	bool mine = v == NULL || v == ABSENT;
+	if (mine)
+		ferry_strmap_put(&rd->present, k, ON_WAY);
+	pthread_mutex_unlock(&rs->mu);
+	return mine;
+}
+
+/* The end of a claim: here (HERE), or not brought (ABSENT); whoever waits is woken. */
+static void settle_key(reg_store *rs, reg_dest *rd, const char *k, bool here)
+{
+	pthread_mutex_lock(&rs->mu);
+	ferry_strmap_put(&rd->present, k, here ? HERE : ABSENT);
+	pthread_cond_broadcast(&rs->landed);
+	pthread_mutex_unlock(&rs->mu);
+}
+
+static bool claim(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d)
+{
+	char *k = pkey(repo, d);
+	bool mine = claim_key(rs, rd, k);
+	free(k);
+	return mine;
+}
+
+static void settle(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d, bool here)
+{
+	char *k = pkey(repo, d);
+	settle_key(rs, rd, k, here);
+	free(k);
 }
 
 /*
@@ -122,16 +153,22 @@ static bool known(reg_store *rs, reg_dest *rd, const char *repo, const ferry_dig
  * while the last uploads are still running, and a manifest or a mount must
  * not go before the blob it needs.  false also when the push has failed.
  */
-static bool landed(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d)
+static bool landed_key(reg_store *rs, reg_dest *rd, const char *k)
 {
-	char *k = pkey(repo, d);
 	pthread_mutex_lock(&rs->mu);
 	void *v;
 	while ((v = ferry_strmap_get(&rd->present, k)) == ON_WAY && !rs->failed)
 		pthread_cond_wait(&rs->landed, &rs->mu);
 	pthread_mutex_unlock(&rs->mu);
-	free(k);
 	return v == HERE;
+}
+
+static bool landed(reg_store *rs, reg_dest *rd, const char *repo, const ferry_digest *d)
+{
+	char *k = pkey(repo, d);
+	bool here = landed_key(rs, rd, k);
+	free(k);
+	return here;
 }
 
 /* A queued upload of d to repo ended. */
@@ -280,15 +317,10 @@ static int try_mount(reg_store *rs, reg_dest *rd, ferry_registry *r, const char 
  * this run just put elsewhere), else copied across.  *have false (and 0
  * returned) when it is nowhere to be found.
  */
-static int ensure_blob(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *d,
-		       bool *have, ferry_error *err)
+/* ensure_blob's work, by the thread that claimed (repo, d). */
+static int bring_blob(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *d,
+		      bool *have, ferry_error *err)
 {
-	*have = true;
-	if (known(rs, rd, repo, d)) {
-		if (landed(rs, rd, repo, d))
-			return 0;
-		return take_failure(rs, err) < 0 ? -1 : ferry_error_set(err, FERRY_E_FAILED, "blob %s was not uploaded", d->str);
-	}
 	bool fresh, mounted = false, exists = false;
 	char *from = mount_source(rs, rd, repo, d, &fresh);
 	uint64_t size;
@@ -318,6 +350,29 @@ static int ensure_blob(reg_store *rs, reg_dest *rd, ferry_registry *r, const cha
 		}
 	}
 	free(from);
+	return rc;
+}
+
+/*
+ * Make sure repo of rd has blob d, talking through r: known, else HEAD and
+ * a mount from where it was seen (in this order, or mount first for a blob
+ * this run just put elsewhere), else copied across.  *have false (and 0
+ * returned) when it is nowhere to be found.  Only one thread works on a
+ * (repo, blob) at a time (claim); the others wait for its outcome.
+ */
+static int ensure_blob(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *d,
+		       bool *have, ferry_error *err)
+{
+	*have = true;
+	while (!claim(rs, rd, repo, d)) {
+		if (landed(rs, rd, repo, d))
+			return 0;
+		if (take_failure(rs, err) < 0)
+			return -1;
+		/* The thread that had it could not bring it: try ourselves. */
+	}
+	int rc = bring_blob(rs, rd, r, repo, d, have, err);
+	settle(rs, rd, repo, d, rc == 0 && *have);
 	return rc;
 }
 
@@ -791,10 +846,16 @@ static int push_manifest(reg_store *rs, reg_dest *rd, ferry_registry *r, const c
 		return ferry_error_set(err, FERRY_E_FAILED, "internal: manifest %s was not kept", d->str);
 	char *k = ferry_xasprintf("M %s %s %s", repo, d->str, tag ? tag : "");
 	int rc = 0;
-	if (!has_key(rs, rd, k)) {
+	/* Once, by one thread: the others wait (an index must not go while its child is being rewritten). */
+	bool mine;
+	while (!(mine = claim_key(rs, rd, k)) && !landed_key(rs, rd, k)) {
+		if ((rc = take_failure(rs, err)) < 0)
+			break;
+	}
+	if (mine) {
 		rc = ferry_registry_manifest_put(r, repo, tag ? tag : d->str, m->media_type, m->bytes, m->len, err);
+		settle_key(rs, rd, k, rc == 0);
 		if (rc == 0) {
-			put_key(rs, rd, k);
 			char *where = ferry_xasprintf("%s/%s%s%s", rd->domain, repo, tag ? ":" : "@", tag ? tag : d->str);
 			report(rs, FERRY_EV_MANIFEST_PUSHED, d, where, NULL);
 			free(where);

@@ -25,7 +25,9 @@ typedef struct doc {
 
 typedef struct reg_tree {
 	ferry_tree base;
-	ferry_registry *reg; /* owned */
+	ferry_registry *reg; /* owned unless borrowed */
+	bool borrowed;
+	ferry_digest top; /* what the reference resolved to */
 	char *repo;
 	char *index_json;
 	size_t index_len;
@@ -160,7 +162,8 @@ static void rt_free(ferry_tree *tr)
 {
 	reg_tree *t = (reg_tree *)tr;
 	ferry_strmap_free_with(&t->docs, doc_free);
-	ferry_registry_free(t->reg);
+	if (!t->borrowed)
+		ferry_registry_free(t->reg);
 	free(t->repo);
 	free(t->index_json);
 	free(tr->display);
@@ -176,6 +179,57 @@ static const ferry_tree_ops reg_ops = {
 	.free = rt_free,
 };
 
+/* The manifest ref names, fetched and kept, and the index.json naming it. */
+static int resolve(reg_tree *t, const ferry_ref *ref, bool name_by_tag, ferry_error *err)
+{
+	unsigned char *bytes;
+	size_t len;
+	char *mt = NULL;
+	ferry_digest d;
+	const char *want = ferry_digest_is_set(&ref->digest) ? ref->digest.str : ref->tag;
+	if (ferry_registry_manifest_get(t->reg, t->repo, want, &bytes, &len, &mt, &d, err) < 0)
+		return -1;
+	keep_doc(t, &d, bytes, len);
+	t->top = d;
+	/* The index.json of this one-image "layout": the reference as its name. */
+	ferry_descriptor desc = {0};
+	desc.media_type = mt;
+	desc.digest = d;
+	desc.size = len;
+	desc.annotations = json_object();
+	ferry_ref named;
+	ferry_ref_copy(&named, ref);
+	if (name_by_tag && named.tag)
+		named.digest.str[0] = '\0'; /* pinned by digest, named by its tag */
+	char *full = ferry_ref_string(&named);
+	ferry_ref_free(&named);
+	json_object_set_new(desc.annotations, FERRY_ANN_CONTAINERD_NAME, json_string(full));
+	free(full);
+	if (ref->tag)
+		json_object_set_new(desc.annotations, FERRY_ANN_REF_NAME, json_string(ref->tag));
+	json_t *ix = json_object();
+	json_object_set_new(ix, "schemaVersion", json_integer(2));
+	json_object_set_new(ix, "mediaType", json_string(FERRY_MT_OCI_INDEX));
+	json_t *ms = json_array();
+	json_array_append_new(ms, ferry_descriptor_to_json(&desc));
+	json_object_set_new(ix, "manifests", ms);
+	t->index_json = ferry_json_dump(ix, &t->index_len);
+	json_decref(ix);
+	ferry_descriptor_free(&desc);
+	return 0;
+}
+
+static reg_tree *new_tree(const ferry_ref *ref)
+{
+	reg_tree *t = ferry_xcalloc(1, sizeof(*t));
+	t->base.ops = &reg_ops;
+	char *s = ferry_ref_string(ref);
+	t->base.display = ferry_xasprintf("docker://%s", s);
+	free(s);
+	t->repo = ferry_xstrdup(ref->path);
+	return t;
+}
+
 int ferry_tree_open_registry(const char *refstr, const ferry_registry_opts *opts, ferry_tree **out,
 			     ferry_error *err)
 {
@@ -186,48 +240,33 @@ int ferry_tree_open_registry(const char *refstr, const ferry_registry_opts *opts
 	ferry_ref_default_tag(&ref);
 	ferry_registry_opts def;
 	ferry_registry_opts_init(&def);
-	reg_tree *t = ferry_xcalloc(1, sizeof(*t));
-	t->base.ops = &reg_ops;
+	reg_tree *t = new_tree(&ref);
+	free(t->base.display);
 	t->base.display = ferry_xasprintf("docker://%s", refstr);
-	t->repo = ferry_xstrdup(ref.path);
 	int rc = -1;
-	if (ferry_registry_open(ref.domain, opts ? opts : &def, &t->reg, err) < 0)
-		goto out;
-	unsigned char *bytes;
-	size_t len;
-	char *mt = NULL;
-	ferry_digest d;
-	const char *want = ferry_digest_is_set(&ref.digest) ? ref.digest.str : ref.tag;
-	if (ferry_registry_manifest_get(t->reg, t->repo, want, &bytes, &len, &mt, &d, err) < 0)
-		goto out;
-	keep_doc(t, &d, bytes, len);
-	/* The index.json of this one-image "layout": the reference as its name. */
-	ferry_descriptor desc = {0};
-	desc.media_type = mt;
-	desc.digest = d;
-	desc.size = len;
-	desc.annotations = json_object();
-	char *full = ferry_ref_string(&ref);
-	json_object_set_new(desc.annotations, FERRY_ANN_CONTAINERD_NAME, json_string(full));
-	free(full);
-	if (ref.tag)
-		json_object_set_new(desc.annotations, FERRY_ANN_REF_NAME, json_string(ref.tag));
-	json_t *ix = json_object();
-	json_object_set_new(ix, "schemaVersion", json_integer(2));
-	json_object_set_new(ix, "mediaType", json_string(FERRY_MT_OCI_INDEX));
-	json_t *ms = json_array();
-	json_array_append_new(ms, ferry_descriptor_to_json(&desc));
-	json_object_set_new(ix, "manifests", ms);
-	t->index_json = ferry_json_dump(ix, &t->index_len);
-	json_decref(ix);
-	ferry_descriptor_free(&desc);
-	rc = 0;
-out:
+	if (ferry_registry_open(ref.domain, opts ? opts : &def, &t->reg, err) == 0 && resolve(t, &ref, false, err) == 0)
+		rc = 0;
 	ferry_ref_free(&ref);
 	if (rc < 0) {
 		rt_free(&t->base);
 		return -1;
 	}
+	*out = &t->base;
+	return 0;
+}
+
+int ferry_tree_open_registry_on(ferry_registry *reg, const ferry_ref *ref, ferry_digest *digest, ferry_tree **out,
+				ferry_error *err)
+{
+	*out = NULL;
+	reg_tree *t = new_tree(ref);
+	t->reg = reg;
+	t->borrowed = true;
+	if (resolve(t, ref, true, err) < 0) {
+		rt_free(&t->base);
+		return -1;
+	}
+	*digest = t->top;
 	*out = &t->base;
 	return 0;
 }

@@ -15,7 +15,7 @@ build=${1:?usage: tests/fuzz/run.sh BUILD_DIR [SECONDS]}
 secs=${2:-10}
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-targets=(ref model archive auth)
+targets=(ref model archive auth list)
 echo "1..${#targets[@]}"
 n=0
 for t in "${targets[@]}"; do
