@@ -153,6 +153,10 @@ static json_t *index_entry(const ferry_out_entry *e, const ferry_name *n)
 		} else {
 			json_object_set_new(d.annotations, FERRY_ANN_REF_NAME, json_string(n->bare_tag));
 		}
+	} else if (e->artifact && ferry_digest_is_set(&e->subject)) {
+		/* A referrer: no name, and the subject it is about, for tools that look. */
+		d.annotations = json_object();
+		json_object_set_new(d.annotations, FERRY_ANN_REFERRER_SUBJECT, json_string(e->subject.str));
 	}
 	json_t *j = ferry_descriptor_to_json(&d);
 	ferry_descriptor_free(&d);

@@ -23,6 +23,9 @@
 	"  --image REF              only this image (repeatable; REF may be a sha256: prefix)\n"                  \
 	"  --platform OS/ARCH[/VARIANT]\n"                                                                       \
 	"                           only this platform of multi-platform images\n"                                 \
+	"  --no-referrers           leave out signatures, attestations, SBOMs and other\n"                         \
+	"                           referrers (by default they travel with their images)\n"                        \
+	"  --referrer-type TYPE     only referrers of this artifactType (repeatable)\n"                            \
 	CLI_PROGRESS_HELP                                                                                      \
 	"  --json                   print what was done as JSON on stdout (schema in ferry(1))\n"             \
 	"  -h, --help               show this help\n"
@@ -257,6 +260,7 @@ static json_t *run_json(const char *cmd, const run_rec *r, const char *src, cons
 	json_object_set_new(doc, "source", json_string(src));
 	json_object_set_new(doc, "destination", json_string(dest));
 	json_object_set_new(doc, "images", images_json(r, dest));
+	json_object_set_new(doc, "referrers", json_integer((json_int_t)st->referrers));
 	json_t *blobs = json_array();
 	for (size_t i = 0; i < r->n_blobs; i++) {
 		const blob_rec *b = &r->blobs[i];
@@ -302,7 +306,8 @@ typedef struct convert_args {
 	ferry_tag_rule *rules;
 	char **rule_bufs; /* what rules point into */
 	const char **images;
-	size_t n_rules, n_images;
+	const char **rtypes; /* --referrer-type */
+	size_t n_rules, n_images, n_rtypes;
 	cli_progress_mode mode;
 	bool json;
 	cli_reg reg;
@@ -316,6 +321,7 @@ static void args_init(convert_args *a, int argc)
 	a->rules = ferry_xcalloc((size_t)argc, sizeof(*a->rules));
 	a->rule_bufs = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->images = ferry_xcalloc((size_t)argc, sizeof(char *));
+	a->rtypes = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->mode = CLI_PROGRESS_AUTO;
 	cli_reg_init(&a->reg);
 }
@@ -327,12 +333,13 @@ static void args_free(convert_args *a)
 	free(a->rule_bufs);
 	free(a->rules);
 	free(a->images);
+	free(a->rtypes);
 	free(a->dest);
 	cli_reg_free(&a->reg);
 }
 
 enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
-       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD };
+       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD, O_NO_REFERRERS, O_REFERRER_TYPE };
 
 /* One option of convert or push (not a registry option): 0, or -1 with *rc the exit code. */
 static int take_option(const char *cmd, bool push, int c, char **argv, convert_args *a, int *rc)
@@ -391,6 +398,12 @@ static int take_option(const char *cmd, bool push, int c, char **argv, convert_a
 	case O_PLATFORM:
 		o->platform = optarg;
 		return 0;
+	case O_NO_REFERRERS:
+		o->no_referrers = true;
+		return 0;
+	case O_REFERRER_TYPE:
+		a->rtypes[a->n_rtypes++] = optarg;
+		return 0;
 	case O_PROGRESS:
 		if (cli_progress_parse(optarg, &a->mode) < 0) {
 			*rc = cli_usage_error(cmd, "--progress takes auto, bar, plain or none, not \"%s\"", optarg);
@@ -424,7 +437,8 @@ static int parse_options(const char *cmd, bool push, int argc, char **argv, conv
 		{"image", required_argument, 0, O_IMAGE},       {"platform", required_argument, 0, O_PLATFORM},
 		{"progress", required_argument, 0, O_PROGRESS}, {"json", no_argument, 0, O_JSON},
 		{"quiet", no_argument, 0, 'q'},                 {"help", no_argument, 0, 'h'},
-		{"keep-zstd", no_argument, 0, O_KEEP_ZSTD},
+		{"keep-zstd", no_argument, 0, O_KEEP_ZSTD},      {"no-referrers", no_argument, 0, O_NO_REFERRERS},
+		{"referrer-type", required_argument, 0, O_REFERRER_TYPE},
 		CLI_REG_LONGOPTS,                                {0},
 	};
 	int c;
@@ -474,8 +488,11 @@ static void report(const char *cmd, bool push, const convert_args *a, const run_
 	if (cli_progress_get_mode(rec->prog) != CLI_PROGRESS_NONE) {
 		char w[32];
 		cli_human_size(st->bytes_written, w, sizeof(w));
-		fprintf(stderr, "%s %zu image%s to %s: %zu blobs written (%s), %zu shared, %zu already there, in %.2fs\n",
-			push ? "pushed" : "converted", st->images, st->images == 1 ? "" : "s",
+		char refs[64] = "";
+		if (st->referrers)
+			snprintf(refs, sizeof(refs), " (and %zu referrer%s)", st->referrers, st->referrers == 1 ? "" : "s");
+		fprintf(stderr, "%s %zu image%s%s to %s: %zu blobs written (%s), %zu shared, %zu already there, in %.2fs\n",
+			push ? "pushed" : "converted", st->images, st->images == 1 ? "" : "s", refs,
 			push && !strcmp(a->dest, "docker://") ? "their registries" : a->dest, st->blobs_written, w,
 			st->blobs_dedup, st->blobs_existing, secs);
 	}
@@ -497,6 +514,8 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	a.o.n_tag_rules = a.n_rules;
 	a.o.images = a.images;
 	a.o.n_images = a.n_images;
+	a.o.referrer_types = a.rtypes;
+	a.o.n_referrer_types = a.n_rtypes;
 	rec.registry = push || ferry_str_startswith(a.dest, "docker://");
 	rec.prog = cli_progress_new(a.mode, rec.registry);
 	a.o.on_event = on_event;

@@ -75,9 +75,12 @@ static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t 
 		work *w = &E->works[i];
 		ferry_out_entry *oe = &oes[(*n_oes)++];
 		engine_set_owner(E, i);
+		E->writing_artifact = w->artifact;
 		if (engine_write_image(E, w->label, w->img, oe, &oe->desc, err) < 0)
 			return -1;
 		say_zstd(E, w, &oe->desc);
+		oe->artifact = w->artifact;
+		oe->subject = w->subject;
 		for (size_t k = 0; k < w->n_names; k++) {
 			ferry_name nm;
 			ferry_name_copy(&nm, &w->names[k]);
@@ -130,6 +133,7 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 		goto out;
 	if (dl->fmt == FERRY_FMT_REGISTRY && engine_push_names(dl->path, works, n_works, err) < 0)
 		goto out;
+	engine_referrers_follow(works, n_works);
 	if (!E.store && open_store(&E, dl, works, n_works, err) < 0)
 		goto out;
 	E.store->on_event = o->on_event;

@@ -15,7 +15,7 @@
 #include "util.h"
 
 /* "sha256-<64 hex>.sig" (or .att, .sbom): cosign's tag for an artifact about sha256:<hex>. */
-static bool cosign_tag_subject(const char *tag, ferry_digest *subject)
+bool ferry_cosign_tag_subject(const char *tag, ferry_digest *subject)
 {
 	static const char *const suffixes[] = {".sig", ".att", ".sbom"};
 	if (!tag || strncmp(tag, "sha256-", 7) != 0)
@@ -35,30 +35,18 @@ static bool cosign_tag_subject(const char *tag, ferry_digest *subject)
 	return false;
 }
 
-/* OCI 1.1: a manifest with a subject is a referrer of that subject. */
-static bool manifest_subject(const ferry_image *img, ferry_digest *subject)
-{
-	if (!img->bytes || img->is_index)
-		return false;
-	json_t *doc = NULL;
-	ferry_error ignored = FERRY_ERROR_INIT;
-	if (ferry_json_parse(img->bytes, img->len, "manifest", &doc, &ignored) < 0)
-		return false;
-	json_t *subj = json_object_get(doc, "subject");
-	const char *d = json_is_object(subj) ? ferry_json_str(subj, "digest") : NULL;
-	bool ok = d && ferry_digest_parse(subject, d, &ignored) == 0;
-	json_decref(doc);
-	return ok;
-}
-
 bool ferry_entry_is_artifact(const ferry_entry *e, ferry_digest *subject)
 {
 	for (size_t i = 0; i < e->n_names; i++) {
 		const ferry_name *nm = &e->names[i];
-		if (cosign_tag_subject(nm->has_ref ? nm->ref.tag : nm->bare_tag, subject))
+		if (ferry_cosign_tag_subject(nm->has_ref ? nm->ref.tag : nm->bare_tag, subject))
 			return true;
 	}
-	return manifest_subject(&e->img, subject);
+	/* OCI 1.1: a manifest with a subject is a referrer of that subject. */
+	const ferry_digest *d = ferry_image_subject(&e->img);
+	if (d)
+		*subject = *d;
+	return d != NULL;
 }
 
 /* ---- one signature layer ---- */

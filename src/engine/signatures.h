@@ -30,6 +30,8 @@
  * *subject is the digest it is about.
  */
 bool ferry_entry_is_artifact(const ferry_entry *e, ferry_digest *subject);
+/* Is tag cosign's "sha256-<64 hex>.sig" (or .att, .sbom)?  If so, *subject is the digest it names. */
+bool ferry_cosign_tag_subject(const char *tag, ferry_digest *subject);
 
 /*
  * Check the signatures of every image of src (artifacts are not images)

@@ -197,6 +197,40 @@ int ferry_read_verified(ferry_tree *tree, const char *path, const ferry_descript
 	return 0;
 }
 
+/* An artifact's blobs: described, with no diff_ids (they are not layers of a filesystem). */
+static int artifact_blobs(ferry_image *img)
+{
+	const ferry_manifest *m = &img->manifest;
+	img->n_layers = m->n_layers;
+	img->layers = ferry_xcalloc(m->n_layers ? m->n_layers : 1, sizeof(*img->layers));
+	for (size_t i = 0; i < m->n_layers; i++) {
+		ferry_blob *b = &img->layers[i];
+		ferry_descriptor_copy(&b->desc, &m->layers[i]);
+		b->size_known = true;
+		b->path = ferry_blob_path(&m->layers[i].digest);
+	}
+	return 0;
+}
+
+const char *ferry_image_artifact_type(const ferry_image *img)
+{
+	if (img->is_index || !img->bytes)
+		return NULL;
+	const ferry_manifest *m = &img->manifest;
+	if (m->artifact_type)
+		return m->artifact_type;
+	if (img->is_artifact)
+		return m->config.media_type;
+	if (m->n_layers && m->layers[0].media_type && !ferry_media_type_is_layer(m->layers[0].media_type))
+		return m->layers[0].media_type;
+	return NULL;
+}
+
+const ferry_digest *ferry_image_subject(const ferry_image *img)
+{
+	return !img->is_index && img->manifest.subject ? &img->manifest.subject->digest : NULL;
+}
+
 static int load_manifest(ferry_tree *tree, ferry_image *img, ferry_error *err)
 {
 	if (ferry_manifest_parse(&img->manifest, img->bytes, img->len, err) < 0)
@@ -211,6 +245,10 @@ static int load_manifest(ferry_tree *tree, ferry_image *img, ferry_error *err)
 		ferry_error_prefix(err, "config");
 		return -1;
 	}
+	const char *cmt = m->config.media_type;
+	img->is_artifact = cmt && strcmp(cmt, FERRY_MT_OCI_CONFIG) != 0 && strcmp(cmt, FERRY_MT_DOCKER_CONFIG) != 0;
+	if (img->is_artifact)
+		return artifact_blobs(img);
 	if (ferry_config_parse(&img->cfg, img->config_bytes, img->config_len, err) < 0) {
 		ferry_error_prefix(err, "config %s", m->config.digest.str);
 		return -1;

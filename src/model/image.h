@@ -54,6 +54,12 @@ struct ferry_image {
 	ferry_config cfg;
 	ferry_blob *layers;
 	size_t n_layers;
+	/*
+	 * An artifact (its config is not an image config: an empty config, an
+	 * SBOM's...): config and blobs are carried byte for byte, never parsed
+	 * as an image's, and the manifest is never rebuilt.
+	 */
+	bool is_artifact;
 
 	/* An index */
 	ferry_index index; /* parsed bytes */
@@ -94,6 +100,15 @@ void ferry_entry_add_name(ferry_entry *e, ferry_name *n);
 void ferry_blob_free(ferry_blob *b);
 void ferry_image_free(ferry_image *img);
 void ferry_entry_free(ferry_entry *e);
+
+/*
+ * What kind of artifact a manifest is: its artifactType, else its config's
+ * media type when that is not an image config's, else its first blob's when
+ * that is not a layer (a cosign signature: its payload type).  NULL: none.
+ */
+const char *ferry_image_artifact_type(const ferry_image *img);
+/* The subject an OCI 1.1 referrer names (NULL: none). */
+const ferry_digest *ferry_image_subject(const ferry_image *img);
 
 /* The platform of an image: its index descriptor's, else its config's. NULL if unknown. */
 const ferry_platform *ferry_image_platform(const ferry_image *img);
