@@ -520,6 +520,7 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	rec.prog = cli_progress_new(a.mode, rec.registry);
 	a.o.on_event = on_event;
 	a.o.event_ud = &rec;
+	a.reg.opts.no_referrers = a.o.no_referrers;
 	a.o.registry_opts = cli_reg_opts(&a.reg);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
