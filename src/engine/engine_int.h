@@ -57,9 +57,6 @@ typedef struct work {
 	ferry_digest subject; /* what it is about (when artifact) */
 } work;
 
-/* Referrers carried with the images selected: at most this many, this many levels deep. */
-#define FERRY_REFERRERS_MAX 4096
-#define FERRY_REFERRERS_DEPTH 8
 
 typedef struct engine {
 	const ferry_convert_opts *o;

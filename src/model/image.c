@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "strmap.h"
 #include "util.h"
 
 void ferry_name_free(ferry_name *n)
@@ -89,10 +90,18 @@ int ferry_source_find(ferry_source *src, const char *s, ferry_entry **out, ferry
 {
 	*out = NULL;
 	if (!s) {
-		if (src->n_entries != 1)
+		/* The only image: its signatures and other referrers are not images. */
+		size_t n = 0;
+		ferry_digest subject;
+		for (size_t i = 0; i < src->n_entries; i++) {
+			if (!ferry_entry_is_artifact(&src->entries[i], &subject) && n++ == 0)
+				*out = &src->entries[i];
+		}
+		if (n != 1) {
+			*out = NULL;
 			return ferry_error_set(err, FERRY_E_USAGE, "%s holds %zu images: name the one you mean", src->display,
-					       src->n_entries);
-		*out = &src->entries[0];
+					       n);
+		}
 		return 0;
 	}
 	for (size_t i = 0; i < src->n_entries; i++) {
@@ -335,3 +344,41 @@ void ferry_source_free(ferry_source *src)
 	free(src->display);
 	free(src);
 }
+
+/* ---- artifacts and referrers ---- */
+
+/* "sha256-<64 hex>.sig" (or .att, .sbom): cosign's tag for an artifact about sha256:<hex>. */
+bool ferry_cosign_tag_subject(const char *tag, ferry_digest *subject)
+{
+	static const char *const suffixes[] = {".sig", ".att", ".sbom"};
+	if (!tag || strncmp(tag, "sha256-", 7) != 0)
+		return false;
+	const char *hex = tag + 7;
+	size_t n = strspn(hex, "0123456789abcdef");
+	if (n != 64)
+		return false;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		if (strcmp(hex + n, suffixes[i]) == 0) {
+			char s[7 + 64 + 1];
+			snprintf(s, sizeof(s), "sha256:%.64s", hex);
+			ferry_error ignored = FERRY_ERROR_INIT;
+			return ferry_digest_parse(subject, s, &ignored) == 0;
+		}
+	}
+	return false;
+}
+
+bool ferry_entry_is_artifact(const ferry_entry *e, ferry_digest *subject)
+{
+	for (size_t i = 0; i < e->n_names; i++) {
+		const ferry_name *nm = &e->names[i];
+		if (ferry_cosign_tag_subject(nm->has_ref ? nm->ref.tag : nm->bare_tag, subject))
+			return true;
+	}
+	/* OCI 1.1: a manifest with a subject is a referrer of that subject. */
+	const ferry_digest *d = ferry_image_subject(&e->img);
+	if (d)
+		*subject = *d;
+	return d != NULL;
+}
+
