@@ -76,13 +76,14 @@ SBOMSIG=$(python3 "$REF" G "$SBOM" application/vnd.example.signature sbomsig.txt
 python3 "$SIGN" G 1.0 ec.pem --referrer >/dev/null         # cosign OCI 1.1 mode
 echo '{"vex":"not affected"}' >vex.json
 VEX=$(python3 "$REF" G 1.0 application/vnd.openvex+json vex.json --style regctl) # regctl: tag-schema index
+python3 "$SIGN" G 2.1 ec.pem >/dev/null
 
 tap_is "$(refcount G docker.io/example/app:13)" 3 "ls --json: app:13 has 3 referrers (signature, SBOM, the SBOM's signature)"
 tap_is "$(refcount G docker.io/example/base:1.0)" 2 "ls --json: base:1.0 has 2 (an OCI 1.1 signature, a VEX in regctl's tag-schema index)"
-tap_is "$(refcount G docker.io/example/tool:2.1)" 0 "ls --json: tool:2.1 has none"
+tap_is "$(refcount G docker.io/example/tool:2.1)" 1 "ls --json: tool:2.1 has its signature"
 tap_ok "ls --json follows the schema" sh -c "'$FERRY' ls --json G | python3 '$CHECK' ls"
 tap_is "$("$FERRY" ls G | awk 'NR>1 {print $1, $NF}' | LC_ALL=C sort | xargs)" \
-	"docker.io/example/app:13 3 docker.io/example/base:1.0 2 docker.io/example/tool:2.1 0" \
+	"docker.io/example/app:13 3 docker.io/example/base:1.0 2 docker.io/example/tool:2.1 1" \
 	"ls: a REFERRERS column, and referrers are not listed as images"
 tap_is "$(types G example/app:13)" \
 	"application/spdx+json application/vnd.dev.cosign.simplesigning.v1+json application/vnd.example.signature" \
@@ -90,8 +91,7 @@ tap_is "$(types G example/app:13)" \
 tap_ok "inspect --json follows the schema" sh -c "'$FERRY' inspect --json G example/app:13 | python3 '$CHECK' inspect"
 tap_like "$("$FERRY" inspect G example/app:13)" "Referrers:.*${SBOM#sha256:}" "inspect lists them (digest, size, type)"
 tap_ok "the source verifies (artifacts are not judged as images)" "$FERRY" verify -q G
-tap_ok "and every image is signed" "$FERRY" verify -q --key ec.pub G example/app:13 2>/dev/null ||
-	"$FERRY" verify -q --key ec.pub G
+tap_ok "and every image is signed" "$FERRY" verify -q --key ec.pub G
 
 # ---- selection ----------------------------------------------------------------------------
 tap_ok "--image app:13 brings its referrers" "$FERRY" convert -q --image example/app:13 G S1/
@@ -117,15 +117,17 @@ tap_ok "and still verifies" "$FERRY" verify -q --key ec.pub S5
 
 # Left out with a warning: referrers whose image is gone.
 cp -r G O
-tap_ok "untag app:13" "$FERRY" untag O docker.io/example/app:13
-tap_like "$(cat "$TAP_OUT")" "referrers? left out" "untag: the orphaned referrers are left out, with a warning"
-tap_is "$(refcount O docker.io/example/base:1.0)" 2 "base's referrers stay"
-tap_is "$(jq --arg d "$SBOM" '[.manifests[] | select(.digest==$d)] | length' O/index.json)" 0 "the orphaned SBOM is gone"
+jq --arg d "$APP" '.manifests |= map(select(.digest != $d))' O/index.json >O/i.json && mv O/i.json O/index.json
+tap_ok "a layout whose app:13 is gone, its referrers left behind" "$FERRY" convert O O2/
+tap_like "$(cat "$TAP_OUT")" "warning: 3 referrers left out: their subjects are not written" "the orphaned referrers are left out, with a warning"
+tap_is "$(refcount O2 docker.io/example/base:1.0)" 2 "base's referrers stay"
+tap_is "$(jq --arg d "$SBOM" '[.manifests[] | select(.digest==$d)] | length' O2/index.json)" 0 "the orphaned SBOM is gone"
 
 # ---- through archives -------------------------------------------------------------------------
 tap_ok "layout -> oci-archive" "$FERRY" convert -q G g.tar
 tap_ok "oci-archive -> layout" "$FERRY" convert -q g.tar T1/
-tap_is "$(manifests T1)" "$(manifests S1 | xargs -n1 | cat - <(manifests G | xargs -n1) | LC_ALL=C sort -u | grep -v "$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] // "" | test("^sha256-[0-9a-f]{64}$")) | .digest' G/index.json)" | xargs)" \
+REGCTL_IX=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] // "" | test("^sha256-[0-9a-f]{64}$")) | .digest' G/index.json)
+tap_is "$(manifests T1)" "$( (manifests G | xargs -n1 | grep -v "$REGCTL_IX"; echo "$VEX") | LC_ALL=C sort -u | xargs)" \
 	"every manifest digest kept (regctl's index became its referrers)"
 tap_ok "layout -> docker-archive" "$FERRY" convert -q G g-docker.tar
 tap_is "$(tar -xOf g-docker.tar manifest.json | jq -r '.[].RepoTags[]' | LC_ALL=C sort | xargs)" \
