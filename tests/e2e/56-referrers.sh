@@ -123,6 +123,13 @@ tap_like "$(cat "$TAP_OUT")" "warning: 3 referrers left out: their subjects are 
 tap_is "$(refcount O2 docker.io/example/base:1.0)" 2 "base's referrers stay"
 tap_is "$(jq --arg d "$SBOM" '[.manifests[] | select(.digest==$d)] | length' O2/index.json)" 0 "the orphaned SBOM is gone"
 
+# Bounded: more referrers than FERRY_REFERRERS_MAX (4096) on one image.
+"$FERRY" convert -q --image example/app:13 --no-referrers G M/
+python3 "$SIGN" M 13 ec.pem --referrer --copies 4100 >/dev/null
+tap_ok "4100 referrers on one image: convert" "$FERRY" convert --image example/app:13 M M2/
+tap_like "$(cat "$TAP_OUT")" "more than 4096 referrers: the rest are left out" "says it keeps 4096 of them"
+tap_is "$(jq '.manifests | length' M2/index.json)" 4097 "the image and 4096 referrers written"
+
 # ---- through archives -------------------------------------------------------------------------
 tap_ok "layout -> oci-archive" "$FERRY" convert -q G g.tar
 tap_ok "oci-archive -> layout" "$FERRY" convert -q g.tar T1/
@@ -164,6 +171,10 @@ tap_ok "pull --no-referrers" "$FERRY" convert -q --no-referrers "docker://$R/exa
 tap_is "$(manifests P2)" "$APP" "the image alone"
 tap_ok "ls docker:// counts them" "$FERRY" ls "docker://$R/example/base:1.0"
 tap_like "$(cat "$TAP_OUT")" "base:1.0 .* 2$" "base:1.0: 2 referrers in the registry"
+tap_ok "push app:13 to a full docker://REF" "$FERRY" push -q --image example/app:13 G "docker://$R/moved/app:1"
+tap_is "$(curl -s "http://$R/v2/moved/app/tags/list" | jq -r '.tags[]' | LC_ALL=C sort | xargs)" \
+	"$(printf '%s\n' 1 "sha256-${APP#sha256:}" "sha256-${APP#sha256:}.sig" "sha256-${SBOM#sha256:}" | LC_ALL=C sort | xargs)" \
+	"its referrers and signature follow it there"
 tap_ok "skopeo copies the image out of the registry" skopeo copy -q --src-tls-verify=false "docker://$R/example/app:13" oci:SK2:x
 tap_is "$(digest_of SK2 x)" "$APP" "with its digest"
 
