@@ -9,7 +9,7 @@
 _ferry_commands="ls convert push verify tag untag prune inspect login logout batch serve help"
 
 _ferry_reg_opts="--creds --cert-dir --tls-verify --tls-verify=false --insecure-registry --retries --stall-timeout --debug"
-_ferry_retag_opts="--tag --add-tag --registry --prefix --repository --image --platform --manifest-format"
+_ferry_retag_opts="--tag --add-tag --registry --prefix --repository --image --platform --manifest-format --no-referrers --referrer-type"
 _ferry_progress_opts="--progress --quiet -q"
 _ferry_list_opts="--images-from --keep-going --lock"
 
@@ -72,7 +72,7 @@ _ferry_values() {
 	--platform) compgen -W "linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x" -- "$cur" ;;
 	--cert-dir) compgen -d -- "$cur" | sed 's|$|/|' ;;
 	--state | --tls-cert | --tls-key | --htpasswd | --key | --images-from | --lock) _ferry_paths "$cur" ;;
-	--tag | --add-tag | --registry | --prefix | --repository | --image | --creds | --insecure-registry | \
+	--tag | --add-tag | --registry | --prefix | --repository | --image | --referrer-type | --creds | --insecure-registry | \
 		--retries | --stall-timeout | --jobs | -j | --shard | --username | -u | --listen) : ;; # free text
 	*) return 1 ;;
 	esac

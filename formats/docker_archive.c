@@ -319,7 +319,8 @@ static int docker_write_meta(ferry_store *store, const ferry_out_entry *entries,
 	ferry_strmap seen = {0}; /* manifest digest -> its object in mj */
 	for (size_t i = 0; i < n; i++) {
 		const ferry_out_entry *e = &entries[i];
-		for (size_t k = 0; k < e->n_images; k++) {
+		/* Artifacts are not images docker load could load: the OCI index carries them. */
+		for (size_t k = 0; !e->artifact && k < e->n_images; k++) {
 			const ferry_out_image *im = &e->images[k];
 			json_t *o = ferry_strmap_get(&seen, im->manifest.digest.str);
 			if (!o) {

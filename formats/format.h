@@ -27,6 +27,14 @@ typedef struct ferry_out_entry {
 	size_t n_names, cap_names;
 	ferry_out_image *images; /* every manifest under desc (one for a plain image) */
 	size_t n_images, cap_images;
+	/*
+	 * An artifact about another entry's image (a referrer, a cosign
+	 * signature): not an image for loaders (docker-archive leaves it out of
+	 * manifest.json), written after its subject, and (unnamed) listed in
+	 * index.json with FERRY_ANN_REFERRER_SUBJECT.
+	 */
+	bool artifact;
+	ferry_digest subject;
 } ferry_out_entry;
 
 typedef enum {

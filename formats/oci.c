@@ -56,6 +56,48 @@ static int names_of(const ferry_descriptor *d, ferry_entry *e, ferry_error *err)
 	return 0;
 }
 
+/* "sha256-<64 hex>", nothing after: the referrers tag schema's tag for an index of referrers. */
+static bool tag_schema_tag(const ferry_entry *e)
+{
+	if (e->n_names != 1 || !e->img.is_index)
+		return false;
+	const ferry_name *nm = &e->names[0];
+	const char *t = nm->has_ref ? nm->ref.tag : nm->bare_tag;
+	return t && strncmp(t, "sha256-", 7) == 0 && strlen(t) == 7 + 64 && strspn(t + 7, "0123456789abcdef") == 64;
+}
+
+/*
+ * regctl's layouts keep referrers as the registry tag schema does: an index
+ * tagged sha256-<hex of the subject> lists them.  Each becomes an entry of
+ * its own (a referrer, its subject in its manifest); the index itself is not
+ * an image, and goes (ferry writes the referrers themselves).
+ */
+static void expand_tag_schema(ferry_source *src, ferry_strmap *seen)
+{
+	for (size_t i = 0; i < src->n_entries;) {
+		if (!tag_schema_tag(&src->entries[i])) {
+			i++;
+			continue;
+		}
+		ferry_entry old = src->entries[i];
+		memmove(&src->entries[i], &src->entries[i + 1], (src->n_entries - i - 1) * sizeof(*src->entries));
+		src->n_entries--;
+		for (size_t c = 0; c < old.img.n_children; c++) {
+			ferry_image *child = &old.img.children[c];
+			if (!child->is_index && ferry_image_subject(child) && !ferry_strmap_has(seen, child->desc.digest.str)) {
+				ferry_strmap_put(seen, child->desc.digest.str, (void *)1);
+				ferry_entry *e = FERRY_PUSH(src->entries, src->n_entries, src->cap_entries);
+				memset(e, 0, sizeof(*e));
+				e->img = *child;
+				json_decref(e->img.desc.annotations);
+				e->img.desc.annotations = NULL;
+				memset(child, 0, sizeof(*child));
+			}
+		}
+		ferry_entry_free(&old);
+	}
+}
+
 int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error *err)
 {
 	unsigned char *buf;
@@ -100,6 +142,8 @@ int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error 
 			rc = -1;
 		}
 	}
+	if (rc == 0)
+		expand_tag_schema(src, &seen);
 	ferry_strmap_free(&seen);
 	ferry_index_free(&ix);
 	return rc;
@@ -153,6 +197,10 @@ static json_t *index_entry(const ferry_out_entry *e, const ferry_name *n)
 		} else {
 			json_object_set_new(d.annotations, FERRY_ANN_REF_NAME, json_string(n->bare_tag));
 		}
+	} else if (e->artifact && ferry_digest_is_set(&e->subject)) {
+		/* A referrer: no name, and the subject it is about, for tools that look. */
+		d.annotations = json_object();
+		json_object_set_new(d.annotations, FERRY_ANN_REFERRER_SUBJECT, json_string(e->subject.str));
 	}
 	json_t *j = ferry_descriptor_to_json(&d);
 	ferry_descriptor_free(&d);

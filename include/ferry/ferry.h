@@ -90,6 +90,14 @@ typedef struct ferry_convert_opts {
 	 */
 	const char *const *platforms;
 	size_t n_platforms;
+	/*
+	 * Referrers (OCI 1.1 subject) and cosign artifacts (sha256-<hex>.sig,
+	 * .att, .sbom) travel with the images selected, unless no_referrers;
+	 * referrer_types (--referrer-type) keeps only those artifactTypes.
+	 */
+	bool no_referrers;
+	const char *const *referrer_types;
+	size_t n_referrer_types;
 	ferry_event_fn on_event;
 	void *event_ud;
 	/* Registries (docker:// locations): auth, TLS, retries. NULL: defaults. */
@@ -99,7 +107,8 @@ typedef struct ferry_convert_opts {
 } ferry_convert_opts;
 
 typedef struct ferry_convert_stats {
-	size_t images;        /* image manifests written */
+	size_t images;        /* image manifests written (referrers not counted) */
+	size_t referrers;     /* referrer and cosign artifact manifests written with them */
 	size_t blobs_written;
 	size_t blobs_existing;
 	size_t blobs_dedup;

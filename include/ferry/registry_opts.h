@@ -20,6 +20,7 @@ typedef struct ferry_registry_opts {
 	int retries;                        /* attempts after the first for retryable failures */
 	bool debug;                         /* trace requests (method, URL without query secrets, status) to stderr */
 	int stall_seconds;                  /* a transfer that moves no byte for this long fails (retryable) */
+	bool no_referrers;                  /* a pull looks for no referrers or cosign tags (--no-referrers) */
 } ferry_registry_opts;
 
 #define FERRY_STALL_SECONDS 120

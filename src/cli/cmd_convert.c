@@ -30,6 +30,9 @@
 	"                           the failures at the end (exit 1)\n"                                         \
 	"  --lock FILE              with --images-from: write the tag -> digest map used\n"                  \
 	"                           (give it as LIST to copy exactly these again)\n"                           \
+	"  --no-referrers           leave out signatures, attestations, SBOMs and other\n"                         \
+	"                           referrers (by default they travel with their images)\n"                        \
+	"  --referrer-type TYPE     only referrers of this artifactType (repeatable)\n"                            \
 	CLI_PROGRESS_HELP                                                                                      \
 	"  --json                   print what was done as JSON on stdout (schema in ferry(1))\n"             \
 	"  -h, --help               show this help\n"
@@ -287,6 +290,7 @@ static json_t *run_json(const char *cmd, const run_rec *r, const char *src, cons
 	json_object_set_new(doc, "source", json_string(src));
 	json_object_set_new(doc, "destination", json_string(dest));
 	json_object_set_new(doc, "images", images_json(r, dest));
+	json_object_set_new(doc, "referrers", json_integer((json_int_t)st->referrers));
 	json_t *blobs = json_array();
 	for (size_t i = 0; i < r->n_blobs; i++) {
 		const blob_rec *b = &r->blobs[i];
@@ -333,7 +337,8 @@ typedef struct convert_args {
 	char **rule_bufs; /* what rules point into */
 	const char **images;
 	const char **platforms; /* the second --platform and on */
-	size_t n_rules, n_images, n_platforms;
+	const char **rtypes;    /* --referrer-type */
+	size_t n_rules, n_images, n_platforms, n_rtypes;
 	cli_progress_mode mode;
 	bool json;
 	cli_reg reg;
@@ -350,6 +355,7 @@ static void args_init(convert_args *a, int argc)
 	a->rule_bufs = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->images = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->platforms = ferry_xcalloc((size_t)argc, sizeof(char *));
+	a->rtypes = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->mode = CLI_PROGRESS_AUTO;
 	cli_reg_init(&a->reg);
 }
@@ -362,12 +368,14 @@ static void args_free(convert_args *a)
 	free(a->rules);
 	free(a->images);
 	free(a->platforms);
+	free(a->rtypes);
 	free(a->dest);
 	cli_reg_free(&a->reg);
 }
 
 enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
-       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD, O_IMAGES_FROM, O_KEEP_GOING, O_LOCK };
+       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD, O_IMAGES_FROM, O_KEEP_GOING, O_LOCK, O_NO_REFERRERS,
+       O_REFERRER_TYPE };
 
 /* One option of convert or push (not a registry option): 0, or -1 with *rc the exit code. */
 static int take_option(const char *cmd, bool push, int c, char **argv, convert_args *a, int *rc)
@@ -429,6 +437,12 @@ static int take_option(const char *cmd, bool push, int c, char **argv, convert_a
 		else
 			a->platforms[a->n_platforms++] = optarg;
 		return 0;
+	case O_NO_REFERRERS:
+		o->no_referrers = true;
+		return 0;
+	case O_REFERRER_TYPE:
+		a->rtypes[a->n_rtypes++] = optarg;
+		return 0;
 	case O_PROGRESS:
 		if (cli_progress_parse(optarg, &a->mode) < 0) {
 			*rc = cli_usage_error(cmd, "--progress takes auto, bar, plain or none, not \"%s\"", optarg);
@@ -474,6 +488,7 @@ static int parse_options(const char *cmd, bool push, int argc, char **argv, conv
 		{"keep-zstd", no_argument, 0, O_KEEP_ZSTD},
 		{"images-from", required_argument, 0, O_IMAGES_FROM}, {"keep-going", no_argument, 0, O_KEEP_GOING},
 		{"lock", required_argument, 0, O_LOCK},
+		{"no-referrers", no_argument, 0, O_NO_REFERRERS}, {"referrer-type", required_argument, 0, O_REFERRER_TYPE},
 		CLI_REG_LONGOPTS,                                {0},
 	};
 	int c;
@@ -540,8 +555,11 @@ static void report(const char *cmd, bool push, const convert_args *a, const run_
 	if (cli_progress_get_mode(rec->prog) != CLI_PROGRESS_NONE) {
 		char w[32];
 		cli_human_size(st->bytes_written, w, sizeof(w));
-		fprintf(stderr, "%s %zu image%s to %s: %zu blobs written (%s), %zu shared, %zu already there, in %.2fs\n",
-			push ? "pushed" : "converted", st->images, st->images == 1 ? "" : "s",
+		char refs[64] = "";
+		if (st->referrers)
+			snprintf(refs, sizeof(refs), " (and %zu referrer%s)", st->referrers, st->referrers == 1 ? "" : "s");
+		fprintf(stderr, "%s %zu image%s%s to %s: %zu blobs written (%s), %zu shared, %zu already there, in %.2fs\n",
+			push ? "pushed" : "converted", st->images, st->images == 1 ? "" : "s", refs,
 			push && !strcmp(a->dest, "docker://") ? "their registries" : a->dest, st->blobs_written, w,
 			st->blobs_dedup, st->blobs_existing, secs);
 	}
@@ -565,10 +583,13 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	a.o.n_images = a.n_images;
 	a.o.platforms = a.platforms;
 	a.o.n_platforms = a.n_platforms;
+	a.o.referrer_types = a.rtypes;
+	a.o.n_referrer_types = a.n_rtypes;
 	rec.registry = push || ferry_str_startswith(a.dest, "docker://");
 	rec.prog = cli_progress_new(a.mode, rec.registry);
 	a.o.on_event = on_event;
 	a.o.event_ud = &rec;
+	a.reg.opts.no_referrers = a.o.no_referrers;
 	a.o.registry_opts = cli_reg_opts(&a.reg);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

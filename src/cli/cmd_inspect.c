@@ -16,11 +16,13 @@ const char cmd_inspect_usage[] =
 	"\n"
 	"Show the manifest, config and layers of one image in LOCATION. REF names it (a\n"
 	"reference, :TAG for an image named only by a tag, or a sha256: digest prefix);\n"
-	"it may be left out when LOCATION holds one image.\n"
+	"it may be left out when LOCATION holds one image.  The image's referrers\n"
+	"(signatures, attestations, SBOMs...) are listed: artifactType, digest, size.\n"
 	"\n"
 	"  --raw                    print the manifest (or index) bytes exactly as stored\n"
 	"  --config                 print the config bytes exactly as stored\n"
-	"  --json                   print {name, digest, mediaType, platform, manifest, config}\n"
+	"  --json                   print {names, digest, mediaType, platform, manifest, config,\n"
+	"                           referrers}\n"
 	"  --platform OS/ARCH[/VARIANT]\n"
 	"                           for a multi-platform image: that platform's manifest\n"
 	"  -h, --help               show this help\n"
@@ -40,6 +42,52 @@ static const ferry_image *inspect_pick(const ferry_image *img, const ferry_platf
 			return c;
 	}
 	return NULL;
+}
+
+/* The referrers of entry e (recursively), each {artifactType, digest, size, subject, names}. */
+static json_t *referrers_json(const ferry_source *src, const ferry_entry *e)
+{
+	json_t *arr = json_array();
+	ferry_referrers_map *m = ferry_referrers_map_new(src);
+	size_t n = 0;
+	size_t *refs = ferry_referrers_of(m, (size_t)(e - src->entries), &n);
+	for (size_t i = 0; i < n; i++) {
+		const ferry_entry *r = &src->entries[refs[i]];
+		const char *at = ferry_image_artifact_type(&r->img);
+		ferry_digest subject;
+		ferry_entry_is_artifact(r, &subject);
+		json_t *o = json_object();
+		json_object_set_new(o, "artifactType", at ? json_string(at) : json_null());
+		json_object_set_new(o, "digest", json_string(r->img.desc.digest.str));
+		json_object_set_new(o, "size", json_integer((json_int_t)r->img.len));
+		json_object_set_new(o, "subject", json_string(subject.str));
+		json_t *names = json_array();
+		for (size_t k = 0; k < r->n_names; k++) {
+			char *s = ferry_name_string(&r->names[k]);
+			json_array_append_new(names, json_string(s));
+			free(s);
+		}
+		json_object_set_new(o, "names", names);
+		json_array_append_new(arr, o);
+	}
+	free(refs);
+	ferry_referrers_map_free(m);
+	return arr;
+}
+
+static void print_referrers(json_t *refs)
+{
+	if (json_array_size(refs) == 0)
+		return;
+	printf("Referrers:\n");
+	size_t i;
+	json_t *o;
+	json_array_foreach(refs, i, o)
+	{
+		const char *at = ferry_json_str(o, "artifactType");
+		printf("  %s  %9lld  %s\n", ferry_json_str(o, "digest"), (long long)json_integer_value(json_object_get(o, "size")),
+		       at ? at : "-");
+	}
 }
 
 static json_t *json_of_bytes(const unsigned char *b, size_t n)
@@ -189,6 +237,7 @@ int cmd_inspect(int argc, char **argv)
 		free(ps);
 		json_object_set_new(o, "manifest", json_of_bytes(img->bytes, img->len));
 		json_object_set_new(o, "config", img->is_index ? json_null() : json_of_bytes(img->config_bytes, img->config_len));
+		json_object_set_new(o, "referrers", referrers_json(src, e));
 		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(s);
 		free(s);
@@ -196,6 +245,9 @@ int cmd_inspect(int argc, char **argv)
 		goto out;
 	}
 	print_inspect(e, img);
+	json_t *refs = referrers_json(src, e);
+	print_referrers(refs);
+	json_decref(refs);
 out:
 	ferry_platform_free(&want);
 	ferry_source_free(src);

@@ -15,7 +15,9 @@
 const char cmd_ls_usage[] = "Usage: ferry ls [--json] LOCATION\n"
 			       "\n"
 			       "List the images in LOCATION, one line per name: reference, manifest digest,\n"
-			       "platforms, layer count and total size (layers and config).\n"
+			       "platforms, layer count, total size (layers and config) and how many\n"
+			       "referrers (signatures, attestations, SBOMs...) travel with it.  Referrers\n"
+			       "are counted, not listed (ferry inspect lists them).\n"
 			       "\n"
 			       "  --json      print a JSON document instead (schema in ferry(1))\n"
 			       "  -h, --help  show this help\n"
@@ -74,8 +76,13 @@ int cmd_ls(int argc, char **argv)
 	json_object_set_new(doc, "location", json_string(argv[optind]));
 	json_object_set_new(doc, "format", json_string(src->format->name));
 	json_t *images = json_array();
+	ferry_referrers_map *rmap = ferry_referrers_map_new(src);
 	for (size_t i = 0; i < src->n_entries; i++) {
 		const ferry_entry *e = &src->entries[i];
+		if (ferry_referrers_map_is_artifact(rmap, i))
+			continue;
+		size_t n_refs = 0;
+		free(ferry_referrers_of(rmap, i, &n_refs));
 		json_t *o = json_object();
 		json_t *names = json_array();
 		for (size_t k = 0; k < e->n_names; k++) {
@@ -97,15 +104,18 @@ int cmd_ls(int argc, char **argv)
 		json_object_set_new(o, "platforms", plats);
 		json_object_set_new(o, "layers", json_integer((json_int_t)layers));
 		json_object_set_new(o, "size", json_integer((json_int_t)size));
+		json_object_set_new(o, "referrers", json_integer((json_int_t)n_refs));
 		json_array_append_new(images, o);
 	}
+	ferry_referrers_map_free(rmap);
 	json_object_set_new(doc, "images", images);
 	if (json) {
 		char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(s);
 		free(s);
 	} else {
-		printf("%-50s  %-19s  %-20s  %6s  %9s\n", "REFERENCE", "DIGEST", "PLATFORMS", "LAYERS", "SIZE");
+		printf("%-50s  %-19s  %-20s  %6s  %9s  %9s\n", "REFERENCE", "DIGEST", "PLATFORMS", "LAYERS", "SIZE",
+		       "REFERRERS");
 		size_t i;
 		json_t *o;
 		json_array_foreach(images, i, o)
@@ -127,9 +137,10 @@ int cmd_ls(int argc, char **argv)
 			json_t *names = json_object_get(o, "names");
 			size_t n_names = json_array_size(names);
 			for (size_t k2 = 0; k2 < (n_names ? n_names : 1); k2++) {
-				printf("%-50s  %-19s  %-20s  %6lld  %9s\n",
+				printf("%-50s  %-19s  %-20s  %6lld  %9s  %9lld\n",
 				       n_names ? json_string_value(json_array_get(names, k2)) : "<none>", dshort, plats,
-				       (long long)json_integer_value(json_object_get(o, "layers")), sz);
+				       (long long)json_integer_value(json_object_get(o, "layers")), sz,
+				       (long long)json_integer_value(json_object_get(o, "referrers")));
 			}
 		}
 	}

@@ -64,7 +64,11 @@ void engine_count_doc(engine *E)
 void engine_count_image(engine *E, const char *label, const ferry_digest *d, const char *config)
 {
 	engine_lock(&E->mu, E);
-	E->st->images++;
+	if (E->writing_artifact)
+		E->st->referrers++;
+	else
+		E->st->images++;
 	engine_unlock(&E->mu, E);
-	engine_emit(E, FERRY_EV_IMAGE_DONE, label, d, 0, 0, config);
+	if (!E->writing_artifact) /* a referrer is not an image of the run's list */
+		engine_emit(E, FERRY_EV_IMAGE_DONE, label, d, 0, 0, config);
 }

@@ -1,6 +1,7 @@
 /*
  * convert.c - the entry points: ferry_convert, ferry_convert_in, ferry_tag, ferry_untag.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,9 +76,12 @@ static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t 
 		work *w = &E->works[i];
 		ferry_out_entry *oe = &oes[(*n_oes)++];
 		engine_set_owner(E, i);
+		E->writing_artifact = w->artifact;
 		if (engine_write_image(E, w->label, w->img, oe, &oe->desc, err) < 0)
 			return -1;
 		say_zstd(E, w, &oe->desc);
+		oe->artifact = w->artifact;
+		oe->subject = w->subject;
 		for (size_t k = 0; k < w->n_names; k++) {
 			ferry_name nm;
 			ferry_name_copy(&nm, &w->names[k]);
@@ -93,6 +97,32 @@ static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t 
 		}
 	}
 	return 0;
+}
+
+/*
+ * A referrer names its subject by digest: when the subject's manifest had to
+ * be rebuilt (its layers recompressed), the referrer no longer matches it.
+ * Say so: a signature that cannot verify any more should not be found out
+ * at the far end.
+ */
+static void say_detached(engine *E, size_t n_works, const ferry_out_entry *oes)
+{
+	for (size_t a = 0; a < n_works; a++) {
+		const work *r = &E->works[a];
+		for (size_t i = 0; r->artifact && i < n_works; i++) {
+			const work *w = &E->works[i];
+			if (w->artifact || !ferry_digest_eq(&w->img->desc.digest, &r->subject) ||
+			    ferry_digest_eq(&oes[i].desc.digest, &r->subject))
+				continue;
+			char msg[FERRY_ERROR_MSG_MAX];
+			snprintf(msg, sizeof(msg),
+				 "%s: its manifest was rebuilt (digest %s, was %s), so referrer %s, about the old "
+				 "digest, no longer matches it (convert with the layers' compression kept to keep it)",
+				 w->label, oes[i].desc.digest.str, r->subject.str, r->img->desc.digest.str);
+			engine_emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
+			break;
+		}
+	}
 }
 
 int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
@@ -130,6 +160,7 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 		goto out;
 	if (dl->fmt == FERRY_FMT_REGISTRY && engine_push_names(dl->path, works, n_works, err) < 0)
 		goto out;
+	engine_referrers_follow(works, n_works);
 	if (!E.store && open_store(&E, dl, works, n_works, err) < 0)
 		goto out;
 	E.store->on_event = o->on_event;
@@ -143,6 +174,7 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	oes = ferry_xcalloc(n_works ? n_works : 1, sizeof(*oes));
 	if (write_images(&E, n_works, oes, &n_oes, err) < 0)
 		goto out;
+	say_detached(&E, n_works, oes);
 	if (replace_index ? ferry_oci_write_index(E.store, oes, n_oes, false, err) < 0
 			  : E.dfmt->write_meta(E.store, oes, n_oes, err) < 0)
 		goto out;

@@ -54,7 +54,10 @@ typedef struct work {
 	const char *label; /* for messages */
 	char *label_owned;
 	ferry_image *subset; /* owned, shallow: an index narrowed to the kept platforms (img points at it) */
+	bool artifact;        /* a referrer or cosign artifact, carried with its subject */
+	ferry_digest subject; /* what it is about (when artifact) */
 } work;
+
 
 typedef struct engine {
 	const ferry_convert_opts *o;
@@ -98,6 +101,7 @@ typedef struct engine {
 	struct parked *parked;
 	size_t n_parked;
 	bool draining;
+	bool writing_artifact;    /* the work being written is a referrer: counted apart from images */
 	const char *store_path;   /* the destination file (NULL: stdout), for spools beside it */
 } engine;
 
@@ -139,15 +143,27 @@ int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err);
 int engine_push_names(const char *dest, work *works, size_t n, ferry_error *err);
 void engine_free_works(work *w, size_t n);
 
+/* ---- referrers.c: the artifacts that travel with their images ---- */
+/*
+ * The source entries (indexes, in order: each after its subject) that are
+ * referrers of the works' images, recursively, not already taken, filtered
+ * by --referrer-type; none under --no-referrers.  Caller frees.
+ */
+size_t *engine_referrers(engine *E, const work *works, size_t n_works, const bool *taken, size_t *n_out);
+bool engine_referrer_type_wanted(const ferry_convert_opts *o, const ferry_image *img);
+/* Cosign-tagged artifacts take the repositories of the image they are about (after retagging). */
+void engine_referrers_follow(work *w, size_t n);
+
 /* ---- layers.c: the layer list ---- */
 const char *engine_layer_mt(ferry_comp c, bool docker);
 ferry_comp engine_comp_of_mt(const char *mt);
 /*
  * The destination's compression policy: what a layer whose bytes are in
  * compression found is written as.  --compress decides for every layer;
- * else the format does (formats/format.h).
+ * else the format does (formats/format.h).  A blob that is not a layer
+ * (an artifact's: media type not a layer type) is always kept as it is.
  */
-ferry_comp engine_layer_target(const engine *E, ferry_comp found);
+ferry_comp engine_layer_target(const engine *E, const ferry_blob *b, ferry_comp found);
 void engine_add_jobs(engine *E, ferry_image *img, size_t owner);
 layer_job *engine_job_of(engine *E, const ferry_blob *b);
 void engine_set_owner(engine *E, size_t w);

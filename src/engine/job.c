@@ -195,7 +195,7 @@ static int job_sniff(job_run *R, ferry_istream *in, ferry_error *err)
 		return job_fail(R, FROM_SOURCE);
 	R->head = (size_t)head;
 	R->sniffed = ferry_comp_sniff(R->L->buf, R->head);
-	R->want = engine_layer_target(E, R->sniffed);
+	R->want = engine_layer_target(E, R->b, R->sniffed);
 	R->transform = R->want != R->sniffed;
 	R->j->found = R->sniffed;
 	R->expect_size = -1;

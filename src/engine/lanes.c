@@ -180,7 +180,7 @@ bool engine_lanes_pay(engine *E, const size_t *idx, size_t n_jobs)
 	bool all_kept = true, all_plain = true, compresses = false;
 	for (size_t i = 0; i < n_jobs; i++) {
 		const layer_job *j = &E->jobs[idx[i]];
-		ferry_comp said = engine_comp_of_mt(j->blob->desc.media_type), to = engine_layer_target(E, said);
+		ferry_comp said = engine_comp_of_mt(j->blob->desc.media_type), to = engine_layer_target(E, j->blob, said);
 		all_kept = all_kept && to == said;
 		all_plain = all_plain && to == FERRY_COMP_NONE;
 		compresses = compresses || (to != said && to != FERRY_COMP_NONE);

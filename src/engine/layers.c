@@ -29,8 +29,11 @@ ferry_comp engine_comp_of_mt(const char *mt)
 	return FERRY_COMP_NONE;
 }
 
-ferry_comp engine_layer_target(const engine *E, ferry_comp found)
+ferry_comp engine_layer_target(const engine *E, const ferry_blob *b, ferry_comp found)
 {
+	/* An artifact's blob (a signature payload, an SBOM) is not a layer: its bytes are never changed. */
+	if (b && b->desc.media_type && !ferry_media_type_is_layer(b->desc.media_type))
+		return found;
 	if (E->o->compress_set)
 		return E->o->compress;
 	switch (E->dfmt->layers) {
@@ -105,7 +108,7 @@ static bool known_output(engine *E, const layer_job *j, bool *transformed, ferry
 			 uint64_t *size)
 {
 	const ferry_descriptor *desc = &j->blob->desc;
-	ferry_comp said = engine_comp_of_mt(desc->media_type), want = engine_layer_target(E, said);
+	ferry_comp said = engine_comp_of_mt(desc->media_type), want = engine_layer_target(E, j->blob, said);
 	bool kept = want == said;
 	*transformed = !kept;
 	if (kept && ferry_digest_is_set(&desc->digest) && desc->media_type) {

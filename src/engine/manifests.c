@@ -129,8 +129,9 @@ int engine_write_image(engine *E, const char *label, ferry_image *img, ferry_out
 		return -1;
 	}
 	ferry_descriptor *layers = ferry_xcalloc(img->n_layers ? img->n_layers : 1, sizeof(*layers));
-	bool keep = img->bytes != NULL && !(E->o->docker_manifests &&
-					     strcmp(img->manifest.media_type, FERRY_MT_DOCKER_MANIFEST) != 0);
+	/* An artifact is carried as it is: docker manifests cannot describe it. */
+	bool keep = img->bytes != NULL && (img->is_artifact || !(E->o->docker_manifests &&
+							 strcmp(img->manifest.media_type, FERRY_MT_DOCKER_MANIFEST) != 0));
 	for (size_t i = 0; i < img->n_layers; i++) {
 		layer_job *j = engine_job_of(E, &img->layers[i]);
 		ferry_descriptor_copy(&layers[i], &j->out);

@@ -1,10 +1,12 @@
 /*
  * plan.c - which images go out, and under which names (selection, retagging, platforms).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine_int.h"
+#include "signatures.h"
 
 static bool names_have(const ferry_name *names, size_t n, const ferry_name *want)
 {
@@ -323,6 +325,67 @@ static int check_names_unique(const work *w, size_t n, ferry_error *err)
 	return 0;
 }
 
+/* The name messages give an entry: its first name as written out, else its own, else its digest. */
+static char *entry_label(const ferry_entry *e, const ferry_name *names, size_t nn)
+{
+	if (nn)
+		return ferry_name_string(&names[0]);
+	if (e->n_names)
+		return ferry_name_string(&e->names[0]);
+	return ferry_xasprintf("image %s", e->img.desc.digest.str[0] ? e->img.desc.digest.str
+								       : e->img.config.desc.digest.str);
+}
+
+/*
+ * Entry i as a work (appended to *w), its names retagged; *skip when it goes
+ * nowhere (untagged completely, or without the --platform wanted).
+ */
+static int plan_entry(engine *E, size_t i, const ferry_platform *wants, size_t n_want, bool *rule_used, work **w,
+		      size_t *n, size_t *cap, ferry_error *err)
+{
+	ferry_entry *e = &E->src->entries[i];
+	ferry_name *names;
+	size_t nn;
+	bool lost_all;
+	if (retag(e, E->o, rule_used, &names, &nn, &lost_all, err) < 0)
+		return -1;
+	if (lost_all) { /* untagged completely: the image leaves the index */
+		free_names(names, nn);
+		return 0;
+	}
+	ferry_image *img = &e->img;
+	ferry_digest subject;
+	bool artifact = ferry_entry_is_artifact(e, &subject);
+	/* Messages name the image as it is written out. */
+	char *label = entry_label(e, names, nn);
+	ferry_image *subset = NULL;
+	if (n_want && !artifact) {
+		img = n_want == 1 ? pick_platform(img, &wants[0]) : keep_platforms(E, img, wants, n_want, label, &subset);
+		if (!img) {
+			char *ps = n_want == 1 ? ferry_platform_string(&wants[0]) : ferry_xstrdup("of the platforms asked for");
+			char msg[512];
+			snprintf(msg, sizeof(msg), "%s has no %s image: left out", label, ps);
+			engine_emit(E, FERRY_EV_WARNING, label, NULL, 0, 0, msg);
+			free(ps);
+			free(label);
+			free_names(names, nn);
+			return 0;
+		}
+	}
+	work *wk = FERRY_PUSH(*w, *n, *cap);
+	memset(wk, 0, sizeof(*wk));
+	wk->img = img;
+	wk->names = names;
+	wk->n_names = nn;
+	wk->label_owned = label;
+	wk->label = label;
+	wk->subset = subset;
+	wk->artifact = artifact;
+	if (artifact)
+		wk->subject = subject;
+	return 0;
+}
+
 int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err)
 {
 	const ferry_convert_opts *o = E->o;
@@ -337,60 +400,35 @@ int engine_plan(engine *E, work **out, size_t *n_out, ferry_error *err)
 			return -1;
 		}
 	}
-	ferry_platform want = wants[0];
+
+	size_t n_entries = E->src->n_entries;
 	bool *img_matched = ferry_xcalloc(o->n_images + 1, sizeof(bool));
 	bool *rule_used = ferry_xcalloc(o->n_remove_names + o->n_tag_rules + 1, sizeof(bool));
+	bool *taken = ferry_xcalloc(n_entries + 1, sizeof(bool));
 	work *w = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, *refs = NULL, n_refs = 0;
 	int rc = -1;
-	for (size_t i = 0; i < E->src->n_entries; i++) {
+	/* The images selected; artifacts only when --image names them (else they come with their subject). */
+	for (size_t i = 0; i < n_entries; i++) {
 		ferry_entry *e = &E->src->entries[i];
 		bool selected;
+		ferry_digest subject;
 		if (entry_selected(e, o, img_matched, &selected, err) < 0)
 			goto out;
-		if (!selected)
+		if (!selected || (o->n_images == 0 && ferry_entry_is_artifact(e, &subject)))
 			continue;
-		ferry_name *names;
-		size_t nn;
-		bool lost_all;
-		if (retag(e, o, rule_used, &names, &nn, &lost_all, err) < 0)
+		taken[i] = true;
+		if (plan_entry(E, i, wants, n_want, rule_used, &w, &n, &cap, err) < 0)
 			goto out;
-		if (lost_all) { /* untagged completely: the image leaves the index */
-			free_names(names, nn);
-			continue;
-		}
-		ferry_image *img = &e->img;
-		/* Messages name the image as it is written out. */
-		char *label = nn ? ferry_name_string(&names[0])
-			      : e->n_names ? ferry_name_string(&e->names[0])
-					 : ferry_xasprintf("image %s", e->img.desc.digest.str[0]
-									       ? e->img.desc.digest.str
-									       : e->img.config.desc.digest.str);
-		ferry_image *subset = NULL;
-		if (n_want) {
-			img = n_want == 1 ? pick_platform(img, &want) : keep_platforms(E, img, wants, n_want, label, &subset);
-			if (!img) {
-				char *ps = n_want == 1 ? ferry_platform_string(&want) : ferry_xstrdup("of the platforms asked for");
-				char msg[512];
-				snprintf(msg, sizeof(msg), "%s has no %s image: left out", label, ps);
-				engine_emit(E, FERRY_EV_WARNING, label, NULL, 0, 0, msg);
-				free(ps);
-				free(label);
-				free_names(names, nn);
-				continue;
-			}
-		}
-		work *wk = FERRY_PUSH(w, n, cap);
-		wk->img = img;
-		wk->names = names;
-		wk->n_names = nn;
-		wk->label_owned = label;
-		wk->label = label;
-		wk->subset = subset;
+	}
+	refs = engine_referrers(E, w, n, taken, &n_refs);
+	for (size_t r = 0; r < n_refs; r++) {
+		if (plan_entry(E, refs[r], wants, n_want, rule_used, &w, &n, &cap, err) < 0)
+			goto out;
 	}
 	if (check_all_used(E, img_matched, rule_used, err) < 0 || check_names_unique(w, n, err) < 0)
 		goto out;
-	if (n == 0 && E->src->n_entries > 0 && n_want) {
+	if (n == 0 && n_entries > 0 && n_want) {
 		ferry_error_set(err, FERRY_E_NOTFOUND, "%s: no image for platform %s%s", E->src->display,
 				o->platform ? o->platform : o->platforms[0], n_want > 1 ? " or the others asked for" : "");
 		goto out;
@@ -402,6 +440,8 @@ out:
 	free(wants);
 	free(img_matched);
 	free(rule_used);
+	free(taken);
+	free(refs);
 	if (rc < 0) {
 		engine_free_works(w, n);
 		return -1;
@@ -428,19 +468,27 @@ int engine_push_names(const char *dest, work *works, size_t n, ferry_error *err)
 	bool is_full = parsed && (full.tag || ferry_digest_is_set(&full.digest));
 	if (parsed && !is_full)
 		ferry_ref_free(&full);
+	size_t n_images = 0, first = 0;
+	for (size_t i = n; i-- > 0;) {
+		if (!works[i].artifact) {
+			n_images++;
+			first = i;
+		}
+	}
 	if (is_full) {
-		if (n != 1) {
+		if (n_images != 1) {
 			ferry_ref_free(&full);
 			return ferry_error_set(err, FERRY_E_USAGE,
 					       "docker://%s names one image, but %zu images are selected (use --image, "
 					       "or a docker://HOST[/PATH] destination)",
-					       dest, n);
+					       dest, n_images);
 		}
-		free_names(works[0].names, works[0].n_names);
-		works[0].names = ferry_xcalloc(1, sizeof(ferry_name));
-		works[0].names[0].has_ref = true;
-		works[0].names[0].ref = full;
-		works[0].n_names = 1;
+		/* Its referrers follow it there (engine_referrers_follow), by digest or cosign tag. */
+		free_names(works[first].names, works[first].n_names);
+		works[first].names = ferry_xcalloc(1, sizeof(ferry_name));
+		works[first].names[0].has_ref = true;
+		works[first].names[0].ref = full;
+		works[first].n_names = 1;
 		return 0;
 	}
 	bool prefix = strchr(dest, '/') != NULL;

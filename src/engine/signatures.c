@@ -14,53 +14,6 @@
 #include "strmap.h"
 #include "util.h"
 
-/* "sha256-<64 hex>.sig" (or .att, .sbom): cosign's tag for an artifact about sha256:<hex>. */
-static bool cosign_tag_subject(const char *tag, ferry_digest *subject)
-{
-	static const char *const suffixes[] = {".sig", ".att", ".sbom"};
-	if (!tag || strncmp(tag, "sha256-", 7) != 0)
-		return false;
-	const char *hex = tag + 7;
-	size_t n = strspn(hex, "0123456789abcdef");
-	if (n != 64)
-		return false;
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		if (strcmp(hex + n, suffixes[i]) == 0) {
-			char s[7 + 64 + 1];
-			snprintf(s, sizeof(s), "sha256:%.64s", hex);
-			ferry_error ignored = FERRY_ERROR_INIT;
-			return ferry_digest_parse(subject, s, &ignored) == 0;
-		}
-	}
-	return false;
-}
-
-/* OCI 1.1: a manifest with a subject is a referrer of that subject. */
-static bool manifest_subject(const ferry_image *img, ferry_digest *subject)
-{
-	if (!img->bytes || img->is_index)
-		return false;
-	json_t *doc = NULL;
-	ferry_error ignored = FERRY_ERROR_INIT;
-	if (ferry_json_parse(img->bytes, img->len, "manifest", &doc, &ignored) < 0)
-		return false;
-	json_t *subj = json_object_get(doc, "subject");
-	const char *d = json_is_object(subj) ? ferry_json_str(subj, "digest") : NULL;
-	bool ok = d && ferry_digest_parse(subject, d, &ignored) == 0;
-	json_decref(doc);
-	return ok;
-}
-
-bool ferry_entry_is_artifact(const ferry_entry *e, ferry_digest *subject)
-{
-	for (size_t i = 0; i < e->n_names; i++) {
-		const ferry_name *nm = &e->names[i];
-		if (cosign_tag_subject(nm->has_ref ? nm->ref.tag : nm->bare_tag, subject))
-			return true;
-	}
-	return manifest_subject(&e->img, subject);
-}
-
 /* ---- one signature layer ---- */
 
 /* The payload must be a cosign simple-signing document naming want. */

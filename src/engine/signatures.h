@@ -25,13 +25,6 @@
 #define FERRY_SIG_B64_MAX 1024
 
 /*
- * Is this entry a signature, attestation, SBOM or other referrer (an
- * artifact about another image) rather than an image of its own?  If so,
- * *subject is the digest it is about.
- */
-bool ferry_entry_is_artifact(const ferry_entry *e, ferry_digest *subject);
-
-/*
  * Check the signatures of every image of src (artifacts are not images)
  * against keys.  fn hears each image's verdict, in the source's order;
  * *n_unverified counts the images without a good signature.  Every problem

@@ -73,7 +73,8 @@ static void collect(verifier *v, ferry_tree *tree, ferry_image *img, const char 
 			collect(v, tree, &img->children[i], label, artifact);
 		return;
 	}
-	if (img->bytes) {
+	artifact = artifact || img->is_artifact;
+	if (img->bytes && !artifact) {
 		const char *cmt = img->manifest.config.media_type;
 		if (cmt && strcmp(cmt, FERRY_MT_OCI_CONFIG) != 0 && strcmp(cmt, FERRY_MT_DOCKER_CONFIG) != 0)
 			problem(v, "%s: config %s has unexpected media type %s", label,

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "strmap.h"
 #include "util.h"
 
 void ferry_name_free(ferry_name *n)
@@ -89,10 +90,18 @@ int ferry_source_find(ferry_source *src, const char *s, ferry_entry **out, ferry
 {
 	*out = NULL;
 	if (!s) {
-		if (src->n_entries != 1)
+		/* The only image: its signatures and other referrers are not images. */
+		size_t n = 0;
+		ferry_digest subject;
+		for (size_t i = 0; i < src->n_entries; i++) {
+			if (!ferry_entry_is_artifact(&src->entries[i], &subject) && n++ == 0)
+				*out = &src->entries[i];
+		}
+		if (n != 1) {
+			*out = NULL;
 			return ferry_error_set(err, FERRY_E_USAGE, "%s holds %zu images: name the one you mean", src->display,
-					       src->n_entries);
-		*out = &src->entries[0];
+					       n);
+		}
 		return 0;
 	}
 	for (size_t i = 0; i < src->n_entries; i++) {
@@ -197,6 +206,40 @@ int ferry_read_verified(ferry_tree *tree, const char *path, const ferry_descript
 	return 0;
 }
 
+/* An artifact's blobs: described, with no diff_ids (they are not layers of a filesystem). */
+static int artifact_blobs(ferry_image *img)
+{
+	const ferry_manifest *m = &img->manifest;
+	img->n_layers = m->n_layers;
+	img->layers = ferry_xcalloc(m->n_layers ? m->n_layers : 1, sizeof(*img->layers));
+	for (size_t i = 0; i < m->n_layers; i++) {
+		ferry_blob *b = &img->layers[i];
+		ferry_descriptor_copy(&b->desc, &m->layers[i]);
+		b->size_known = true;
+		b->path = ferry_blob_path(&m->layers[i].digest);
+	}
+	return 0;
+}
+
+const char *ferry_image_artifact_type(const ferry_image *img)
+{
+	if (img->is_index || !img->bytes)
+		return NULL;
+	const ferry_manifest *m = &img->manifest;
+	if (m->artifact_type)
+		return m->artifact_type;
+	if (img->is_artifact)
+		return m->config.media_type;
+	if (m->n_layers && m->layers[0].media_type && !ferry_media_type_is_layer(m->layers[0].media_type))
+		return m->layers[0].media_type;
+	return NULL;
+}
+
+const ferry_digest *ferry_image_subject(const ferry_image *img)
+{
+	return !img->is_index && img->manifest.subject ? &img->manifest.subject->digest : NULL;
+}
+
 static int load_manifest(ferry_tree *tree, ferry_image *img, ferry_error *err)
 {
 	if (ferry_manifest_parse(&img->manifest, img->bytes, img->len, err) < 0)
@@ -211,6 +254,10 @@ static int load_manifest(ferry_tree *tree, ferry_image *img, ferry_error *err)
 		ferry_error_prefix(err, "config");
 		return -1;
 	}
+	const char *cmt = m->config.media_type;
+	img->is_artifact = cmt && strcmp(cmt, FERRY_MT_OCI_CONFIG) != 0 && strcmp(cmt, FERRY_MT_DOCKER_CONFIG) != 0;
+	if (img->is_artifact)
+		return artifact_blobs(img);
 	if (ferry_config_parse(&img->cfg, img->config_bytes, img->config_len, err) < 0) {
 		ferry_error_prefix(err, "config %s", m->config.digest.str);
 		return -1;
@@ -297,3 +344,41 @@ void ferry_source_free(ferry_source *src)
 	free(src->display);
 	free(src);
 }
+
+/* ---- artifacts and referrers ---- */
+
+/* "sha256-<64 hex>.sig" (or .att, .sbom): cosign's tag for an artifact about sha256:<hex>. */
+bool ferry_cosign_tag_subject(const char *tag, ferry_digest *subject)
+{
+	static const char *const suffixes[] = {".sig", ".att", ".sbom"};
+	if (!tag || strncmp(tag, "sha256-", 7) != 0)
+		return false;
+	const char *hex = tag + 7;
+	size_t n = strspn(hex, "0123456789abcdef");
+	if (n != 64)
+		return false;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		if (strcmp(hex + n, suffixes[i]) == 0) {
+			char s[7 + 64 + 1];
+			snprintf(s, sizeof(s), "sha256:%.64s", hex);
+			ferry_error ignored = FERRY_ERROR_INIT;
+			return ferry_digest_parse(subject, s, &ignored) == 0;
+		}
+	}
+	return false;
+}
+
+bool ferry_entry_is_artifact(const ferry_entry *e, ferry_digest *subject)
+{
+	for (size_t i = 0; i < e->n_names; i++) {
+		const ferry_name *nm = &e->names[i];
+		if (ferry_cosign_tag_subject(nm->has_ref ? nm->ref.tag : nm->bare_tag, subject))
+			return true;
+	}
+	/* OCI 1.1: a manifest with a subject is a referrer of that subject. */
+	const ferry_digest *d = ferry_image_subject(&e->img);
+	if (d)
+		*subject = *d;
+	return d != NULL;
+}
+

@@ -24,6 +24,10 @@
 /* Most images (manifests) one source may hold. */
 #define FERRY_IMAGES_MAX 100000
 
+/* Referrers carried with an image: at most this many, this many levels deep. */
+#define FERRY_REFERRERS_MAX 4096
+#define FERRY_REFERRERS_DEPTH 8
+
 /* A name an image carries: a full reference, or (skopeo's habit) only a tag. */
 typedef struct ferry_name {
 	bool has_ref;
@@ -54,6 +58,12 @@ struct ferry_image {
 	ferry_config cfg;
 	ferry_blob *layers;
 	size_t n_layers;
+	/*
+	 * An artifact (its config is not an image config: an empty config, an
+	 * SBOM's...): config and blobs are carried byte for byte, never parsed
+	 * as an image's, and the manifest is never rebuilt.
+	 */
+	bool is_artifact;
 
 	/* An index */
 	ferry_index index; /* parsed bytes */
@@ -94,6 +104,36 @@ void ferry_entry_add_name(ferry_entry *e, ferry_name *n);
 void ferry_blob_free(ferry_blob *b);
 void ferry_image_free(ferry_image *img);
 void ferry_entry_free(ferry_entry *e);
+
+/*
+ * What kind of artifact a manifest is: its artifactType, else its config's
+ * media type when that is not an image config's, else its first blob's when
+ * that is not a layer (a cosign signature: its payload type).  NULL: none.
+ */
+const char *ferry_image_artifact_type(const ferry_image *img);
+/* The subject an OCI 1.1 referrer names (NULL: none). */
+const ferry_digest *ferry_image_subject(const ferry_image *img);
+
+/*
+ * Is this entry a signature, attestation, SBOM or other referrer (an
+ * artifact about another image) rather than an image of its own?  If so,
+ * *subject is the digest it is about: cosign's tag names it, or an OCI 1.1
+ * subject does.
+ */
+bool ferry_entry_is_artifact(const ferry_entry *e, ferry_digest *subject);
+/* Is tag cosign's "sha256-<64 hex>.sig" (or .att, .sbom)?  If so, *subject is the digest it names. */
+bool ferry_cosign_tag_subject(const char *tag, ferry_digest *subject);
+
+/*
+ * Every entry's referrers, recursively (each at most FERRY_REFERRERS_DEPTH
+ * levels down): for ls and inspect.  ferry_referrers_of lists entry i's
+ * (entry indexes, subjects first; caller frees).
+ */
+typedef struct ferry_referrers_map ferry_referrers_map;
+ferry_referrers_map *ferry_referrers_map_new(const ferry_source *src);
+bool ferry_referrers_map_is_artifact(const ferry_referrers_map *m, size_t i);
+size_t *ferry_referrers_of(const ferry_referrers_map *m, size_t i, size_t *n);
+void ferry_referrers_map_free(ferry_referrers_map *m);
 
 /* The platform of an image: its index descriptor's, else its config's. NULL if unknown. */
 const ferry_platform *ferry_image_platform(const ferry_image *img);

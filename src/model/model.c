@@ -352,6 +352,14 @@ int ferry_manifest_parse(ferry_manifest *m, const void *buf, size_t len, ferry_e
 	}
 	if (annotations_from(doc, &m->annotations, "manifest", err) < 0)
 		goto out;
+	json_t *subject = json_object_get(doc, "subject");
+	if (subject) {
+		m->subject = ferry_xcalloc(1, sizeof(*m->subject));
+		if (ferry_descriptor_from_json(m->subject, subject, "manifest subject", err) < 0)
+			goto out;
+	}
+	if (get_opt_string(doc, "artifactType", &m->artifact_type, "manifest", err) < 0)
+		goto out;
 	if (mt)
 		m->media_type = ferry_xstrdup(mt);
 	else
@@ -377,6 +385,11 @@ void ferry_manifest_free(ferry_manifest *m)
 		ferry_descriptor_free(&m->layers[i]);
 	free(m->layers);
 	json_decref(m->annotations);
+	if (m->subject) {
+		ferry_descriptor_free(m->subject);
+		free(m->subject);
+	}
+	free(m->artifact_type);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -386,11 +399,15 @@ int ferry_manifest_serialize(const ferry_manifest *m, char **out, size_t *len, f
 	json_t *o = json_object();
 	json_object_set_new(o, "schemaVersion", json_integer(2));
 	json_object_set_new(o, "mediaType", json_string(m->media_type));
+	if (m->artifact_type)
+		json_object_set_new(o, "artifactType", json_string(m->artifact_type));
 	json_object_set_new(o, "config", ferry_descriptor_to_json(&m->config));
 	json_t *layers = json_array();
 	for (size_t i = 0; i < m->n_layers; i++)
 		json_array_append_new(layers, ferry_descriptor_to_json(&m->layers[i]));
 	json_object_set_new(o, "layers", layers);
+	if (m->subject)
+		json_object_set_new(o, "subject", ferry_descriptor_to_json(m->subject));
 	if (m->annotations && json_object_size(m->annotations))
 		json_object_set(o, "annotations", m->annotations);
 	*out = ferry_json_dump(o, len);

@@ -35,6 +35,9 @@
 
 #define FERRY_ANN_REF_NAME "org.opencontainers.image.ref.name"
 #define FERRY_ANN_CONTAINERD_NAME "io.containerd.image.name"
+/* ferry's own: on an index.json entry of a referrer, the digest of its subject. */
+#define FERRY_ANN_REFERRER_SUBJECT "vnd.ferry.referrer.subject"
+#define FERRY_MT_OCI_EMPTY "application/vnd.oci.empty.v1+json"
 
 typedef struct ferry_platform {
 	char *os;
@@ -64,6 +67,9 @@ typedef struct ferry_manifest {
 	ferry_descriptor *layers;
 	size_t n_layers;
 	json_t *annotations; /* owned, or NULL */
+	/* OCI 1.1: the manifest this one is about, and what kind of artifact it is. */
+	ferry_descriptor *subject; /* owned, or NULL */
+	char *artifact_type;       /* owned, or NULL */
 } ferry_manifest;
 
 typedef struct ferry_index {

@@ -1073,3 +1073,48 @@ int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_
 	*n = cnt;
 	return 0;
 }
+
+int ferry_registry_referrers(ferry_registry *r, const char *repo, const ferry_digest *d, const char *artifact_type,
+			     unsigned char **buf, size_t *len, bool *supported, ferry_error *err)
+{
+	*buf = NULL;
+	*len = 0;
+	*supported = false;
+	if (check_repo(repo, err) < 0)
+		return -1;
+	char *url = ferry_xasprintf("/v2/%s/referrers/%s", repo, d->str);
+	char *scope = scope_pull(repo);
+	char *what = ferry_xasprintf("referrers of %s@%s", repo, d->str);
+	const char *query[] = {"artifactType", artifact_type, NULL};
+	reg_req q = {.method = "GET",
+		     .url = url,
+		     .query = artifact_type ? query : NULL,
+		     .scope = scope,
+		     .accept = FERRY_MT_OCI_INDEX,
+		     .max_body = FERRY_JSON_MAX,
+		     .follow = true,
+		     .what = what};
+	reg_resp p = {0};
+	int rc = reg_do(r, &q, &p, err);
+	if (rc < 0) {
+		if (err && err->code == FERRY_E_LIMIT)
+			ferry_error_set(err, FERRY_E_LIMIT, "%s: larger than %u bytes, refused", what, FERRY_JSON_MAX);
+		goto out;
+	}
+	long st = p.h.status;
+	if (st == 200) {
+		*supported = true;
+		*buf = p.body;
+		*len = p.body_len;
+		p.body = NULL;
+	} else if (st != 404 && st != 400 && st != 405 && st != 501) {
+		/* Anything else is a failure to say, not a registry without the API. */
+		rc = reg_status_error(r, &q, &p, err);
+	}
+out:
+	reg_resp_clear(&p);
+	free(url);
+	free(scope);
+	free(what);
+	return rc;
+}

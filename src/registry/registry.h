@@ -94,6 +94,15 @@ int ferry_registry_manifest_get(ferry_registry *r, const char *repo, const char 
 int ferry_registry_manifest_put(ferry_registry *r, const char *repo, const char *ref, const char *media_type,
 				const void *buf, size_t len, ferry_error *err);
 
+/*
+ * GET /v2/<repo>/referrers/<d> (OCI 1.1), filtered by artifact_type when
+ * not NULL.  *supported: the registry answered with an index (in *buf, at
+ * most FERRY_JSON_MAX bytes, caller frees); a registry without the API
+ * (404, 400, 405, 501) leaves it false and is no error.
+ */
+int ferry_registry_referrers(ferry_registry *r, const char *repo, const ferry_digest *d, const char *artifact_type,
+			     unsigned char **buf, size_t *len, bool *supported, ferry_error *err);
+
 /* GET /v2/<repo>/tags/list (following Link pagination). Caller frees each tag and the array. */
 int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_t *n, ferry_error *err);
 

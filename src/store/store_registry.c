@@ -933,6 +933,165 @@ static void run_publish(void *arg, unsigned w)
 	free(j);
 }
 
+/* ---- referrers: pushed after their subjects ---- */
+
+/* The entry an artifact is about (its subject among the entries' manifests), or NULL. */
+static const ferry_out_entry *subject_entry(const ferry_out_entry *entries, size_t n, const ferry_out_entry *a)
+{
+	for (size_t i = 0; i < n; i++) {
+		const ferry_out_entry *e = &entries[i];
+		if (e == a)
+			continue;
+		if (ferry_digest_eq(&e->desc.digest, &a->subject))
+			return e;
+		for (size_t k = 0; k < e->n_images; k++) {
+			if (ferry_digest_eq(&e->images[k].manifest.digest, &a->subject))
+				return e;
+		}
+	}
+	return NULL;
+}
+
+/* The descriptor a referrers index lists for manifest m (digest d): with its artifactType and annotations. */
+static json_t *referrer_descriptor(const man *m, const ferry_digest *d)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I}", "mediaType", m->media_type, "digest", d->str, "size",
+			      (json_int_t)m->len);
+	json_t *doc;
+	ferry_error bad = FERRY_ERROR_INIT;
+	if (ferry_json_parse(m->bytes, m->len, "manifest", &doc, &bad) < 0)
+		return o;
+	const char *at = ferry_json_str(doc, "artifactType");
+	if (!at)
+		at = ferry_json_str(json_object_get(doc, "config"), "mediaType");
+	if (at)
+		json_object_set_new(o, "artifactType", json_string(at));
+	json_t *ann = json_object_get(doc, "annotations");
+	if (json_is_object(ann))
+		json_object_set(o, "annotations", ann);
+	json_decref(doc);
+	return o;
+}
+
+/*
+ * A registry without the referrers API learns of a referrer through the
+ * referrers tag schema: the index tagged sha256-<hex of subject> lists it.
+ * Fetched, merged (kept as it was when it lists it already), pushed back.
+ */
+static int tag_schema_add(reg_store *rs, reg_dest *rd, ferry_registry *r, const char *repo, const ferry_digest *subject,
+			  const ferry_digest *d, ferry_error *err)
+{
+	bool supported = false;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	if (ferry_registry_referrers(r, repo, subject, NULL, &buf, &len, &supported, err) < 0)
+		return -1;
+	free(buf);
+	if (supported) /* the registry indexes subjects itself */
+		return 0;
+	char tag[8 + FERRY_DIGEST_STRMAX];
+	snprintf(tag, sizeof(tag), "sha256-%s", ferry_digest_hex(subject));
+	char *mt = NULL;
+	ferry_digest have;
+	json_t *ix = NULL;
+	ferry_error e2 = FERRY_ERROR_INIT;
+	if (ferry_registry_manifest_get(r, repo, tag, &buf, &len, &mt, &have, &e2) == 0) {
+		int rc = ferry_json_parse(buf, len, "referrers tag schema index", &ix, err);
+		free(buf);
+		free(mt);
+		if (rc < 0)
+			return -1;
+	} else if (e2.code != FERRY_E_NOTFOUND) {
+		*err = e2;
+		return -1;
+	}
+	if (!json_is_object(ix)) {
+		json_decref(ix);
+		ix = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType", FERRY_MT_OCI_INDEX, "manifests");
+	}
+	json_t *ms = json_object_get(ix, "manifests");
+	if (!json_is_array(ms)) {
+		ms = json_array();
+		json_object_set_new(ix, "manifests", ms);
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(ms, i, v)
+	{
+		const char *ld = ferry_json_str(v, "digest");
+		if (ld && strcmp(ld, d->str) == 0) {
+			json_decref(ix);
+			return 0;
+		}
+	}
+	int rc = 0;
+	if (json_array_size(ms) >= FERRY_REFERRERS_INDEX_MAX) {
+		rc = ferry_error_set(err, FERRY_E_LIMIT, "%s/%s:%s lists %d referrers already: refused to grow it",
+				     rd->domain, repo, tag, FERRY_REFERRERS_INDEX_MAX);
+	} else {
+		json_array_append_new(ms, referrer_descriptor(ferry_strmap_get(&rs->manifests, d->str), d));
+		size_t out_len;
+		char *out = ferry_json_dump(ix, &out_len);
+		rc = ferry_registry_manifest_put(r, repo, tag, FERRY_MT_OCI_INDEX, out, out_len, err);
+		free(out);
+	}
+	json_decref(ix);
+	return rc;
+}
+
+/* An unnamed referrer: by digest into every repository its subject went to, and listed there. */
+static int publish_referrer(reg_store *rs, const ferry_out_entry *entries, size_t n, const ferry_out_entry *a,
+			    ferry_error *err)
+{
+	const ferry_out_entry *s = a;
+	/* A referrer of a referrer goes where the first named image (within a few levels) went. */
+	for (int depth = 0; depth < 16 && s && s->n_names == 0 && s->artifact; depth++)
+		s = subject_entry(entries, n, s);
+	if (!s || !ferry_strmap_has(&rs->manifests, a->desc.digest.str))
+		return 0; /* its subject is not being pushed: nothing to attach it to */
+	for (size_t k = 0; k < s->n_names; k++) {
+		const ferry_name *nm = &s->names[k];
+		if (!nm->has_ref)
+			continue;
+		reg_dest *rd = dest_of(rs, nm->ref.domain);
+		if (!rd)
+			continue;
+		int rc = publish_one(rs, rd, rd->reg, nm->ref.path, NULL, a, err);
+		if (rc == 0)
+			rc = tag_schema_add(rs, rd, rd->reg, nm->ref.path, &a->subject, &a->desc.digest, err);
+		if (rc < 0) {
+			char *full = ferry_ref_string(&nm->ref);
+			ferry_error_prefix(err, "pushing a referrer of %s", full);
+			free(full);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Artifacts after every image: named ones (cosign tags) as the tags they are, the others as referrers. */
+static int publish_artifacts(reg_store *rs, const ferry_out_entry *entries, size_t n, ferry_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const ferry_out_entry *e = &entries[i];
+		if (!e->artifact)
+			continue;
+		if (e->n_names == 0 && publish_referrer(rs, entries, n, e, err) < 0)
+			return -1;
+		for (size_t k = 0; k < e->n_names; k++) {
+			const ferry_name *nm = &e->names[k];
+			reg_dest *rd = dest_of(rs, nm->ref.domain);
+			if (publish_one(rs, rd, rd->reg, nm->ref.path, nm->ref.tag, e, err) < 0) {
+				char *full = ferry_ref_string(&nm->ref);
+				ferry_error_prefix(err, "pushing %s", full);
+				free(full);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int rs_publish(ferry_store *s, const ferry_out_entry *entries, size_t n, ferry_error *err)
 {
 	reg_store *rs = (reg_store *)s;
@@ -963,7 +1122,7 @@ static int rs_publish(ferry_store *s, const ferry_out_entry *entries, size_t n, 
 	}
 	/* Names are independent: several are pushed at once, each by one worker. */
 	for (size_t i = 0; i < n; i++) {
-		for (size_t k = 0; k < entries[i].n_names; k++) {
+		for (size_t k = 0; !entries[i].artifact && k < entries[i].n_names; k++) {
 			publish_job *j = ferry_xcalloc(1, sizeof(*j));
 			j->rs = rs;
 			j->name = &entries[i].names[k];
@@ -973,7 +1132,10 @@ static int rs_publish(ferry_store *s, const ferry_out_entry *entries, size_t n, 
 		}
 	}
 	ferry_workpool_wait(rs->pool);
-	return take_failure(rs, err);
+	if (take_failure(rs, err) < 0)
+		return -1;
+	/* Referrers after their subjects, one at a time: the tag schema's indexes are merged, not raced. */
+	return publish_artifacts(rs, entries, n, err);
 }
 
 static const ferry_store_registry_ext reg_store_ext = {

@@ -12,6 +12,12 @@
  * this run put them, HEAD, a mount from where the cache saw them, else a
  * registry-side copy), pushes child manifests by digest and finally each
  * name's manifest by tag.  The first failure fails the push.
+ *
+ * Artifacts go after every image, one at a time: cosign's tags as the tags
+ * they are; OCI 1.1 referrers by digest into each repository their subject
+ * went to, and, where the registry has no referrers API (it does not answer
+ * GET /v2/<name>/referrers/<digest>), listed in the referrers tag schema's
+ * index (tag sha256-<hex of subject>: fetched, merged, pushed back).
  */
 #ifndef FERRY_STORE_REGISTRY_H
 #define FERRY_STORE_REGISTRY_H
@@ -20,6 +26,9 @@
 #include "format.h"
 #include "registry.h"
 #include "store.h"
+
+/* The referrers tag schema index of one subject grows to this many entries, no more. */
+#define FERRY_REFERRERS_INDEX_MAX 4096
 
 /* dest_names: every name the images will be pushed under (full references). cache may be NULL. */
 int ferry_store_open_registry(const ferry_registry_opts *opts, const ferry_name *dest_names, size_t n,

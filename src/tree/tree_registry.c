@@ -7,6 +7,7 @@
  * and verify work on a registry exactly as on a directory.  Pulling is then
  * just converting from this tree.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,8 @@ typedef struct reg_tree {
 	bool borrowed;
 	ferry_digest top; /* what the reference resolved to */
 	char *repo;
+	char *repo_full; /* "domain/repo", for the names of cosign tags */
+	bool no_referrers; /* --no-referrers: do not look for them */
 	char *index_json;
 	size_t index_len;
 	ferry_strmap docs; /* digest -> doc*: manifests fetched so far */
@@ -165,6 +168,7 @@ static void rt_free(ferry_tree *tr)
 	if (!t->borrowed)
 		ferry_registry_free(t->reg);
 	free(t->repo);
+	free(t->repo_full);
 	free(t->index_json);
 	free(tr->display);
 	free(t);
@@ -178,6 +182,156 @@ static const ferry_tree_ops reg_ops = {
 	.finish = rt_finish,
 	.free = rt_free,
 };
+
+/* ---- referrers: what travels with the image ---- */
+
+/* A registry image's referrers are looked for this many levels down, and at most this many kept. */
+#define REG_REFERRERS_MAX 4096
+#define REG_REFERRERS_DEPTH 8
+
+typedef struct finder {
+	reg_tree *t;
+	json_t *manifests; /* the index.json entries being built */
+	ferry_strmap seen; /* digests listed already */
+	char **next;       /* digests whose referrers are still to be looked for (owned) */
+	size_t n_next, cap_next;
+	int api;           /* the referrers API: -1 unknown, 0 absent, 1 answers */
+	size_t found;
+} finder;
+
+static void look_for(finder *F, const char *digest)
+{
+	*FERRY_PUSH(F->next, F->n_next, F->cap_next) = ferry_xstrdup(digest);
+}
+
+/* One more index.json entry (a referrer, unnamed; or a cosign tag, named): false when full. */
+static bool list(finder *F, const ferry_descriptor *d, const char *subject, const char *tag)
+{
+	if (ferry_strmap_has(&F->seen, d->digest.str))
+		return true;
+	if (F->found >= REG_REFERRERS_MAX)
+		return false;
+	F->found++;
+	ferry_strmap_put(&F->seen, d->digest.str, (void *)1);
+	ferry_descriptor e = {0};
+	ferry_descriptor_copy(&e, d);
+	json_decref(e.annotations);
+	e.annotations = json_object();
+	if (tag) {
+		char *full = ferry_xasprintf("%s:%s", F->t->repo_full, tag);
+		json_object_set_new(e.annotations, FERRY_ANN_CONTAINERD_NAME, json_string(full));
+		json_object_set_new(e.annotations, FERRY_ANN_REF_NAME, json_string(tag));
+		free(full);
+	} else {
+		json_object_set_new(e.annotations, FERRY_ANN_REFERRER_SUBJECT, json_string(subject));
+	}
+	json_array_append_new(F->manifests, ferry_descriptor_to_json(&e));
+	ferry_descriptor_free(&e);
+	look_for(F, d->digest.str);
+	return true;
+}
+
+/* The manifests an index (a referrers answer, or the sha256-<hex> tag) lists as referrers of subject. */
+static void list_index(finder *F, const unsigned char *buf, size_t len, const char *subject)
+{
+	ferry_index ix;
+	ferry_error bad = FERRY_ERROR_INIT; /* an unreadable answer lists nothing */
+	if (ferry_index_parse(&ix, buf, len, &bad) < 0)
+		return;
+	for (size_t i = 0; i < ix.n_manifests; i++) {
+		const ferry_descriptor *d = &ix.manifests[i];
+		if (d->media_type && !ferry_media_type_is_manifest(d->media_type) && !ferry_media_type_is_index(d->media_type))
+			continue;
+		if (!list(F, d, subject, NULL))
+			break;
+	}
+	ferry_index_free(&ix);
+}
+
+/* A manifest by tag, if there is one (any failure: none). */
+static bool get_tag(finder *F, const char *tag, ferry_descriptor *d)
+{
+	unsigned char *bytes;
+	size_t len;
+	char *mt = NULL;
+	ferry_error none = FERRY_ERROR_INIT;
+	if (ferry_registry_manifest_get(F->t->reg, F->t->repo, tag, &bytes, &len, &mt, &d->digest, &none) < 0)
+		return false;
+	keep_doc(F->t, &d->digest, bytes, len);
+	d->media_type = mt;
+	d->size = len;
+	return true;
+}
+
+/*
+ * The referrers of one digest: the referrers API where the registry answers
+ * it, else the referrers tag schema (an index tagged sha256-<hex>), and
+ * cosign's sha256-<hex>.sig, .att and .sbom tags.  Best effort: a failure
+ * finds nothing (the image itself is what the user asked for).
+ */
+static void find_referrers(finder *F, const char *digest)
+{
+	ferry_digest d;
+	ferry_error none = FERRY_ERROR_INIT;
+	if (ferry_digest_parse(&d, digest, &none) < 0 || d.alg != FERRY_ALG_SHA256)
+		return;
+	if (F->api != 0) {
+		unsigned char *buf = NULL;
+		size_t len = 0;
+		bool supported = false;
+		if (ferry_registry_referrers(F->t->reg, F->t->repo, &d, NULL, &buf, &len, &supported, &none) == 0)
+			F->api = supported;
+		if (supported)
+			list_index(F, buf, len, digest);
+		free(buf);
+	}
+	char tag[8 + FERRY_DIGEST_STRMAX];
+	ferry_descriptor x = {0};
+	if (F->api != 1) {
+		snprintf(tag, sizeof(tag), "sha256-%s", ferry_digest_hex(&d));
+		if (get_tag(F, tag, &x)) {
+			doc *ix = ferry_strmap_get(&F->t->docs, x.digest.str);
+			list_index(F, ix->bytes, ix->len, digest);
+		}
+		ferry_descriptor_free(&x);
+	}
+	static const char *const suffixes[] = {".sig", ".att", ".sbom"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(tag, sizeof(tag), "sha256-%s%s", ferry_digest_hex(&d), suffixes[i]);
+		memset(&x, 0, sizeof(x));
+		if (get_tag(F, tag, &x))
+			list(F, &x, digest, tag);
+		ferry_descriptor_free(&x);
+	}
+}
+
+/* Level by level from the image (and, for an index, its manifests), as deep as REG_REFERRERS_DEPTH. */
+static void find_all(finder *F, const ferry_digest *root)
+{
+	look_for(F, root->str);
+	doc *x = ferry_strmap_get(&F->t->docs, root->str);
+	ferry_index ix;
+	ferry_error not_index = FERRY_ERROR_INIT;
+	if (x && ferry_index_parse(&ix, x->bytes, x->len, &not_index) == 0) {
+		for (size_t i = 0; i < ix.n_manifests && i < REG_REFERRERS_MAX; i++)
+			look_for(F, ix.manifests[i].digest.str);
+		ferry_index_free(&ix);
+	}
+	for (int depth = 0; depth < REG_REFERRERS_DEPTH && F->n_next; depth++) {
+		char **now = F->next;
+		size_t n = F->n_next;
+		F->next = NULL;
+		F->n_next = F->cap_next = 0;
+		for (size_t i = 0; i < n; i++) {
+			find_referrers(F, now[i]);
+			free(now[i]);
+		}
+		free(now);
+	}
+	for (size_t i = 0; i < F->n_next; i++)
+		free(F->next[i]);
+	free(F->next);
+}
 
 /* The manifest ref names, fetched and kept, and the index.json naming it. */
 static int resolve(reg_tree *t, const ferry_ref *ref, bool name_by_tag, ferry_error *err)
@@ -212,6 +366,12 @@ static int resolve(reg_tree *t, const ferry_ref *ref, bool name_by_tag, ferry_er
 	json_object_set_new(ix, "mediaType", json_string(FERRY_MT_OCI_INDEX));
 	json_t *ms = json_array();
 	json_array_append_new(ms, ferry_descriptor_to_json(&desc));
+	if (!t->no_referrers) {
+		finder F = {.t = t, .manifests = ms, .api = -1};
+		ferry_strmap_put(&F.seen, d.str, (void *)1);
+		find_all(&F, &d);
+		ferry_strmap_free(&F.seen);
+	}
 	json_object_set_new(ix, "manifests", ms);
 	t->index_json = ferry_json_dump(ix, &t->index_len);
 	json_decref(ix);
@@ -227,6 +387,7 @@ static reg_tree *new_tree(const ferry_ref *ref)
 	t->base.display = ferry_xasprintf("docker://%s", s);
 	free(s);
 	t->repo = ferry_xstrdup(ref->path);
+	t->repo_full = ferry_ref_name(ref);
 	return t;
 }
 
@@ -243,6 +404,8 @@ int ferry_tree_open_registry(const char *refstr, const ferry_registry_opts *opts
 	reg_tree *t = new_tree(&ref);
 	free(t->base.display);
 	t->base.display = ferry_xasprintf("docker://%s", refstr);
+	if (opts)
+		t->no_referrers = opts->no_referrers;
 	int rc = -1;
 	if (ferry_registry_open(ref.domain, opts ? opts : &def, &t->reg, err) == 0 && resolve(t, &ref, false, err) == 0)
 		rc = 0;

@@ -40,7 +40,7 @@ FAIL_FIELDS = {"error": STR, "code": INT}
 
 
 def run_doc(command, push):
-    req = {"command": enum(command), "source": STR, "destination": STR, "images": lst(IMAGE),
+    req = {"command": enum(command), "source": STR, "destination": STR, "images": lst(IMAGE), "referrers": INT,
            "blobs": lst(BLOB), "bytes_read": INT, "bytes_written": INT, "seconds": NUM,
            "ok": enum(True)}
     # "manifests": registry destinations only (always for push, convert to docker://)
@@ -70,10 +70,13 @@ SCHEMAS = {
     "ls": obj({"location": STR, "format": enum("docker-archive", "oci", "oci-archive", "docker"),
                "images": lst(obj({"names": lst(STR), "digest": nullable(DIGEST),
                                   "mediaType": nullable(STR), "config": nullable(DIGEST),
-                                  "platforms": lst(STR), "layers": INT, "size": INT}))}),
+                                  "platforms": lst(STR), "layers": INT, "size": INT,
+                                  "referrers": INT}))}),
     "inspect": obj({"names": lst(STR), "digest": nullable(DIGEST), "mediaType": nullable(STR),
                     "platform": nullable(STR), "manifest": nullable("object"),
-                    "config": nullable("object")}),
+                    "config": nullable("object"),
+                    "referrers": lst(obj({"artifactType": nullable(STR), "digest": DIGEST, "size": INT,
+                                          "subject": DIGEST, "names": lst(STR)}))}),
     "failure": obj({"command": STR, "ok": enum(False), "error": STR, "code": INT}),
 }
 

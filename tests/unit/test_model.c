@@ -319,6 +319,40 @@ static void test_deep_nesting(void **state)
 	free(buf);
 }
 
+/* OCI 1.1: subject and artifactType are parsed, kept through a rebuild, and a malformed subject is refused. */
+static void test_manifest_referrer(void **state)
+{
+	(void)state;
+	static const char art[] =
+		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		"\"artifactType\":\"application/spdx+json\","
+		"\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"" DG_A "\",\"size\":2},"
+		"\"layers\":[{\"mediaType\":\"application/spdx+json\",\"digest\":\"" DG_B "\",\"size\":9}],"
+		"\"subject\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" DG_C "\",\"size\":7}}";
+	ferry_error err = FERRY_ERROR_INIT;
+	ferry_manifest m, back;
+	assert_int_equal(ferry_manifest_parse(&m, art, strlen(art), &err), 0);
+	assert_non_null(m.subject);
+	assert_string_equal(m.subject->digest.str, DG_C);
+	assert_string_equal(m.artifact_type, "application/spdx+json");
+	char *s;
+	size_t len;
+	assert_int_equal(ferry_manifest_serialize(&m, &s, &len, &err), 0);
+	assert_int_equal(ferry_manifest_parse(&back, s, len, &err), 0);
+	assert_non_null(back.subject);
+	assert_string_equal(back.subject->digest.str, DG_C);
+	assert_string_equal(back.artifact_type, "application/spdx+json");
+	free(s);
+	ferry_manifest_free(&back);
+	ferry_manifest_free(&m);
+	static const char bad[] =
+		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		"\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"" DG_A "\",\"size\":2},"
+		"\"layers\":[],\"subject\":{\"digest\":\"sha256:nothex\",\"size\":7}}";
+	assert_int_equal(ferry_manifest_parse(&m, bad, strlen(bad), &err), -1);
+	assert_int_equal(err.code, FERRY_E_FORMAT);
+}
+
 static void test_manifest_round_trip(void **state)
 {
 	(void)state;
@@ -770,6 +804,7 @@ int main(void)
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_manifest_round_trip),
+		cmocka_unit_test(test_manifest_referrer),
 		cmocka_unit_test(test_index),
 		cmocka_unit_test(test_index_rejects),
 		cmocka_unit_test(test_index_member_types),
