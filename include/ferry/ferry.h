@@ -170,6 +170,18 @@ int ferry_unreferenced(const char *location, ferry_blob_fn fn, void *ud, ferry_e
 /* Remove them (fn is told of each removed), under the layout's lock; dry_run only reports. */
 int ferry_prune(const char *location, bool dry_run, ferry_blob_fn fn, void *ud, ferry_error *err);
 
+/* ---- what a site has: inventories ---- */
+
+/*
+ * Gather an inventory of locations[0..n) (archives, layouts, inventory files,
+ * docker://HOST/REPO[:TAG], docker://HOST for the whole catalog) and write it
+ * to out_path ("-" or NULL: stdout), atomically.  Reads manifests and
+ * configs, never layer bytes.  The schema is in README.md ("Air-gapped
+ * transfer").  *n_blobs and *n_manifests (may be NULL) count what it lists.
+ */
+FERRY_API int ferry_inventory_write(const char *const *locations, size_t n, const ferry_registry_opts *ropts,
+				    const char *out_path, size_t *n_blobs, size_t *n_manifests, ferry_error *err);
+
 /* ---- tags in place ---- */
 
 FERRY_API int ferry_tag(const char *location, const char *ref, const char *const *new_refs, size_t n, ferry_error *err);
