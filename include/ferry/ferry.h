@@ -38,6 +38,7 @@ typedef enum {
 	FERRY_EV_MANIFEST_PUSHED, /* a manifest was pushed (name = "repo:tag" or "repo@digest") */
 	FERRY_EV_IMAGE_DONE,   /* an image's manifest was written (name = its first name, message = its config digest) */
 	FERRY_EV_WARNING,      /* message says what */
+	FERRY_EV_BLOB_LEFT_OUT, /* a delta left it out: the far side has it (bytes = its size) */
 } ferry_event_kind;
 
 /*
@@ -87,6 +88,16 @@ typedef struct ferry_convert_opts {
 	const ferry_registry_opts *registry_opts;
 	/* The blob-info cache file (NULL: $XDG_CACHE_HOME/ferry/blob-info); "" disables it. */
 	const char *cache_path;
+	/*
+	 * --have: inventory files or locations of what the far side has.  Their
+	 * layers are left out and the destination (an OCI layout or archive) is
+	 * a delta whose index.json lists them (README "Air-gapped transfer").
+	 */
+	const char *const *have;
+	size_t n_have;
+	/* --base: locations supplying the blobs a delta source left out. */
+	const char *const *bases;
+	size_t n_bases;
 } ferry_convert_opts;
 
 typedef struct ferry_convert_stats {
@@ -96,6 +107,8 @@ typedef struct ferry_convert_stats {
 	size_t blobs_dedup;
 	uint64_t bytes_read;
 	uint64_t bytes_written;
+	size_t blobs_left_out; /* --have: layers the far side has, not written */
+	uint64_t bytes_left_out;
 } ferry_convert_stats;
 
 FERRY_API int ferry_convert(const char *src, const char *dst, const ferry_convert_opts *opts,

@@ -95,6 +95,19 @@ static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t 
 	return 0;
 }
 
+/* The format's metadata; a delta's index.json lists what it left out. */
+static int write_meta(engine *E, ferry_out_entry *oes, size_t n_oes, bool replace_index, ferry_error *err)
+{
+	if (E->n_left_out) {
+		char *ann = ferry_expected_format(E->left_out, E->n_left_out);
+		int rc = ferry_oci_write_index_ann(E->store, oes, n_oes, !replace_index, ann, err);
+		free(ann);
+		return rc;
+	}
+	return replace_index ? ferry_oci_write_index(E->store, oes, n_oes, false, err)
+			     : E->dfmt->write_meta(E->store, oes, n_oes, err);
+}
+
 int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
 		     ferry_convert_stats *stats, ferry_error *err)
 {
@@ -126,7 +139,8 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	ferry_out_entry *oes = NULL;
 	size_t n_oes = 0;
 	int rc = -1;
-	if (ferry_source_require_images(src, err) < 0 || engine_plan(&E, &works, &n_works, err) < 0)
+	if (ferry_source_require_images(src, err) < 0 || engine_delta_begin(&E, dl, err) < 0 ||
+	    engine_attach_bases(src, o, err) < 0 || engine_plan(&E, &works, &n_works, err) < 0)
 		goto out;
 	if (dl->fmt == FERRY_FMT_REGISTRY && engine_push_names(dl->path, works, n_works, err) < 0)
 		goto out;
@@ -136,6 +150,7 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	E.store->event_ud = o->event_ud;
 	E.store_path = strcmp(dl->path, "-") == 0 ? NULL : dl->path;
 	E.works = works;
+	E.n_works_checked = n_works;
 	for (size_t i = 0; i < n_works; i++)
 		engine_add_jobs(&E, works[i].img, i);
 	if (engine_run_jobs(&E, err) < 0)
@@ -143,8 +158,7 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	oes = ferry_xcalloc(n_works ? n_works : 1, sizeof(*oes));
 	if (write_images(&E, n_works, oes, &n_oes, err) < 0)
 		goto out;
-	if (replace_index ? ferry_oci_write_index(E.store, oes, n_oes, false, err) < 0
-			  : E.dfmt->write_meta(E.store, oes, n_oes, err) < 0)
+	if (write_meta(&E, oes, n_oes, replace_index, err) < 0)
 		goto out;
 	/* Read a one-pass source to its end: a damaged tail must fail the run, not pass unseen. */
 	if (src->tree->ops->finish(src->tree, err) < 0)
@@ -164,6 +178,7 @@ out:
 	ferry_strmap_free(&E.written);
 	ferry_store_free(E.store);
 	ferry_blobcache_close(E.cache);
+	engine_delta_free(&E);
 	return rc;
 }
 

@@ -35,6 +35,8 @@
 
 #define FERRY_ANN_REF_NAME "org.opencontainers.image.ref.name"
 #define FERRY_ANN_CONTAINERD_NAME "io.containerd.image.name"
+/* On a delta's index.json: the blobs it left out, "DIGEST=SIZE,..." sorted (README "Air-gapped transfer"). */
+#define FERRY_ANN_DELTA_EXPECTED "io.ferry.delta.expected"
 
 typedef struct ferry_platform {
 	char *os;
