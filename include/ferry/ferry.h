@@ -139,6 +139,15 @@ FERRY_API int ferry_verify_full(const char *location, const ferry_registry_opts 
 				ferry_problem_fn fn, ferry_problem_fn warn, void *ud, size_t *n_problems,
 				ferry_error *err);
 
+/*
+ * The same for a delta (convert --have): the blobs it left out are reported
+ * through expected (may be NULL), not as problems, unless a base in
+ * bases[0..n_bases) has them: then they are checked like the rest.
+ */
+FERRY_API int ferry_verify_bases(const char *location, const ferry_registry_opts *ropts, bool strict,
+				 const char *const *bases, size_t n_bases, ferry_problem_fn fn, ferry_problem_fn warn,
+				 ferry_problem_fn expected, void *ud, size_t *n_problems, ferry_error *err);
+
 /* ---- signatures (cosign, key-based), checked offline ---- */
 
 typedef enum {

@@ -191,8 +191,6 @@ void engine_count_image(engine *E, const char *label, const ferry_digest *d, con
 /* ---- delta.c: deltas (--have) and completing them (--base, or a destination that has the blobs) ---- */
 /* --have: refuse a destination that cannot be a delta, and gather the inventory. */
 int engine_delta_begin(engine *E, const ferry_location *dl, ferry_error *err);
-/* --base: read the blobs src expects from the bases (an overlay over src's tree). */
-int engine_attach_bases(ferry_source *src, const ferry_convert_opts *o, ferry_error *err);
 /* Leave out the layers the far side has. */
 void engine_leave_out(engine *E);
 /* Every blob src expects is in a base or at the destination; else say which images need which (FERRY_E_NOTFOUND). */
