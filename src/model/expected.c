@@ -42,7 +42,8 @@ int ferry_source_parse_expected(ferry_source *src, const char *value, ferry_erro
 {
 	ferry_expected *list = NULL;
 	size_t n = 0, cap = 0;
-	for (const char *p = value; *p;) {
+	/* "" lists nothing; otherwise every entry between commas must be DIGEST=SIZE (no empty one). */
+	for (const char *p = value; *value;) {
 		const char *end = strchr(p, ',');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		if (n >= FERRY_EXPECTED_MAX) {
@@ -55,7 +56,9 @@ int ferry_source_parse_expected(ferry_source *src, const char *value, ferry_erro
 			free(list);
 			return -1;
 		}
-		p = end ? end + 1 : p + len;
+		if (!end)
+			break;
+		p = end + 1;
 	}
 	qsort(list, n, sizeof(*list), by_digest);
 	for (size_t i = 1; i < n; i++) {
