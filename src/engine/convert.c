@@ -123,6 +123,7 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	memset(stats, 0, sizeof(*stats));
 	engine E = {0};
 	E.store = store;
+	E.in_place = store != NULL; /* only tag and untag hand their store over */
 	E.o = o;
 	E.src = src;
 	E.st = stats;

@@ -122,14 +122,21 @@ static int check_image(engine *E, const char *label, ferry_image *img, char *msg
 		bool have = false;
 		if (ferry_store_has_blob(E->store, &b->desc.digest, &have, err) < 0)
 			return -1;
-		if (!have) {
+		/* Retagged in place, a delta keeps expecting what it expected. */
+		bool keep = !have && E->in_place && E->dfmt->id != FERRY_FMT_DOCKER_ARCHIVE &&
+			    E->dfmt->id != FERRY_FMT_REGISTRY;
+		if (!have && !keep) {
 			say_missing(msg, cap, n_missing, label, b);
 			continue;
 		}
 		ferry_comp said = engine_comp_of_mt(b->desc.media_type);
 		engine_job_fill(E, j, false, said, &b->desc.digest, b->desc.size);
 		j->found = said;
-		engine_account_blob(E, true, &b->desc.digest, b->desc.size, 0, 0, b->path);
+		if (keep)
+			*FERRY_PUSH(E->left_out, E->n_left_out, E->cap_left_out) = (ferry_expected){b->desc.digest,
+												   b->desc.size};
+		else
+			engine_account_blob(E, true, &b->desc.digest, b->desc.size, 0, 0, b->path);
 	}
 	return 0;
 }

@@ -99,6 +99,7 @@ typedef struct engine {
 	bool draining;
 	const char *store_path;   /* the destination file (NULL: stdout), for spools beside it */
 	size_t n_works_checked;       /* works (for engine_check_expected) */
+	bool in_place;                /* tag/untag rewriting a location: a delta stays a delta */
 	struct ferry_inventory *have; /* --have: what the far side has (NULL: not a delta) */
 	ferry_expected *left_out;     /* the layers left out for it */
 	size_t n_left_out, cap_left_out;

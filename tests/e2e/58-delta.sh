@@ -78,6 +78,12 @@ tap_ok "no docker-archive was written" test ! -e "$T/d.tar"
 tap_ok "a delta as an OCI archive, with a location as --have" \
 	"$FERRY" convert -q --have "$T/base.tar" "$T/full" "oci-archive:$T/delta.tar"
 
+# ---- a delta retagged in place stays a delta ---------------------------------------
+cp -r "$T/delta" "$T/delta-tag"
+tap_ok "tag in a delta" "$FERRY" tag "$T/delta-tag" "$WEB" docker.io/example/web:latest
+tap_is "$(jq -r '.annotations["io.ferry.delta.expected"]' "$T/delta-tag/index.json")" \
+	"$(jq -r '.annotations["io.ferry.delta.expected"]' "$T/delta/index.json")" "it keeps its expectations"
+
 # ---- verify ---------------------------------------------------------------------
 tap_ok "verify of a delta: expected blobs are not problems" json_run "$FERRY" verify --json "$T/delta"
 tap_ok "verify --json is in the schema" python3 "$repo/tests/e2e/json_check.py" verify "$J"
