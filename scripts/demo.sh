@@ -153,6 +153,12 @@ step "verify every digest of the pulled image" \
 	verify "oci:$OUT/pulled"
 step "list the pulled image" \
 	ls "oci:$OUT/pulled"
+step "inventory of the registry (every repository of its catalog): what this site has" \
+	inventory "docker://$reg" -o "$OUT/registry.inv.json"
+expect_file "$OUT/registry.inv.json"
+step "a delta of the pulled image against it: the registry has every layer, none is sent" \
+	convert --have "$OUT/registry.inv.json" "oci:$OUT/pulled" "oci-archive:$OUT/delta.tar"
+expect_file "$OUT/delta.tar"
 
 # ---- ferry serve: the round-tripped tarball is the registry ----------------------------
 
