@@ -129,6 +129,8 @@ static int skip_present(engine *E, ferry_error *err)
 		ferry_comp comp;
 		ferry_digest d;
 		uint64_t size;
+		if (j->done) /* left out of a delta, or found at the destination for one */
+			continue;
 		engine_set_owner(E, j->owner);
 		if (!known_output(E, j, &transformed, &comp, &d, &size))
 			continue;
