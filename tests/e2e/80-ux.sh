@@ -121,7 +121,7 @@ json_ok() {
 
 # ---- help --------------------------------------------------------------------------------
 cmds=$("$FERRY" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && $1 != "help" {print $1}' | xargs)
-tap_like "$cmds" '^ls convert verify tag untag prune inspect push login logout batch serve$' "ferry --help lists every command, batch, prune and serve too"
+tap_like "$cmds" '^ls convert verify tag untag prune inspect inventory push login logout batch serve$' "ferry --help lists every command, batch, prune, inventory and serve too"
 for c in $cmds; do
 	a=$("$FERRY" help "$c"; echo "rc=$?")
 	b=$("$FERRY" "$c" --help; echo "rc=$?")
