@@ -96,6 +96,17 @@ void engine_leave_out(engine *E)
 	}
 }
 
+/* Does src's own tree hold path after all (a delta someone completed in place)?  A one-pass tree is not read ahead. */
+bool engine_tree_has(ferry_tree *t, const char *path)
+{
+	bool exists = false;
+	uint64_t size;
+	ferry_error e = FERRY_ERROR_INIT;
+	if (t->one_pass || ferry_tree_overlay_has(t, path))
+		return ferry_tree_overlay_has(t, path);
+	return t->ops->stat(t, path, false, &exists, &size, &e) == 0 && exists;
+}
+
 /* A missing blob: "IMAGE needs DIGEST (N bytes)" appended to msg. */
 static void say_missing(char *msg, size_t cap, size_t *n, const char *label, const ferry_blob *b)
 {
@@ -117,7 +128,7 @@ static int check_image(engine *E, const char *label, ferry_image *img, char *msg
 		ferry_blob *b = &img->layers[i];
 		layer_job *j = engine_job_of(E, b);
 		if (!j || j->done || !ferry_source_expects(E->src, &b->desc.digest, NULL) ||
-		    ferry_tree_overlay_has(E->src->tree, b->path))
+		    engine_tree_has(E->src->tree, b->path))
 			continue;
 		bool have = false;
 		if (ferry_store_has_blob(E->store, &b->desc.digest, &have, err) < 0)

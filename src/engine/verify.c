@@ -11,7 +11,6 @@
 #include "ferry.h"
 #include "image.h"
 #include "location.h"
-#include "tree_overlay.h"
 #include "signatures.h"
 #include "strmap.h"
 #include "util.h"
@@ -94,7 +93,7 @@ static void collect(verifier *v, ferry_tree *tree, ferry_image *img, const char 
 		if (ferry_strmap_has(&v->seen, key))
 			continue;
 		ferry_strmap_put(&v->seen, key, (void *)1);
-		if (ferry_source_expects(v->src, &b->desc.digest, NULL) && !ferry_tree_overlay_has(tree, b->path)) {
+		if (ferry_source_expects(v->src, &b->desc.digest, NULL) && !engine_tree_has(tree, b->path)) {
 			/* A delta left it out: the far side (or a --base) has it. */
 			if (v->expected) {
 				char *msg = ferry_xasprintf("%s: layer %s (%llu bytes) expected from a base", label,

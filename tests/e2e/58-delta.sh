@@ -96,6 +96,11 @@ chmod u+w "$T/base-bad/blobs/sha256/${b#sha256:}"
 printf 'x' >>"$T/base-bad/blobs/sha256/${b#sha256:}"
 tap_fails "verify --base with a damaged base finds it" "$FERRY" verify --base "$T/base-bad" "$T/delta"
 
+cp -r "$T/delta" "$T/delta-filled"
+cp "$T/base/blobs/sha256/"* "$T/delta-filled/blobs/sha256/"
+tap_ok "a delta whose blobs were copied in verifies them" json_run "$FERRY" verify --json "$T/delta-filled"
+tap_is "$(jq '.expected | length' "$J")" "0" "nothing is merely expected once the blobs are there"
+
 # ---- completing -----------------------------------------------------------------
 tap_fails "a delta into an empty layout without a base is refused" "$FERRY" convert "$T/delta" "oci:$T/out-none"
 tap_like "$(cat "$TAP_OUT")" "$WORKER needs $(echo "$shared" | head -n1)" "the refusal says which image needs which blob"
