@@ -43,6 +43,14 @@ tap_is "$(jq -r '.blobs[].digest' "$T/inv-layout.json" | sort -u)" "$want_layers
 	"the layout's inventory lists its config and layers"
 tap_is "$(jq -r '.manifests[].names[]' "$T/inv-layout.json")" "$WEB" "the layout's inventory names its image"
 tap_is "$(jq -r .ferryInventory "$T/inv-layout.json")" "1" "the inventory says its version"
+# No layer byte is read: the inventory of a layout whose layers are gone is the same.
+cp -r "$T/base" "$T/base-nolayers"
+for l in $(jq -r '.manifests[].digest' "$T/base/index.json" | while read -r m; do
+	jq -r '.layers[].digest' "$T/base/blobs/sha256/${m#sha256:}"; done); do
+	rm -f "$T/base-nolayers/blobs/sha256/${l#sha256:}"
+done
+tap_ok "inventory of a layout without its layer files" "$FERRY" inventory "$T/base-nolayers" -o "$T/inv-nolayers.json"
+tap_ok "is the same: no layer was read" cmp "$T/inv-nolayers.json" "$T/inv-layout.json"
 tap_ok "inventory of an archive" "$FERRY" inventory "$T/base.tar" -o "$T/inv-archive.json"
 tap_is "$(jq -cS . "$T/inv-archive.json")" "$(jq -cS . "$T/inv-layout.json")" \
 	"the archive's inventory is the layout's"
