@@ -100,6 +100,14 @@ static int write_meta(engine *E, ferry_out_entry *oes, size_t n_oes, bool replac
 {
 	if (E->n_left_out) {
 		char *ann = ferry_expected_format(E->left_out, E->n_left_out);
+		/* index.json must stay readable (FERRY_JSON_MAX), its entries included. */
+		if (strlen(ann) > FERRY_JSON_MAX / 2) {
+			free(ann);
+			return ferry_error_set(err, FERRY_E_LIMIT,
+					       "the delta would leave out %zu blobs, too many to list in its index.json "
+					       "(at most %u bytes): split the images over several deltas",
+					       E->n_left_out, FERRY_JSON_MAX / 2);
+		}
 		int rc = ferry_oci_write_index_ann(E->store, oes, n_oes, !replace_index, ann, err);
 		free(ann);
 		return rc;
