@@ -4,8 +4,9 @@
 # for a private registry (Debian's docker-registry, started here on
 # 127.0.0.1:5000, or another free port when 5000 is taken), pushed, pulled
 # back into an OCI layout, verified and listed; cosign signatures made with
-# openssl checked offline by `ferry verify --key`; and the round-tripped
-# tarball served as a registry by `ferry serve` (on another free loopback
+# openssl checked offline by `ferry verify --key`; the registry's inventory
+# (ferry inventory) and a delta against it that leaves out every layer
+# (convert --have); and the round-tripped tarball served as a registry by `ferry serve` (on another free loopback
 # port), one image pulled back from it into a layout and verified.
 #
 #   scripts/demo.sh [BUILD_DIR]      default BUILD_DIR: build
