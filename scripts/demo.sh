@@ -6,8 +6,9 @@
 # back into an OCI layout, verified and listed; cosign signatures made with
 # openssl checked offline by `ferry verify --key`; the registry's inventory
 # (ferry inventory) and a delta against it that leaves out every layer
-# (convert --have); and the round-tripped tarball served as a registry by `ferry serve` (on another free loopback
-# port), one image pulled back from it into a layout and verified.
+# (convert --have); and the round-tripped tarball served as a registry by
+# `ferry serve` (on another free loopback port), one image pulled back from
+# it into a layout and verified.
 #
 #   scripts/demo.sh [BUILD_DIR]      default BUILD_DIR: build
 #
