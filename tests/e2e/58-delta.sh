@@ -3,7 +3,8 @@
 # repository and a whole registry (catalog); inventories merge; convert --have
 # leaves out what the far side has and lists it in index.json; a
 # docker-archive delta is refused; the delta completes with --base into a
-# layout and by push into a registry that has the base; a blob missing
+# layout, by push into a registry that has the base and by push --base into
+# an empty one; a blob missing
 # everywhere fails before anything is written; verify with and without --base;
 # skopeo and umoci accept the completed result.
 # shellcheck disable=SC2317 # functions run through tap_ok look unreachable
@@ -147,6 +148,10 @@ if tap_ok "registry starts" registry_start http "$reg_dir"; then
 		tap_fails "a delta pushed into an empty registry is refused" "$FERRY" push -q --registry "$E" "$T/delta-reg"
 		tap_like "$(cat "$TAP_OUT")" "needs sha256:" "the refusal names the missing blobs"
 		tap_is "$(curl -s "http://$E/v2/_catalog" | jq -c .repositories)" "[]" "and nothing was pushed"
+		tap_ok "push --base completes it into the empty registry" \
+			"$FERRY" push -q --base "$T/base-gz" --registry "$E" "$T/delta-reg"
+		tap_ok "skopeo inspects an image completed from the base" \
+			skopeo inspect --tls-verify=false "docker://$E/example/web:1.0"
 		registry_stop "$reg_dir-empty"
 	fi
 	tap_ok "push of the delta into the registry that has the base" "$FERRY" push -q --registry "$A" "$T/delta-reg"
