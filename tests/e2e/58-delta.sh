@@ -4,9 +4,8 @@
 # leaves out what the far side has and lists it in index.json; a
 # docker-archive delta is refused; the delta completes with --base into a
 # layout, by push into a registry that has the base and by push --base into
-# an empty one; a blob missing
-# everywhere fails before anything is written; verify with and without --base;
-# skopeo and umoci accept the completed result.
+# an empty one; a blob missing everywhere fails before anything is written;
+# verify with and without --base; skopeo and umoci accept the completed result.
 # shellcheck disable=SC2317 # functions run through tap_ok look unreachable
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/e2e/lib-e2e.sh
