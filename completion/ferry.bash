@@ -6,7 +6,7 @@
 # prefixes (docker-archive: oci: oci-archive: docker://) and local paths,
 # also after a prefix (oci:some/dir). Needs nothing from bash-completion.
 
-_ferry_commands="ls convert push verify tag untag prune inspect login logout batch serve help"
+_ferry_commands="ls convert push verify tag untag prune inspect inventory login logout batch serve help"
 
 _ferry_reg_opts="--creds --cert-dir --tls-verify --tls-verify=false --insecure-registry --retries --stall-timeout --debug"
 _ferry_retag_opts="--tag --add-tag --registry --prefix --repository --image --platform --manifest-format --no-referrers --referrer-type"
@@ -17,14 +17,15 @@ _ferry_list_opts="--images-from --keep-going --lock"
 _ferry_options() {
 	case $1 in
 	ls) echo "--json --help $_ferry_reg_opts" ;;
-	convert) echo "--format --compress --keep-zstd $_ferry_list_opts $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
-	push) echo "--compress $_ferry_list_opts $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
-	verify) echo "--key --strict --json $_ferry_progress_opts --help $_ferry_reg_opts" ;;
+	convert) echo "--format --compress --keep-zstd --have --base $_ferry_list_opts $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
+	push) echo "--compress --base $_ferry_list_opts $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
+	verify) echo "--key --strict --base --json $_ferry_progress_opts --help $_ferry_reg_opts" ;;
 	inspect) echo "--raw --config --json --platform --help $_ferry_reg_opts" ;;
 	login) echo "--username -u --password-stdin --help $_ferry_reg_opts" ;;
 	batch) echo "--jobs -j --shard --force --state --json $_ferry_progress_opts --help" ;;
 	serve) echo "--listen --tls-cert --tls-key --htpasswd --registry --prefix --repository --json $_ferry_progress_opts --help" ;;
 	prune) echo "--dry-run -n --json --quiet -q --help" ;;
+	inventory) echo "--output -o --json --help $_ferry_reg_opts" ;;
 	tag | untag | logout) echo "--help" ;;
 	esac
 }
@@ -71,7 +72,8 @@ _ferry_values() {
 	--tls-verify) compgen -W "true false" -- "$cur" ;;
 	--platform) compgen -W "linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x" -- "$cur" ;;
 	--cert-dir) compgen -d -- "$cur" | sed 's|$|/|' ;;
-	--state | --tls-cert | --tls-key | --htpasswd | --key | --images-from | --lock) _ferry_paths "$cur" ;;
+	--state | --tls-cert | --tls-key | --htpasswd | --key | --images-from | --lock | --output | -o) _ferry_paths "$cur" ;;
+	--have | --base) _ferry_locations "$cur" ;;
 	--tag | --add-tag | --registry | --prefix | --repository | --image | --referrer-type | --creds | --insecure-registry | \
 		--retries | --stall-timeout | --jobs | -j | --shard | --username | -u | --listen) : ;; # free text
 	*) return 1 ;;
@@ -110,7 +112,7 @@ _ferry() {
 			case $cmd in
 			batch) mapfile -t cands < <(_ferry_paths "$cur"; [[ - == "$cur"* ]] && echo -) ;;
 			login | logout) ;;
-			ls | convert | push | verify | tag | untag | prune | inspect)
+			ls | convert | push | verify | tag | untag | prune | inspect | inventory)
 				mapfile -t cands < <(_ferry_locations "$cur") ;;
 			serve) # files and layouts only: no registry, no stdin
 				mapfile -t cands < <(_ferry_locations "$cur" | grep -vx -e - -e docker://) ;;

@@ -104,6 +104,10 @@ int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error 
 int ferry_oci_write_index(ferry_store *store, const ferry_out_entry *entries, size_t n, bool merge,
 			  ferry_error *err);
 
+/* The same, with index.json's FERRY_ANN_DELTA_EXPECTED annotation (NULL: none): a delta. */
+int ferry_oci_write_index_ann(ferry_store *store, const ferry_out_entry *entries, size_t n, bool merge,
+			      const char *expected, ferry_error *err);
+
 void ferry_out_entry_free(ferry_out_entry *e);
 
 /*

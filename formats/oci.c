@@ -111,6 +111,12 @@ int ferry_oci_read_index(ferry_source *src, const char *index_path, ferry_error 
 		ferry_error_prefix(err, "%s: %s", src->display, index_path);
 		return -1;
 	}
+	const char *expected = ix.annotations ? ferry_json_str(ix.annotations, FERRY_ANN_DELTA_EXPECTED) : NULL;
+	if (expected && ferry_source_parse_expected(src, expected, err) < 0) {
+		ferry_error_prefix(err, "%s: %s", src->display, index_path);
+		ferry_index_free(&ix);
+		return -1;
+	}
 	size_t n_images = 0;
 	/* digest -> 1 + its entry's index: an index.json may list thousands (referrers). */
 	ferry_strmap seen = {0};
@@ -233,6 +239,12 @@ static bool entry_renamed(json_t *old, const ferry_out_entry *entries, size_t n)
 int ferry_oci_write_index(ferry_store *store, const ferry_out_entry *entries, size_t n, bool merge,
 			  ferry_error *err)
 {
+	return ferry_oci_write_index_ann(store, entries, n, merge, NULL, err);
+}
+
+int ferry_oci_write_index_ann(ferry_store *store, const ferry_out_entry *entries, size_t n, bool merge,
+			      const char *expected, ferry_error *err)
+{
 	json_t *ms = json_array();
 	if (merge) {
 		unsigned char *buf;
@@ -271,6 +283,8 @@ int ferry_oci_write_index(ferry_store *store, const ferry_out_entry *entries, si
 	json_object_set_new(ix, "schemaVersion", json_integer(2));
 	json_object_set_new(ix, "mediaType", json_string(FERRY_MT_OCI_INDEX));
 	json_object_set_new(ix, "manifests", ms);
+	if (expected)
+		json_object_set_new(ix, "annotations", json_pack("{s:s}", FERRY_ANN_DELTA_EXPECTED, expected));
 	size_t len;
 	char *s = ferry_json_dump(ix, &len);
 	json_decref(ix);

@@ -4,9 +4,11 @@
 # for a private registry (Debian's docker-registry, started here on
 # 127.0.0.1:5000, or another free port when 5000 is taken), pushed, pulled
 # back into an OCI layout, verified and listed; cosign signatures made with
-# openssl checked offline by `ferry verify --key`; and the round-tripped
-# tarball served as a registry by `ferry serve` (on another free loopback
-# port), one image pulled back from it into a layout and verified.
+# openssl checked offline by `ferry verify --key`; the registry's inventory
+# (ferry inventory) and a delta against it that leaves out every layer
+# (convert --have); and the round-tripped tarball served as a registry by
+# `ferry serve` (on another free loopback port), one image pulled back from
+# it into a layout and verified.
 #
 #   scripts/demo.sh [BUILD_DIR]      default BUILD_DIR: build
 #
@@ -153,6 +155,12 @@ step "verify every digest of the pulled image" \
 	verify "oci:$OUT/pulled"
 step "list the pulled image" \
 	ls "oci:$OUT/pulled"
+step "inventory of the registry (every repository of its catalog): what this site has" \
+	inventory "docker://$reg" -o "$OUT/registry.inv.json"
+expect_file "$OUT/registry.inv.json"
+step "a delta of the pulled image against it: the registry has every layer, none is sent" \
+	convert --have "$OUT/registry.inv.json" "oci:$OUT/pulled" "oci-archive:$OUT/delta.tar"
+expect_file "$OUT/delta.tar"
 printf '%s\n' "# the images to carry across" "$reg/example/app:13" "$reg/example/tool:2.1" "$reg/team/app:13" \
 	>"$OUT/images.txt"
 step "pull an image list into one archive (shared layers fetched once), locking each tag's digest" \

@@ -39,6 +39,7 @@ typedef enum {
 	FERRY_EV_MANIFEST_PUSHED, /* a manifest was pushed (name = "repo:tag" or "repo@digest") */
 	FERRY_EV_IMAGE_DONE,   /* an image's manifest was written (name = its first name, message = its config digest) */
 	FERRY_EV_WARNING,      /* message says what */
+	FERRY_EV_BLOB_LEFT_OUT, /* a delta left it out: the far side has it (bytes = its size) */
 } ferry_event_kind;
 
 /*
@@ -104,6 +105,16 @@ typedef struct ferry_convert_opts {
 	const ferry_registry_opts *registry_opts;
 	/* The blob-info cache file (NULL: $XDG_CACHE_HOME/ferry/blob-info); "" disables it. */
 	const char *cache_path;
+	/*
+	 * --have: inventory files or locations of what the far side has.  Their
+	 * layers are left out and the destination (an OCI layout or archive) is
+	 * a delta whose index.json lists them (README "Air-gapped transfer").
+	 */
+	const char *const *have;
+	size_t n_have;
+	/* --base: locations supplying the blobs a delta source left out. */
+	const char *const *bases;
+	size_t n_bases;
 } ferry_convert_opts;
 
 typedef struct ferry_convert_stats {
@@ -114,6 +125,8 @@ typedef struct ferry_convert_stats {
 	size_t blobs_dedup;
 	uint64_t bytes_read;
 	uint64_t bytes_written;
+	size_t blobs_left_out; /* --have: layers the far side has, not written */
+	uint64_t bytes_left_out;
 } ferry_convert_stats;
 
 FERRY_API int ferry_convert(const char *src, const char *dst, const ferry_convert_opts *opts,
@@ -170,6 +183,15 @@ FERRY_API int ferry_verify_full(const char *location, const ferry_registry_opts 
 				ferry_problem_fn fn, ferry_problem_fn warn, void *ud, size_t *n_problems,
 				ferry_error *err);
 
+/*
+ * The same for a delta (convert --have): the blobs it left out are reported
+ * through expected (may be NULL), not as problems, unless a base in
+ * bases[0..n_bases) has them: then they are checked like the rest.
+ */
+FERRY_API int ferry_verify_bases(const char *location, const ferry_registry_opts *ropts, bool strict,
+				 const char *const *bases, size_t n_bases, ferry_problem_fn fn, ferry_problem_fn warn,
+				 ferry_problem_fn expected, void *ud, size_t *n_problems, ferry_error *err);
+
 /* ---- signatures (cosign, key-based), checked offline ---- */
 
 typedef enum {
@@ -213,6 +235,18 @@ typedef void (*ferry_blob_fn)(const char *digest, uint64_t size, void *ud);
 int ferry_unreferenced(const char *location, ferry_blob_fn fn, void *ud, ferry_error *err);
 /* Remove them (fn is told of each removed), under the layout's lock; dry_run only reports. */
 int ferry_prune(const char *location, bool dry_run, ferry_blob_fn fn, void *ud, ferry_error *err);
+
+/* ---- what a site has: inventories ---- */
+
+/*
+ * Gather an inventory of locations[0..n) (archives, layouts, inventory files,
+ * docker://HOST/REPO[:TAG], docker://HOST for the whole catalog) and write it
+ * to out_path ("-" or NULL: stdout), atomically.  Reads manifests and
+ * configs, never layer bytes.  The schema is in README.md ("Air-gapped
+ * transfer").  *n_blobs and *n_manifests (may be NULL) count what it lists.
+ */
+FERRY_API int ferry_inventory_write(const char *const *locations, size_t n, const ferry_registry_opts *ropts,
+				    const char *out_path, size_t *n_blobs, size_t *n_manifests, ferry_error *err);
 
 /* ---- tags in place ---- */
 

@@ -11,6 +11,7 @@
 #define FERRY_SOURCE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "digest.h"
 #include "error.h"
@@ -42,5 +43,13 @@ FERRY_API const ferry_digest *ferry_source_digest(const ferry_source *src, size_
 /* Image i's platforms, one per manifest ("linux/arm64/v8", "unknown"): one for an image, more for an index. */
 FERRY_API size_t ferry_source_platform_count(const ferry_source *src, size_t i);
 FERRY_API char *ferry_source_platform(const ferry_source *src, size_t i, size_t k);
+
+/*
+ * A delta (convert --have) leaves out blobs the far side has, and says so:
+ * call fn for each blob it expects from elsewhere (none: not a delta).
+ * Returns how many.
+ */
+typedef void (*ferry_expected_fn)(const ferry_digest *digest, uint64_t size, void *ud);
+FERRY_API size_t ferry_source_expected_each(const ferry_source *src, ferry_expected_fn fn, void *ud);
 
 #endif

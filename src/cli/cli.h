@@ -106,9 +106,10 @@ int cmd_logout(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_inventory(int argc, char **argv);
 
 extern const char cmd_ls_usage[], cmd_convert_usage[], cmd_push_usage[], cmd_verify_usage[], cmd_tag_usage[],
 	cmd_untag_usage[], cmd_inspect_usage[], cmd_login_usage[], cmd_logout_usage[], cmd_batch_usage[], cmd_serve_usage[],
-	cmd_prune_usage[];
+	cmd_prune_usage[], cmd_inventory_usage[];
 
 #endif

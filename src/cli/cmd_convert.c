@@ -33,6 +33,8 @@
 	"  --no-referrers           leave out signatures, attestations, SBOMs and other\n"                         \
 	"                           referrers (by default they travel with their images)\n"                        \
 	"  --referrer-type TYPE     only referrers of this artifactType (repeatable)\n"                            \
+	"  --base LOCATION          SRC is a delta: take the blobs it left out from here\n"                       \
+	"                           (repeatable; else the destination must have them)\n"                           \
 	CLI_PROGRESS_HELP                                                                                      \
 	"  --json                   print what was done as JSON on stdout (schema in ferry(1))\n"             \
 	"  -h, --help               show this help\n"
@@ -56,7 +58,10 @@ const char cmd_convert_usage[] =
 	"  --keep-zstd              docker-archive: keep zstd layers too, so every manifest\n"
 	"                           keeps its digest (Docker 20.10 cannot load them)\n"
 	"  --manifest-format oci|docker\n"
-	"                           kind of manifest to build when one must be built\n" RETAG_HELP "\n" CLI_REG_HELP;
+	"                           kind of manifest to build when one must be built\n"
+	"  --have HAVE              make a delta: leave out the layers HAVE (an inventory\n"
+	"                           file or any location) lists; DST is an OCI layout or\n"
+	"                           OCI archive (repeatable)\n" RETAG_HELP "\n" CLI_REG_HELP;
 
 const char cmd_push_usage[] =
 	"Usage: ferry push [OPTIONS] SRC [DEST]\n"
@@ -137,6 +142,9 @@ static void on_event(const ferry_event *ev, void *ud)
 		break;
 	case FERRY_EV_BLOB_MOUNTED:
 		rec_blob(r, ev, "mounted");
+		break;
+	case FERRY_EV_BLOB_LEFT_OUT:
+		rec_blob(r, ev, "left-out");
 		break;
 	case FERRY_EV_IMAGE_DONE: {
 		done_rec *d = FERRY_PUSH(r->images, r->n_images, r->cap_images);
@@ -310,6 +318,8 @@ static json_t *run_json(const char *cmd, const run_rec *r, const char *src, cons
 	}
 	json_object_set_new(doc, "bytes_read", json_integer((json_int_t)st->bytes_read));
 	json_object_set_new(doc, "bytes_written", json_integer((json_int_t)st->bytes_written));
+	json_object_set_new(doc, "blobs_left_out", json_integer((json_int_t)st->blobs_left_out));
+	json_object_set_new(doc, "bytes_left_out", json_integer((json_int_t)st->bytes_left_out));
 	json_object_set_new(doc, "seconds", json_real(secs));
 	json_object_set_new(doc, "ok", json_true());
 	return doc;
@@ -339,6 +349,8 @@ typedef struct convert_args {
 	const char **platforms; /* the second --platform and on */
 	const char **rtypes;    /* --referrer-type */
 	size_t n_rules, n_images, n_platforms, n_rtypes;
+	const char **have, **bases;
+	size_t n_have, n_bases;
 	cli_progress_mode mode;
 	bool json;
 	cli_reg reg;
@@ -356,6 +368,8 @@ static void args_init(convert_args *a, int argc)
 	a->images = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->platforms = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->rtypes = ferry_xcalloc((size_t)argc, sizeof(char *));
+	a->have = ferry_xcalloc((size_t)argc, sizeof(char *));
+	a->bases = ferry_xcalloc((size_t)argc, sizeof(char *));
 	a->mode = CLI_PROGRESS_AUTO;
 	cli_reg_init(&a->reg);
 }
@@ -369,13 +383,15 @@ static void args_free(convert_args *a)
 	free(a->images);
 	free(a->platforms);
 	free(a->rtypes);
+	free(a->have);
+	free(a->bases);
 	free(a->dest);
 	cli_reg_free(&a->reg);
 }
 
 enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
        O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD, O_IMAGES_FROM, O_KEEP_GOING, O_LOCK, O_NO_REFERRERS,
-       O_REFERRER_TYPE };
+       O_REFERRER_TYPE, O_HAVE, O_BASE };
 
 /* One option of convert or push (not a registry option): 0, or -1 with *rc the exit code. */
 static int take_option(const char *cmd, bool push, int c, char **argv, convert_args *a, int *rc)
@@ -443,6 +459,16 @@ static int take_option(const char *cmd, bool push, int c, char **argv, convert_a
 	case O_REFERRER_TYPE:
 		a->rtypes[a->n_rtypes++] = optarg;
 		return 0;
+	case O_HAVE:
+		if (push) {
+			*rc = cli_bad_option(cmd, argv);
+			return -1;
+		}
+		a->have[a->n_have++] = optarg;
+		return 0;
+	case O_BASE:
+		a->bases[a->n_bases++] = optarg;
+		return 0;
 	case O_PROGRESS:
 		if (cli_progress_parse(optarg, &a->mode) < 0) {
 			*rc = cli_usage_error(cmd, "--progress takes auto, bar, plain or none, not \"%s\"", optarg);
@@ -489,6 +515,7 @@ static int parse_options(const char *cmd, bool push, int argc, char **argv, conv
 		{"images-from", required_argument, 0, O_IMAGES_FROM}, {"keep-going", no_argument, 0, O_KEEP_GOING},
 		{"lock", required_argument, 0, O_LOCK},
 		{"no-referrers", no_argument, 0, O_NO_REFERRERS}, {"referrer-type", required_argument, 0, O_REFERRER_TYPE},
+		{"have", required_argument, 0, O_HAVE},         {"base", required_argument, 0, O_BASE},
 		CLI_REG_LONGOPTS,                                {0},
 	};
 	int c;
@@ -562,6 +589,12 @@ static void report(const char *cmd, bool push, const convert_args *a, const run_
 			push ? "pushed" : "converted", st->images, st->images == 1 ? "" : "s", refs,
 			push && !strcmp(a->dest, "docker://") ? "their registries" : a->dest, st->blobs_written, w,
 			st->blobs_dedup, st->blobs_existing, secs);
+		if (st->blobs_left_out) {
+			char l[32];
+			cli_human_size(st->bytes_left_out, l, sizeof(l));
+			fprintf(stderr, "delta: %zu blob%s (%s) left out, expected at the far side\n", st->blobs_left_out,
+				st->blobs_left_out == 1 ? "" : "s", l);
+		}
 	}
 	if (a->json)
 		cli_json_print(run_json(cmd, rec, a->src, a->dest, st, secs));
@@ -585,6 +618,10 @@ static int run(const char *cmd, bool push, int argc, char **argv)
 	a.o.n_platforms = a.n_platforms;
 	a.o.referrer_types = a.rtypes;
 	a.o.n_referrer_types = a.n_rtypes;
+	a.o.have = a.have;
+	a.o.n_have = a.n_have;
+	a.o.bases = a.bases;
+	a.o.n_bases = a.n_bases;
 	rec.registry = push || ferry_str_startswith(a.dest, "docker://");
 	rec.prog = cli_progress_new(a.mode, rec.registry);
 	a.o.on_event = on_event;

@@ -96,7 +96,7 @@ static json_t *json_of_bytes(const unsigned char *b, size_t n)
 	return v ? v : json_null();
 }
 
-static void print_inspect(const ferry_entry *e, const ferry_image *img)
+static void print_inspect(const ferry_source *src, const ferry_entry *e, const ferry_image *img)
 {
 	for (size_t k = 0; k < e->n_names; k++) {
 		char *s = ferry_name_string(&e->names[k]);
@@ -140,8 +140,9 @@ static void print_inspect(const ferry_entry *e, const ferry_image *img)
 		const ferry_blob *b = &img->layers[i];
 		char sz[32];
 		cli_human_size(b->desc.size, sz, sizeof(sz));
-		printf("  %s  %9s  %s\n", b->desc.digest.str[0] ? b->desc.digest.str : b->path, sz,
-		       b->desc.media_type ? b->desc.media_type : "-");
+		printf("  %s  %9s  %s%s\n", b->desc.digest.str[0] ? b->desc.digest.str : b->path, sz,
+		       b->desc.media_type ? b->desc.media_type : "-",
+		       ferry_source_expects(src, &b->desc.digest, NULL) ? "  (expected: left out of this delta)" : "");
 	}
 }
 
@@ -238,13 +239,19 @@ int cmd_inspect(int argc, char **argv)
 		json_object_set_new(o, "manifest", json_of_bytes(img->bytes, img->len));
 		json_object_set_new(o, "config", img->is_index ? json_null() : json_of_bytes(img->config_bytes, img->config_len));
 		json_object_set_new(o, "referrers", referrers_json(src, e));
+		json_t *exp = json_array();
+		for (size_t i = 0; i < img->n_layers; i++) {
+			if (ferry_source_expects(src, &img->layers[i].desc.digest, NULL))
+				json_array_append_new(exp, json_string(img->layers[i].desc.digest.str));
+		}
+		json_object_set_new(o, "expected", exp);
 		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(s);
 		free(s);
 		json_decref(o);
 		goto out;
 	}
-	print_inspect(e, img);
+	print_inspect(src, e, img);
 	json_t *refs = referrers_json(src, e);
 	print_referrers(refs);
 	json_decref(refs);

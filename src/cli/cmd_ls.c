@@ -109,6 +109,14 @@ int cmd_ls(int argc, char **argv)
 	}
 	ferry_referrers_map_free(rmap);
 	json_object_set_new(doc, "images", images);
+	json_t *exp = json_array();
+	uint64_t exp_bytes = 0;
+	for (size_t i = 0; i < src->n_expected; i++) {
+		json_array_append_new(exp, json_pack("{s:s, s:I}", "digest", src->expected[i].digest.str, "size",
+						     (json_int_t)src->expected[i].size));
+		exp_bytes += src->expected[i].size;
+	}
+	json_object_set_new(doc, "expected", exp);
 	if (json) {
 		char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(s);
@@ -143,6 +151,15 @@ int cmd_ls(int argc, char **argv)
 				       (long long)json_integer_value(json_object_get(o, "referrers")));
 			}
 		}
+	}
+	if (!json && src->n_expected) {
+		char sz[32];
+		cli_human_size(exp_bytes, sz, sizeof(sz));
+		printf("delta: %zu blob%s (%s) left out, expected from the far side or a --base:\n", src->n_expected,
+		       src->n_expected == 1 ? "" : "s", sz);
+		for (size_t i = 0; i < src->n_expected; i++)
+			printf("  expected %s %llu\n", src->expected[i].digest.str,
+			       (unsigned long long)src->expected[i].size);
 	}
 	json_decref(doc);
 	ferry_source_free(src);

@@ -27,6 +27,11 @@ const char cmd_verify_usage[] = "Usage: ferry verify [OPTIONS] LOCATION\n"
 				"signed; exits 3 unless every image has a good signature. Offline: nothing\n"
 				"but LOCATION is read.\n"
 				"\n"
+				"A delta (convert --have) lists the blobs it left out: they are reported as\n"
+				"expected, not as problems; with --base the whole is checked.\n"
+				"\n"
+				"  --base LOCATION          LOCATION is a delta: check its left-out blobs there\n"
+				"                           (repeatable)\n"
 				"  --strict                 warnings are problems too\n"
 				"  --key PUB.pem            a public key (ECDSA P-256 or Ed25519, PEM); repeatable\n"
 				"  --json                   print {command, location, problems, warnings, signatures,\n"
@@ -70,6 +75,8 @@ typedef struct problems {
 	cli_progress *prog;
 	json_t *warnings; /* --json: the warnings; NULL otherwise */
 	size_t n_warnings;
+	json_t *expected; /* --json: a delta's left-out blobs; NULL otherwise */
+	size_t n_expected;
 } problems;
 
 static const char *const sig_status_names[] = {
@@ -122,12 +129,22 @@ static void on_warning(const char *warning, void *ud)
 		json_array_append_new(p->warnings, json_string(warning));
 }
 
+static void on_expected(const char *what, void *ud)
+{
+	problems *p = ud;
+	cli_progress_line(p->prog, "%s", what);
+	p->n_expected++;
+	if (p->expected)
+		json_array_append_new(p->expected, json_string(what));
+}
+
 int cmd_verify(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_PROGRESS, O_KEY, O_STRICT };
+	enum { O_JSON = 256, O_PROGRESS, O_KEY, O_STRICT, O_BASE };
 	static const struct option opts[] = {{"json", no_argument, 0, O_JSON},
 					     {"key", required_argument, 0, O_KEY},
 					     {"strict", no_argument, 0, O_STRICT},
+					     {"base", required_argument, 0, O_BASE},
 					     {"progress", required_argument, 0, O_PROGRESS},
 					     {"quiet", no_argument, 0, 'q'},
 					     {"help", no_argument, 0, 'h'},
@@ -138,7 +155,8 @@ int cmd_verify(int argc, char **argv)
 	cli_progress_mode mode = CLI_PROGRESS_AUTO;
 	bool json = false, strict = false;
 	const char **keys = calloc((size_t)argc, sizeof(*keys)); /* borrowed from argv */
-	size_t n_keys = 0;
+	size_t n_keys = 0, n_bases = 0;
+	const char **bases = calloc((size_t)argc, sizeof(*bases)); /* borrowed from argv */
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		int x = cli_reg_option(&reg, c, optarg);
@@ -150,6 +168,10 @@ int cmd_verify(int argc, char **argv)
 		}
 		if (x == 0 && c == O_KEY) {
 			keys[n_keys++] = optarg;
+			continue;
+		}
+		if (x == 0 && c == O_BASE) {
+			bases[n_bases++] = optarg;
 			continue;
 		}
 		if (x == 0 && c == O_STRICT) {
@@ -165,10 +187,12 @@ int cmd_verify(int argc, char **argv)
 				continue;
 			cli_reg_free(&reg);
 			free(keys);
+			free(bases);
 			return cli_usage_error("verify", "--progress takes auto, bar, plain or none, not \"%s\"", optarg);
 		}
 		cli_reg_free(&reg);
 		free(keys);
+		free(bases);
 		if (x < 0)
 			return FERRY_E_USAGE;
 		if (c == 'h') {
@@ -180,18 +204,21 @@ int cmd_verify(int argc, char **argv)
 	if (argc - optind != 1) {
 		cli_reg_free(&reg);
 		free(keys);
+		free(bases);
 		return cli_usage_error("verify", "%s", "verify takes exactly one LOCATION");
 	}
 	const char *loc = argv[optind];
 	ferry_error err = FERRY_ERROR_INIT;
 	size_t n = 0, unsigned_n = 0;
 	problems p = {json ? json_array() : NULL, json && n_keys ? json_array() : NULL, cli_progress_new(mode, false),
-		      json ? json_array() : NULL, 0};
-	int rc = ferry_verify_full(loc, cli_reg_opts(&reg), strict, on_problem, on_warning, &p, &n, &err);
+		      json ? json_array() : NULL, 0, json ? json_array() : NULL, 0};
+	int rc = ferry_verify_bases(loc, cli_reg_opts(&reg), strict, bases, n_bases, on_problem, on_warning, on_expected,
+				    &p, &n, &err);
 	if (rc == 0 && n_keys)
 		rc = ferry_verify_signatures(loc, cli_reg_opts(&reg), keys, n_keys, on_signature, &p, &unsigned_n, &err);
 	cli_reg_free(&reg);
 	free(keys);
+	free(bases);
 	json_t *unref = rc == 0 ? note_unreferenced(loc, p.prog, json) : NULL;
 	cli_progress_done(p.prog);
 	if (rc < 0) {
@@ -204,8 +231,9 @@ int cmd_verify(int argc, char **argv)
 				  unsigned_n == 1 ? "" : "s");
 		rc = FERRY_E_INTEGRITY;
 	} else if (cli_progress_get_mode(p.prog) != CLI_PROGRESS_NONE) {
-		fprintf(stderr, "%s: verified, no problems%s%s\n", loc, n_keys ? ", every image signed" : "",
-			p.n_warnings ? " (see the warnings above)" : "");
+		fprintf(stderr, "%s: verified, no problems%s%s%s\n", loc, n_keys ? ", every image signed" : "",
+			p.n_warnings ? " (see the warnings above)" : "",
+			p.n_expected ? " (a delta: its left-out blobs are expected from a base)" : "");
 	}
 	if (json) {
 		json_t *doc = json_object();
@@ -216,6 +244,7 @@ int cmd_verify(int argc, char **argv)
 			json_object_set_new(doc, "signatures", p.sigs);
 		json_object_set_new(doc, "unreferenced", unref ? unref : json_array());
 		json_object_set_new(doc, "warnings", p.warnings);
+		json_object_set_new(doc, "expected", p.expected);
 		json_object_set_new(doc, "ok", rc == 0 ? json_true() : json_false());
 		if (rc != 0) {
 			json_object_set_new(doc, "error", json_string(cli_last_error()));

@@ -26,6 +26,7 @@ static const command commands[] = {
 	{"untag", cmd_untag, cmd_untag_usage, false},
 	{"prune", cmd_prune, cmd_prune_usage, true},
 	{"inspect", cmd_inspect, cmd_inspect_usage, true},
+	{"inventory", cmd_inventory, cmd_inventory_usage, true},
 	{"push", cmd_push, cmd_push_usage, true},
 	{"login", cmd_login, cmd_login_usage, false},
 	{"logout", cmd_logout, cmd_logout_usage, false},
@@ -56,6 +57,7 @@ static const char main_usage[] =
 	"  untag     remove names in place\n"
 	"  prune     remove the blobs nothing references from an OCI layout\n"
 	"  inspect   show one image's manifest, config and layers\n"
+	"  inventory list every blob and manifest a site has (for convert --have)\n"
 	"  push      send images to the registries their names say\n"
 	"  login     store credentials for a registry\n"
 	"  logout    remove them\n"

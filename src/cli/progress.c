@@ -512,6 +512,17 @@ void cli_progress_event(const ferry_event *ev, void *ud)
 		maybe_update(p, false);
 		break;
 	}
+	case FERRY_EV_BLOB_LEFT_OUT: {
+		if (p->mode != CLI_PROGRESS_NONE) {
+			char size[32];
+			cli_human_size(ev->bytes, size, sizeof(size));
+			snprintf(line, sizeof(line), "%s  %9s  left out (the far side has it)", blob_label(ev, dshort),
+				 size);
+			put_permanent(p, line);
+		}
+		maybe_update(p, false);
+		break;
+	}
 	case FERRY_EV_IMAGE_DONE:
 		if (p->mode != CLI_PROGRESS_NONE) {
 			snprintf(line, sizeof(line), "image %s  %s", ev->digest ? ev->digest->str : "-",

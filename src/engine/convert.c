@@ -125,6 +125,27 @@ static void say_detached(engine *E, size_t n_works, const ferry_out_entry *oes)
 	}
 }
 
+/* The format's metadata; a delta's index.json lists what it left out. */
+static int write_meta(engine *E, ferry_out_entry *oes, size_t n_oes, bool replace_index, ferry_error *err)
+{
+	if (E->n_left_out) {
+		char *ann = ferry_expected_format(E->left_out, E->n_left_out);
+		/* index.json must stay readable (FERRY_JSON_MAX), its entries included. */
+		if (strlen(ann) > FERRY_JSON_MAX / 2) {
+			free(ann);
+			return ferry_error_set(err, FERRY_E_LIMIT,
+					       "the delta would leave out %zu blobs, too many to list in its index.json "
+					       "(at most %u bytes): split the images over several deltas",
+					       E->n_left_out, FERRY_JSON_MAX / 2);
+		}
+		int rc = ferry_oci_write_index_ann(E->store, oes, n_oes, !replace_index, ann, err);
+		free(ann);
+		return rc;
+	}
+	return replace_index ? ferry_oci_write_index(E->store, oes, n_oes, false, err)
+			     : E->dfmt->write_meta(E->store, oes, n_oes, err);
+}
+
 int ferry_convert_in(ferry_source *src, const ferry_location *dl, const ferry_convert_opts *o, bool replace_index,
 		     ferry_convert_stats *stats, ferry_error *err)
 {
@@ -140,6 +161,7 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	memset(stats, 0, sizeof(*stats));
 	engine E = {0};
 	E.store = store;
+	E.in_place = store != NULL; /* only tag and untag hand their store over */
 	E.o = o;
 	E.src = src;
 	E.st = stats;
@@ -156,7 +178,8 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	ferry_out_entry *oes = NULL;
 	size_t n_oes = 0;
 	int rc = -1;
-	if (ferry_source_require_images(src, err) < 0 || engine_plan(&E, &works, &n_works, err) < 0)
+	if (ferry_source_require_images(src, err) < 0 || engine_delta_begin(&E, dl, err) < 0 ||
+	    engine_attach_bases(src, o, err) < 0 || engine_plan(&E, &works, &n_works, err) < 0)
 		goto out;
 	if (dl->fmt == FERRY_FMT_REGISTRY && engine_push_names(dl->path, works, n_works, err) < 0)
 		goto out;
@@ -167,6 +190,7 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	E.store->event_ud = o->event_ud;
 	E.store_path = strcmp(dl->path, "-") == 0 ? NULL : dl->path;
 	E.works = works;
+	E.n_works_checked = n_works;
 	for (size_t i = 0; i < n_works; i++)
 		engine_add_jobs(&E, works[i].img, i);
 	if (engine_run_jobs(&E, err) < 0)
@@ -175,8 +199,7 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	if (write_images(&E, n_works, oes, &n_oes, err) < 0)
 		goto out;
 	say_detached(&E, n_works, oes);
-	if (replace_index ? ferry_oci_write_index(E.store, oes, n_oes, false, err) < 0
-			  : E.dfmt->write_meta(E.store, oes, n_oes, err) < 0)
+	if (write_meta(&E, oes, n_oes, replace_index, err) < 0)
 		goto out;
 	/* Read a one-pass source to its end: a damaged tail must fail the run, not pass unseen. */
 	if (src->tree->ops->finish(src->tree, err) < 0)
@@ -196,6 +219,7 @@ out:
 	ferry_strmap_free(&E.written);
 	ferry_store_free(E.store);
 	ferry_blobcache_close(E.cache);
+	engine_delta_free(&E);
 	return rc;
 }
 

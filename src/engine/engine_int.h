@@ -103,6 +103,11 @@ typedef struct engine {
 	bool draining;
 	bool writing_artifact;    /* the work being written is a referrer: counted apart from images */
 	const char *store_path;   /* the destination file (NULL: stdout), for spools beside it */
+	size_t n_works_checked;       /* works (for engine_check_expected) */
+	bool in_place;                /* tag/untag rewriting a location: a delta stays a delta */
+	struct ferry_inventory *have; /* --have: what the far side has (NULL: not a delta) */
+	ferry_expected *left_out;     /* the layers left out for it */
+	size_t n_left_out, cap_left_out;
 } engine;
 
 /*
@@ -200,6 +205,15 @@ void engine_account_blob(engine *E, bool existed, const ferry_digest *d, uint64_
 void engine_count_doc(engine *E);
 /* An image (manifest d, config digest config) is written. */
 void engine_count_image(engine *E, const char *label, const ferry_digest *d, const char *config);
+
+/* ---- delta.c: deltas (--have) and completing them (--base, or a destination that has the blobs) ---- */
+/* --have: refuse a destination that cannot be a delta, and gather the inventory. */
+int engine_delta_begin(engine *E, const ferry_location *dl, ferry_error *err);
+/* Leave out the layers the far side has. */
+void engine_leave_out(engine *E);
+/* Every blob src expects is in a base or at the destination; else say which images need which (FERRY_E_NOTFOUND). */
+int engine_check_expected(engine *E, ferry_error *err);
+void engine_delta_free(engine *E);
 
 /* ---- manifests.c ---- */
 int engine_write_image(engine *E, const char *label, ferry_image *img, ferry_out_entry *oe, ferry_descriptor *out,

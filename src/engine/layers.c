@@ -132,6 +132,8 @@ static int skip_present(engine *E, ferry_error *err)
 		ferry_comp comp;
 		ferry_digest d;
 		uint64_t size;
+		if (j->done) /* left out of a delta, or found at the destination for one */
+			continue;
 		engine_set_owner(E, j->owner);
 		if (!known_output(E, j, &transformed, &comp, &d, &size))
 			continue;
@@ -180,7 +182,8 @@ static int run_one_lane(engine *E, const char **paths, size_t *idx, size_t n, fe
 int engine_run_jobs(engine *E, ferry_error *err)
 {
 	ferry_tree *tree = E->src->tree;
-	if (skip_present(E, err) < 0)
+	engine_leave_out(E);
+	if (engine_check_expected(E, err) < 0 || skip_present(E, err) < 0)
 		return -1;
 	const char **paths = ferry_xcalloc(E->n_jobs + 1, sizeof(char *));
 	size_t *idx = ferry_xcalloc(E->n_jobs + 1, sizeof(size_t));

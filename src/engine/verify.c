@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
 #include "ferry.h"
+#include "image.h"
 #include "location.h"
 #include "signatures.h"
 #include "strmap.h"
@@ -21,6 +23,8 @@ typedef struct vjob {
 typedef struct verifier {
 	ferry_problem_fn fn;
 	ferry_problem_fn warn; /* NULL: warnings are dropped */
+	ferry_problem_fn expected; /* a delta's blob expected from a base (NULL: dropped) */
+	const ferry_source *src;
 	bool strict;           /* warnings are problems */
 	void *ud;
 	size_t problems;
@@ -90,6 +94,16 @@ static void collect(verifier *v, ferry_tree *tree, ferry_image *img, const char 
 		if (ferry_strmap_has(&v->seen, key))
 			continue;
 		ferry_strmap_put(&v->seen, key, (void *)1);
+		if (ferry_source_expects(v->src, &b->desc.digest, NULL) && !engine_tree_has(tree, b->path)) {
+			/* A delta left it out: the far side (or a --base) has it. */
+			if (v->expected) {
+				char *msg = ferry_xasprintf("%s: layer %s (%llu bytes) expected from a base", label,
+							    b->desc.digest.str, (unsigned long long)b->desc.size);
+				v->expected(msg, v->ud);
+				free(msg);
+			}
+			continue;
+		}
 		vjob *j = FERRY_PUSH(v->jobs, v->n_jobs, v->cap_jobs);
 		j->blob = b;
 		j->image = label;
@@ -167,15 +181,23 @@ int ferry_verify_opts(const char *location, const struct ferry_registry_opts *ro
 int ferry_verify_full(const char *location, const struct ferry_registry_opts *ropts, bool strict, ferry_problem_fn fn,
 		      ferry_problem_fn warn, void *ud, size_t *n_problems, ferry_error *err)
 {
+	return ferry_verify_bases(location, ropts, strict, NULL, 0, fn, warn, NULL, ud, n_problems, err);
+}
+
+int ferry_verify_bases(const char *location, const struct ferry_registry_opts *ropts, bool strict,
+		       const char *const *bases, size_t n_bases, ferry_problem_fn fn, ferry_problem_fn warn,
+		       ferry_problem_fn expected, void *ud, size_t *n_problems, ferry_error *err)
+{
 	*n_problems = 0;
 	ferry_source *src;
 	if (ferry_source_open_opts(location, ropts, &src, err) < 0)
 		return -1;
-	if (ferry_source_require_images(src, err) < 0) {
+	ferry_convert_opts bo = {.bases = bases, .n_bases = n_bases, .registry_opts = ropts};
+	if (ferry_source_require_images(src, err) < 0 || engine_attach_bases(src, &bo, err) < 0) {
 		ferry_source_free(src);
 		return -1;
 	}
-	verifier v = {.fn = fn, .warn = warn, .strict = strict, .ud = ud};
+	verifier v = {.fn = fn, .warn = warn, .expected = expected, .src = src, .strict = strict, .ud = ud};
 	char **labels = ferry_xcalloc(src->n_entries + 1, sizeof(char *));
 	for (size_t i = 0; i < src->n_entries; i++) {
 		ferry_entry *e = &src->entries[i];

@@ -340,6 +340,7 @@ void ferry_source_free(ferry_source *src)
 	for (size_t i = 0; i < src->n_entries; i++)
 		ferry_entry_free(&src->entries[i]);
 	free(src->entries);
+	free(src->expected);
 	ferry_tree_free(src->tree);
 	free(src->display);
 	free(src);

@@ -79,13 +79,33 @@ typedef struct ferry_entry {
 
 struct ferry_format;
 
+/* A blob a delta left out, expected at the far side (index.json's FERRY_ANN_DELTA_EXPECTED). */
+typedef struct ferry_expected {
+	ferry_digest digest;
+	uint64_t size;
+} ferry_expected;
+
 struct ferry_source {
 	ferry_tree *tree;
 	const struct ferry_format *format;
 	char *display; /* the location as the user wrote it */
 	ferry_entry *entries;
 	size_t n_entries, cap_entries;
+	/* A delta's expectations: sorted by digest, no duplicates (none: not a delta). */
+	ferry_expected *expected;
+	size_t n_expected;
 };
+
+/*
+ * Parse the FERRY_ANN_DELTA_EXPECTED annotation ("DIGEST=SIZE,DIGEST=SIZE",
+ * sorted) into src->expected.  At most FERRY_EXPECTED_MAX entries.
+ */
+#define FERRY_EXPECTED_MAX 100000
+int ferry_source_parse_expected(ferry_source *src, const char *value, ferry_error *err);
+/* Is d one of src's expected blobs (*size set when it is; size may be NULL)? */
+bool ferry_source_expects(const ferry_source *src, const ferry_digest *d, uint64_t *size);
+/* The annotation's value for n expected blobs, which are sorted here (caller frees). */
+char *ferry_expected_format(ferry_expected *e, size_t n);
 
 void ferry_name_free(ferry_name *n);
 void ferry_name_copy(ferry_name *dst, const ferry_name *src);

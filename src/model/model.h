@@ -38,6 +38,8 @@
 /* ferry's own: on an index.json entry of a referrer, the digest of its subject. */
 #define FERRY_ANN_REFERRER_SUBJECT "vnd.ferry.referrer.subject"
 #define FERRY_MT_OCI_EMPTY "application/vnd.oci.empty.v1+json"
+/* On a delta's index.json: the blobs it left out, "DIGEST=SIZE,..." sorted (README "Air-gapped transfer"). */
+#define FERRY_ANN_DELTA_EXPECTED "io.ferry.delta.expected"
 
 typedef struct ferry_platform {
 	char *os;

@@ -988,17 +988,15 @@ static char *link_next(const char *link)
 	return NULL;
 }
 
-int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_t *n, ferry_error *err)
+/*
+ * GET url and the pages its Link headers lead to, each {"<key>": [strings]}
+ * (null or absent: none).  Takes url, scope and what.
+ */
+static int list_paged(ferry_registry *r, char *url, char *scope, char *what, const char *key, char ***out,
+		      size_t *n, ferry_error *err)
 {
-	*tags = NULL;
-	*n = 0;
-	if (check_repo(repo, err) < 0)
-		return -1;
 	char **list = NULL;
 	size_t cnt = 0, cap = 0;
-	char *url = ferry_xasprintf("/v2/%s/tags/list", repo);
-	char *scope = scope_pull(repo);
-	char *what = ferry_xasprintf("tags of %s", repo);
 	int rc = 0;
 	for (int page = 0; url; page++) {
 		if (page >= TAG_PAGES_MAX) {
@@ -1019,16 +1017,16 @@ int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_
 		if (rc == 0) {
 			json_error_t je;
 			j = json_loadb((const char *)p.body, p.body_len, 0, &je);
-			json_t *t = json_object_get(j, "tags");
+			json_t *t = json_object_get(j, key);
 			if (!json_is_object(j) || !(json_is_array(t) || json_is_null(t) || !t)) {
 				rc = ferry_error_set(err, FERRY_E_FORMAT, "%s: registry %s sent something else than "
-						     "{\"tags\":[...]}", what, r->domain);
+						     "{\"%s\":[...]}", what, r->domain, key);
 			} else {
 				size_t i;
 				json_t *v;
 				json_array_foreach(t, i, v) {
 					if (!json_is_string(v)) {
-						rc = ferry_error_set(err, FERRY_E_FORMAT, "%s: a tag is not a string", what);
+						rc = ferry_error_set(err, FERRY_E_FORMAT, "%s: an entry is not a string", what);
 						break;
 					}
 					*FERRY_PUSH(list, cnt, cap) = ferry_xstrdup(json_string_value(v));
@@ -1069,7 +1067,7 @@ int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_
 		free(list);
 		return -1;
 	}
-	*tags = list;
+	*out = list;
 	*n = cnt;
 	return 0;
 }
@@ -1117,4 +1115,22 @@ out:
 	free(scope);
 	free(what);
 	return rc;
+}
+
+int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_t *n, ferry_error *err)
+{
+	*tags = NULL;
+	*n = 0;
+	if (check_repo(repo, err) < 0)
+		return -1;
+	return list_paged(r, ferry_xasprintf("/v2/%s/tags/list", repo), scope_pull(repo),
+			  ferry_xasprintf("tags of %s", repo), "tags", tags, n, err);
+}
+
+int ferry_registry_catalog(ferry_registry *r, char ***repos, size_t *n, ferry_error *err)
+{
+	*repos = NULL;
+	*n = 0;
+	return list_paged(r, ferry_xasprintf("/v2/_catalog"), ferry_xstrdup("registry:catalog:*"),
+			  ferry_xasprintf("catalog of %s", r->domain), "repositories", repos, n, err);
 }

@@ -105,6 +105,8 @@ int ferry_registry_referrers(ferry_registry *r, const char *repo, const ferry_di
 
 /* GET /v2/<repo>/tags/list (following Link pagination). Caller frees each tag and the array. */
 int ferry_registry_tags(ferry_registry *r, const char *repo, char ***tags, size_t *n, ferry_error *err);
+/* GET /v2/_catalog (paginated the same way): every repository, where the registry allows it. */
+int ferry_registry_catalog(ferry_registry *r, char ***repos, size_t *n, ferry_error *err);
 
 /*
  * For login: prove the credentials r was opened with (opts->creds) by a

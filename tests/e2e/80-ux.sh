@@ -118,7 +118,7 @@ json_ok() {
 
 # ---- help --------------------------------------------------------------------------------
 cmds=$("$FERRY" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && $1 != "help" {print $1}' | xargs)
-tap_like "$cmds" '^ls convert verify tag untag prune inspect push login logout batch serve$' "ferry --help lists every command, batch, prune and serve too"
+tap_like "$cmds" '^ls convert verify tag untag prune inspect inventory push login logout batch serve$' "ferry --help lists every command, batch, prune, inventory and serve too"
 for c in $cmds; do
 	a=$("$FERRY" help "$c"; echo "rc=$?")
 	b=$("$FERRY" "$c" --help; echo "rc=$?")
@@ -329,7 +329,7 @@ comp() {
 		COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); [[ $2 == *" " ]] && COMP_CWORD=${#COMP_WORDS[@]}
 		_ferry; printf "%s\n" "${COMPREPLY[@]}"' _ "$BASHC" "$1" | LC_ALL=C sort | xargs)
 }
-tap_is "$(comp "ferry ")" "--help --version batch convert help inspect login logout ls prune push serve tag untag verify" \
+tap_is "$(comp "ferry ")" "--help --version batch convert help inspect inventory login logout ls prune push serve tag untag verify" \
 	"bash: commands"
 tap_is "$(comp "ferry ver")" "verify" "bash: a command from its start"
 tap_is "$(comp "ferry batch --")" "--force --help --jobs --json --progress --quiet --shard --state" "bash: batch's options"
@@ -337,6 +337,9 @@ tap_like "$(comp "ferry convert --")" '--add-tag .*--compress .*--format .*--jso
 	"bash: convert's options, registry options too"
 tap_like "$(comp "ferry convert --")" '--keep-zstd' "bash: convert's --keep-zstd"
 tap_like "$(comp "ferry verify --")" '--strict' "bash: verify's --strict"
+tap_like "$(comp "ferry convert --")" '--base .*--have' "bash: convert's --have and --base"
+tap_is "$(comp "ferry inventory --")" "--cert-dir --creds --debug --help --insecure-registry --json --output --retries --stall-timeout --tls-verify --tls-verify=false" \
+	"bash: inventory's options"
 tap_is "$(comp "ferry convert --format ")" "docker-archive oci oci-archive" "bash: --format's values"
 tap_is "$(comp "ferry verify --progress ")" "auto bar none plain" "bash: --progress's values"
 tap_is "$(comp "ferry convert --progress=p")" "plain" "bash: --progress=VALUE"

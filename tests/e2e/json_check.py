@@ -35,13 +35,14 @@ def lst(s):
 
 IMAGE = obj({"names": lst(STR), "digest": DIGEST, "mediaType": nullable(STR), "config": nullable(DIGEST)})
 BLOB = obj({"digest": DIGEST, "size": nullable(INT),
-            "action": enum("written", "uploaded", "existing", "deduplicated", "mounted")})
+            "action": enum("written", "uploaded", "existing", "deduplicated", "mounted", "left-out")})
 FAIL_FIELDS = {"error": STR, "code": INT}
 
 
 def run_doc(command, push):
     req = {"command": enum(command), "source": STR, "destination": STR, "images": lst(IMAGE), "referrers": INT,
            "blobs": lst(BLOB), "bytes_read": INT, "bytes_written": INT, "seconds": NUM,
+           "blobs_left_out": INT, "bytes_left_out": INT,
            "ok": enum(True)}
     # "manifests": registry destinations only (always for push, convert to docker://)
     if push:
@@ -54,7 +55,7 @@ SCHEMAS = {
     "convert": run_doc("convert", False),
     "push": run_doc("push", True),
     "verify": obj({"command": enum("verify"), "location": STR, "problems": lst(STR), "unreferenced": lst(STR),
-                   "warnings": lst(STR), "ok": BOOL}, FAIL_FIELDS),
+                   "warnings": lst(STR), "expected": lst(STR), "ok": BOOL}, FAIL_FIELDS),
     "batch": obj({
         "command": enum("batch"), "jobfile": STR, "state": nullable(STR), "shard": nullable(STR),
         "jobs": lst(obj({
@@ -71,10 +72,11 @@ SCHEMAS = {
                "images": lst(obj({"names": lst(STR), "digest": nullable(DIGEST),
                                   "mediaType": nullable(STR), "config": nullable(DIGEST),
                                   "platforms": lst(STR), "layers": INT, "size": INT,
-                                  "referrers": INT}))}),
+                                  "referrers": INT})),
+               "expected": lst(obj({"digest": DIGEST, "size": INT}))}),
     "inspect": obj({"names": lst(STR), "digest": nullable(DIGEST), "mediaType": nullable(STR),
                     "platform": nullable(STR), "manifest": nullable("object"),
-                    "config": nullable("object"),
+                    "config": nullable("object"), "expected": lst(DIGEST),
                     "referrers": lst(obj({"artifactType": nullable(STR), "digest": DIGEST, "size": INT,
                                           "subject": DIGEST, "names": lst(STR)}))}),
     "failure": obj({"command": STR, "ok": enum(False), "error": STR, "code": INT}),

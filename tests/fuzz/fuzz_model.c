@@ -1,9 +1,13 @@
-/* libFuzzer target: the JSON model parsers (manifest, index, config, docker manifest.json, platform). */
+/*
+ * libFuzzer target: the JSON model parsers (manifest, index, config, docker
+ * manifest.json, platform, inventory files, a delta's expectations).
+ */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "format.h"
+#include "inventory.h"
 #include "model.h"
 #include "util.h"
 
@@ -41,6 +45,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ferry_config c;
 	if (ferry_config_parse(&c, data, size, &err) == 0)
 		ferry_config_free(&c);
+	/* an inventory file (convert --have), and a delta's expectations annotation */
+	ferry_inventory *inv = ferry_inventory_new();
+	if (ferry_inventory_parse(inv, data, size, "fuzz", &err) == 0)
+		json_decref(ferry_inventory_json(inv));
+	ferry_inventory_free(inv);
+	ferry_source esrc = {0};
+	char *ann = ferry_xstrndup((const char *)data, size < 65536 ? size : 65536);
+	if (ferry_source_parse_expected(&esrc, ann, &err) == 0)
+		free(ferry_expected_format(esrc.expected, esrc.n_expected));
+	free(esrc.expected);
+	free(ann);
 	char *s = ferry_xstrndup((const char *)data, size < 256 ? size : 256);
 	ferry_platform p;
 	if (ferry_platform_parse(&p, s, &err) == 0) {
