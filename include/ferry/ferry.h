@@ -87,7 +87,17 @@ typedef struct ferry_convert_opts {
 	const ferry_registry_opts *registry_opts;
 	/* The blob-info cache file (NULL: $XDG_CACHE_HOME/ferry/blob-info); "" disables it. */
 	const char *cache_path;
+	/* Archive destinations: cut into volumes DST.001... of at most split bytes (0: one file). */
+	uint64_t split;
+	/* Archive destinations: sign a transfer manifest DST.transfer.json with this private key (PEM). */
+	const char *sign_key;
 } ferry_convert_opts;
+
+/*
+ * Parse a --split size: k/M/G/T (1024-based), kB/MB/GB/TB (1000-based), or
+ * fat32, dvd, bd.  At least 1M.
+ */
+FERRY_API int ferry_parse_split_size(const char *s, uint64_t *bytes, ferry_error *err);
 
 typedef struct ferry_convert_stats {
 	size_t images;        /* image manifests written */

@@ -45,7 +45,13 @@ const char cmd_convert_usage[] =
 	"  --keep-zstd              docker-archive: keep zstd layers too, so every manifest\n"
 	"                           keeps its digest (Docker 20.10 cannot load them)\n"
 	"  --manifest-format oci|docker\n"
-	"                           kind of manifest to build when one must be built\n" RETAG_HELP "\n" CLI_REG_HELP;
+	"                           kind of manifest to build when one must be built\n"
+	"  --split SIZE             archives: cut into volumes DST.001, DST.002... of at\n"
+	"                           most SIZE (k/M/G/T 1024-based, kB/MB/GB/TB 1000-based,\n"
+	"                           or fat32, dvd, bd), with DST.sha256 (sha256sum -c) and\n"
+	"                           a transfer manifest DST.transfer.json\n"
+	"  --sign-key KEY.pem       archives: write DST.transfer.json and sign it into\n"
+	"                           DST.transfer.sig (Ed25519 or ECDSA P-256 private key)\n" RETAG_HELP "\n" CLI_REG_HELP;
 
 const char cmd_push_usage[] =
 	"Usage: ferry push [OPTIONS] SRC [DEST]\n"
@@ -332,7 +338,7 @@ static void args_free(convert_args *a)
 }
 
 enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
-       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD };
+       O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD, O_SPLIT, O_SIGN_KEY };
 
 /* One option of convert or push (not a registry option): 0, or -1 with *rc the exit code. */
 static int take_option(const char *cmd, bool push, int c, char **argv, convert_args *a, int *rc)
@@ -354,6 +360,23 @@ static int take_option(const char *cmd, bool push, int c, char **argv, convert_a
 			return -1;
 		}
 		o->compress_set = true;
+		return 0;
+	case O_SPLIT:
+		if (push) {
+			*rc = cli_bad_option(cmd, argv);
+			return -1;
+		}
+		if (ferry_parse_split_size(optarg, &o->split, &err) < 0) {
+			*rc = cli_fail(&err);
+			return -1;
+		}
+		return 0;
+	case O_SIGN_KEY:
+		if (push) {
+			*rc = cli_bad_option(cmd, argv);
+			return -1;
+		}
+		o->sign_key = optarg;
 		return 0;
 	case O_KEEP_ZSTD:
 		if (push) {
@@ -424,7 +447,8 @@ static int parse_options(const char *cmd, bool push, int argc, char **argv, conv
 		{"image", required_argument, 0, O_IMAGE},       {"platform", required_argument, 0, O_PLATFORM},
 		{"progress", required_argument, 0, O_PROGRESS}, {"json", no_argument, 0, O_JSON},
 		{"quiet", no_argument, 0, 'q'},                 {"help", no_argument, 0, 'h'},
-		{"keep-zstd", no_argument, 0, O_KEEP_ZSTD},
+		{"keep-zstd", no_argument, 0, O_KEEP_ZSTD},     {"split", required_argument, 0, O_SPLIT},
+		{"sign-key", required_argument, 0, O_SIGN_KEY},
 		CLI_REG_LONGOPTS,                                {0},
 	};
 	int c;
