@@ -166,6 +166,20 @@ FERRY_API int ferry_verify_signatures(const char *location, const struct ferry_r
 				      const char *const *key_paths, size_t n_keys, ferry_sig_fn fn, void *ud,
 				      size_t *n_unverified, ferry_error *err);
 
+/*
+ * Check an archive or volume set against its signed transfer manifest
+ * (LOCATION.transfer.json and .transfer.sig, written by convert --sign-key),
+ * offline: the signature must verify with one of the public keys (*signer:
+ * which), then every volume's (or the archive's) sha256 must be the one the
+ * manifest lists; each that is not is a problem through fn.  Fails with
+ * FERRY_E_NOTFOUND when there is no transfer manifest (the caller may check
+ * cosign signatures instead), FERRY_E_INTEGRITY when it is not signed or no
+ * key verifies it.
+ */
+FERRY_API int ferry_verify_transfer(const char *location, const char *const *key_paths, size_t n_keys,
+				    ferry_problem_fn fn, void *ud, size_t *n_problems, const char **signer,
+				    ferry_error *err);
+
 /* ---- blobs nothing references (OCI layouts) ---- */
 
 typedef void (*ferry_blob_fn)(const char *digest, uint64_t size, void *ud);

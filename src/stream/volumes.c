@@ -450,15 +450,11 @@ int ferry_volset_open(const char *path, ferry_volset **out, ferry_error *err)
 		vs->paths[i] = ferry_xasprintf("%s.%03zu", base, i + 1);
 		vs->fds[i] = open(vs->paths[i], O_RDONLY | O_CLOEXEC);
 		struct stat st;
-		if (vs->fds[i] < 0 || fstat(vs->fds[i], &st) < 0 || !S_ISREG(st.st_mode)) {
-			int e = vs->fds[i] < 0 ? errno : EINVAL;
-			ferry_error_set(err, e == ENOENT ? FERRY_E_NOTFOUND : FERRY_E_FAILED,
-					"volume %zu of %zu of %s, %s, is %s", i + 1, vs->n, base, vs->paths[i],
-					e == ENOENT ? "missing" : e == EINVAL ? "not a regular file" : strerror(e));
-			ferry_volset_free(vs);
-			return -1;
+		if (vs->fds[i] >= 0 && (fstat(vs->fds[i], &st) < 0 || !S_ISREG(st.st_mode))) {
+			close(vs->fds[i]);
+			vs->fds[i] = -1;
 		}
-		vs->start[i + 1] = vs->start[i] + (uint64_t)st.st_size;
+		vs->start[i + 1] = vs->start[i] + (vs->fds[i] >= 0 ? (uint64_t)st.st_size : 0);
 	}
 	*out = vs;
 	return 0;
@@ -480,6 +476,16 @@ void ferry_volset_free(ferry_volset *vs)
 	free(vs->hex);
 	free(vs->base);
 	free(vs);
+}
+
+bool ferry_volset_missing(const ferry_volset *vs, size_t i)
+{
+	return vs->fds[i] < 0;
+}
+
+uint64_t ferry_volset_size(const ferry_volset *vs, size_t i)
+{
+	return vs->start[i + 1] - vs->start[i];
 }
 
 size_t ferry_volset_count(const ferry_volset *vs)
@@ -525,6 +531,8 @@ ssize_t ferry_volset_pread(ferry_volset *vs, void *buf, size_t len, uint64_t off
 	if (off >= ferry_volset_total(vs) || len == 0)
 		return 0;
 	size_t i = ferry_volset_which(vs, off);
+	if (vs->fds[i] < 0)
+		return ferry_error_set(err, FERRY_E_NOTFOUND, "volume %s is missing", vs->paths[i]);
 	uint64_t left = vs->start[i + 1] - off;
 	if (len > left)
 		len = (size_t)left;
@@ -584,6 +592,8 @@ int ferry_volset_locate(ferry_volset *vs, uint64_t off, uint64_t len, int *fd, u
 {
 	*fd = -1;
 	size_t i = ferry_volset_which(vs, off);
+	if (vs->fds[i] < 0)
+		return ferry_error_set(err, FERRY_E_NOTFOUND, "volume %s is missing", vs->paths[i]);
 	if (off + len > vs->start[i + 1])
 		return ferry_error_set(err, FERRY_E_FAILED, "%s: these bytes span volumes %s and the next",
 				       vs->base, vs->paths[i]);

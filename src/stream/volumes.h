@@ -75,12 +75,15 @@ typedef struct ferry_volset ferry_volset;
 
 /*
  * Is path a volume set (NAME.001, or a NAME that does not exist beside a
- * NAME.001)?  *out NULL when it is not.  A set named so but broken (a volume
- * missing, a bad NAME.sha256) fails, naming the volume.
+ * NAME.001)?  *out NULL when it is not.  A bad NAME.sha256 fails; a missing
+ * volume is kept as missing (ferry_volset_missing, size 0): a reader fails
+ * when it gets there, and the caller names it first (transfer.h).
  */
 int ferry_volset_open(const char *path, ferry_volset **out, ferry_error *err);
 void ferry_volset_free(ferry_volset *vs);
 size_t ferry_volset_count(const ferry_volset *vs);
+bool ferry_volset_missing(const ferry_volset *vs, size_t i);
+uint64_t ferry_volset_size(const ferry_volset *vs, size_t i);
 uint64_t ferry_volset_total(const ferry_volset *vs);
 /* The base path NAME, and volume i's file path and expected sha256 ("" when NAME.sha256 is absent). */
 const char *ferry_volset_base(const ferry_volset *vs);
