@@ -118,6 +118,7 @@ tap_fails "a short volume: convert fails" "$FERRY" convert -q set.tar short/
 tap_is "$(ls -d short 2>/dev/null)" "" "a short volume: nothing written"
 cp keep.002 set.tar.002
 printf 'X' | dd of=set.tar.002 bs=1 seek=4242 conv=notrunc status=none
+cp set.tar.003 keep.003
 printf 'X' | dd of=set.tar.003 bs=1 seek=100 conv=notrunc status=none
 out=$("$FERRY" verify set.tar 2>&1)
 tap_like "$out" "set.tar.002, is corrupt" "verify names a corrupt volume"
@@ -125,9 +126,7 @@ tap_like "$out" "set.tar.003, is corrupt" "verify names every corrupt volume"
 tap_fails "verify of a corrupt set fails" "$FERRY" verify -q set.tar
 tap_fails "sha256sum -c agrees: the set is bad" sha256sum -c --quiet set.tar.sha256
 cp keep.002 set.tar.002
-printf "$(tail -c 101 set.tar.003 | head -c 1)" | dd of=set.tar.003 bs=1 seek=100 conv=notrunc status=none
-rm -rf back
-"$FERRY" convert -q set.tar back3/ 2>/dev/null
+cp keep.003 set.tar.003
 tap_ok "restored volumes read again" "$FERRY" verify -q set.tar
 cp set.tar.001 v1 && cp set.tar.002 set.tar.001 && cp v1 set.tar.002
 out=$("$FERRY" verify set.tar 2>&1)
@@ -199,9 +198,11 @@ mkdir f
 tap_fails "a run that fails (a corrupt layer)" "$FERRY" convert -q --split 1M bad-src.tar docker-archive:f/x.tar
 tap_is "$(ls -A f | xargs)" "" "a failed run leaves no volume, no .sha256, no temporary file"
 mkdir k ord && tar xf whole.tar -C ord
-# The archive with manifest.json first, fed through a FIFO that stalls before
-# its end: the run reads what there is, writes volumes, then waits for more.
-(cd ord && tar cf ../ordered.tar manifest.json $(ls | grep -v '^manifest.json$'))
+# The archive with manifest.json first and the big layer last, fed through a
+# FIFO that stalls inside that layer: the run writes the other blobs into a
+# volume, then waits for more.
+(cd ord && tar cf ../ordered.tar manifest.json $(ls | grep -v '^manifest.json$' | grep -v '^blobs$') \
+	$(find blobs -type f ! -name "${big#sha256:}") "blobs/sha256/${big#sha256:}")
 mkfifo fifo
 { head -c 2000000 ordered.tar; exec sleep 300; } >fifo &
 feeder=$!
