@@ -16,7 +16,7 @@ _ferry_progress_opts="--progress --quiet -q"
 _ferry_options() {
 	case $1 in
 	ls) echo "--json --help $_ferry_reg_opts" ;;
-	convert) echo "--format --compress --keep-zstd $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
+	convert) echo "--format --compress --keep-zstd --split --sign-key $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
 	push) echo "--compress $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
 	verify) echo "--key --strict --json $_ferry_progress_opts --help $_ferry_reg_opts" ;;
 	inspect) echo "--raw --config --json --platform --help $_ferry_reg_opts" ;;
@@ -70,7 +70,8 @@ _ferry_values() {
 	--tls-verify) compgen -W "true false" -- "$cur" ;;
 	--platform) compgen -W "linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x" -- "$cur" ;;
 	--cert-dir) compgen -d -- "$cur" | sed 's|$|/|' ;;
-	--state | --tls-cert | --tls-key | --htpasswd | --key) _ferry_paths "$cur" ;;
+	--state | --tls-cert | --tls-key | --htpasswd | --key | --sign-key) _ferry_paths "$cur" ;;
+	--split) compgen -W "1M 100M 1G fat32 dvd bd" -- "$cur" ;;
 	--tag | --add-tag | --registry | --prefix | --repository | --image | --creds | --insecure-registry | \
 		--retries | --stall-timeout | --jobs | -j | --shard | --username | -u | --listen) : ;; # free text
 	*) return 1 ;;
