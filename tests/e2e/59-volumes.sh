@@ -84,6 +84,36 @@ done
 rss_ok "convert of a volume set" convert -q set.tar back2/
 rss_ok "verify of a volume set" verify -q set.tar.001
 
+# ---- ferry serve of a set: the big layer spans volumes, and is served whole ----
+serve_pid=
+prev_trap=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT$//")
+# shellcheck disable=SC2064 # expand prev_trap now
+trap "[ -n \"\$serve_pid\" ] && kill \"\$serve_pid\" 2>/dev/null; $prev_trap" EXIT
+mkdir srv.run
+(cd srv.run && exec "$FERRY" serve --json --listen 127.0.0.1:0 "$TAP_TMP/set.tar.001") >srv.out 2>srv.err &
+serve_pid=$!
+port=
+for _ in $(seq 1 100); do
+	port=$(head -n 1 srv.out 2>/dev/null | jq -r '.url // empty' 2>/dev/null | sed 's/.*://')
+	[ -n "$port" ] && break
+	kill -0 "$serve_pid" 2>/dev/null || break
+	sleep 0.1
+done
+tap_like "$port" '^[0-9]+$' "ferry serve of a set starts"
+layer_file=lay/blobs/sha256/${big#sha256:}
+tap_ok "serve: a blob spanning volumes is served whole" \
+	cmp <(curl -sf "http://127.0.0.1:$port/v2/example/vol/blobs/$big") "$layer_file"
+tap_ok "serve: a range of it across a cut" \
+	cmp <(curl -sf -r 1048000-1048999 "http://127.0.0.1:$port/v2/example/vol/blobs/$big") \
+	<(tail -c +1048001 "$layer_file" | head -c 1000)
+if need_tool skopeo; then
+	tap_ok "serve: skopeo copies the image from the served set" \
+		skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/example/vol:big" oci:srv-pull:big
+fi
+kill "$serve_pid" 2>/dev/null
+wait "$serve_pid" 2>/dev/null
+serve_pid=
+
 # ---- plain tools ----
 cat set.tar.0* >cat.tar
 if need_tool docker && docker info >/dev/null 2>&1; then
