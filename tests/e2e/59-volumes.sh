@@ -114,6 +114,30 @@ kill "$serve_pid" 2>/dev/null
 wait "$serve_pid" 2>/dev/null
 serve_pid=
 
+# ---- ferry push of a set into a private docker-registry ----
+if need_tool docker-registry skopeo; then
+	# shellcheck source=tests/lib/registry.sh
+	. "$_tap_repo/tests/lib/registry.sh"
+	export XDG_CACHE_HOME=$TAP_TMP/cache DOCKER_CONFIG=$TAP_TMP/docker-config
+	mkdir -p "$DOCKER_CONFIG"
+	prev_trap=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT$//")
+	# shellcheck disable=SC2064 # expand prev_trap now
+	trap "registry_stop '$TAP_TMP/reg'; $prev_trap" EXIT
+	if tap_ok "registry starts" registry_start http "$TAP_TMP/reg"; then
+		tap_ok "ferry push of a set (from its base name)" \
+			"$FERRY" push -q --tls-verify=false --registry "$FERRY_REG_ADDR" set.tar
+		tap_is "$(skopeo inspect --tls-verify=false "docker://$FERRY_REG_ADDR/example/vol:big" | jq -r .Digest)" \
+			"$(jq -r '.images[] | select(.names[0] | endswith("vol:big")) | .digest' set.tar.transfer.json)" \
+			"push: the registry has the image under the digest the transfer manifest lists"
+		rm -rf pulled
+		tap_ok "push: ferry pulls it back and it verifies" \
+			"$FERRY" convert -q --tls-verify=false "docker://$FERRY_REG_ADDR/example/vol:big" pulled/
+		tap_ok "push: the pulled image verifies" "$FERRY" verify -q pulled/
+	fi
+else
+	tap_skip "ferry push of a set" "docker-registry or skopeo missing"
+fi
+
 # ---- plain tools ----
 cat set.tar.0* >cat.tar
 if need_tool docker && docker info >/dev/null 2>&1; then
