@@ -83,7 +83,8 @@ static int by_digest(const void *a, const void *b)
 
 static json_t *blob_list(tblob *bs, size_t n)
 {
-	qsort(bs, n, sizeof(*bs), by_digest);
+	if (n > 1)
+		qsort(bs, n, sizeof(*bs), by_digest);
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_object();
