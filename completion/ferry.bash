@@ -17,7 +17,7 @@ _ferry_list_opts="--images-from --keep-going --lock"
 _ferry_options() {
 	case $1 in
 	ls) echo "--json --help $_ferry_reg_opts" ;;
-	convert) echo "--format --compress --keep-zstd --have --base $_ferry_list_opts $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
+	convert) echo "--format --compress --keep-zstd --have --base --split --sign-key $_ferry_list_opts $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
 	push) echo "--compress --base $_ferry_list_opts $_ferry_retag_opts $_ferry_progress_opts --json --help $_ferry_reg_opts" ;;
 	verify) echo "--key --strict --base --json $_ferry_progress_opts --help $_ferry_reg_opts" ;;
 	inspect) echo "--raw --config --json --platform --help $_ferry_reg_opts" ;;
@@ -72,8 +72,9 @@ _ferry_values() {
 	--tls-verify) compgen -W "true false" -- "$cur" ;;
 	--platform) compgen -W "linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x" -- "$cur" ;;
 	--cert-dir) compgen -d -- "$cur" | sed 's|$|/|' ;;
-	--state | --tls-cert | --tls-key | --htpasswd | --key | --images-from | --lock | --output | -o) _ferry_paths "$cur" ;;
+	--state | --tls-cert | --tls-key | --htpasswd | --key | --sign-key | --images-from | --lock | --output | -o) _ferry_paths "$cur" ;;
 	--have | --base) _ferry_locations "$cur" ;;
+	--split) compgen -W "1M 100M 1G fat32 dvd bd" -- "$cur" ;;
 	--tag | --add-tag | --registry | --prefix | --repository | --image | --referrer-type | --creds | --insecure-registry | \
 		--retries | --stall-timeout | --jobs | -j | --shard | --username | -u | --listen) : ;; # free text
 	*) return 1 ;;

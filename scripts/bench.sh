@@ -21,6 +21,7 @@
 #   BENCH_W6_IMAGES  W6's image count (default 50, not scaled)
 #   BENCH_W6_BASE_MB W6's shared base layer (default 5)
 #   BENCH_W6_APP_MB  W6's per-image layer (default 1)
+#   BENCH_W11_SPLIT  W11's volume size (default 100M, not scaled; at least 1M)
 #   BENCH_WARM_MB    MB of memory touched and freed just before each timed
 #                    run (default 1536; 0: none).  On a virtual machine that
 #                    hands free memory back to its host (free page reporting,
@@ -58,6 +59,10 @@
 #       and W8d, the small images again in one `skopeo sync` process (W8b's time is
 #       mostly skopeo starting once per image, the same against either server).
 #       The RSS columns of W8a/W8b/W8d are skopeo's.
+#   W11 volumes (convert --split): W11a writes W1 as a docker-archive cut into
+#       volumes of W11_SPLIT against writing it whole; W11b reads the set
+#       (-> OCI layout) against reading the whole archive.  Issue 13 asks
+#       reading a set to run within 10% of reading the archive whole.
 #   W5, W6 and W7 run once with the registry's storage on disk and once with it
 #   in memory: docker-registry fsyncs every file it writes (several per
 #   request), and on a virtual disk that costs from 0.5 to 1 s of its CPU
@@ -100,6 +105,7 @@ W6_IMAGES=${BENCH_W6_IMAGES:-50}
 W6_BASE_MB=${BENCH_W6_BASE_MB:-5}
 W6_APP_MB=${BENCH_W6_APP_MB:-1}
 WARM_MB=${BENCH_WARM_MB:-1536}
+W11_SPLIT=${BENCH_W11_SPLIT:-100M}
 case $WARM_MB in '' | *[!0-9]*) die "BENCH_WARM_MB must be a whole number of MB" ;; esac
 REGISTRY=${BENCH_REGISTRY:-both}
 case $REGISTRY in disk | memory | both) ;; *) die "BENCH_REGISTRY must be disk, memory or both, not '$REGISTRY'" ;; esac
@@ -374,7 +380,9 @@ for r in rows:
         "%.2fx" % (r["med"] / fr["med"]) if fr and fr["med"] else "-",
         r["rss"] / 1024, "%.1f" % (r["size"] / 1e6) if r["size"] is not None else "-"))
 def cell(r):
-    if not r or r["med"] is None:
+    if not r:
+        return "-"  # no such tool in this workload (W11 compares ferry with ferry)
+    if r["med"] is None:
         return "FAILED"
     if not nbytes:
         return "%.2f s" % r["med"]
@@ -547,7 +555,7 @@ report() {
 # ---------------------------------------------------------------------------
 # The tools' commands (run by bash -c, so exported).
 
-export FERRY DATA OUT RUN
+export FERRY DATA OUT RUN W11_SPLIT
 
 w1_ferry() { "$FERRY" convert -q "$DATA/w1.tar" "$OUT/oci/"; }
 w1_skopeo() { skopeo --insecure-policy copy -q --dest-oci-accept-uncompressed-layers "docker-archive:$DATA/w1.tar" "oci:$OUT/oci:latest"; }
@@ -562,6 +570,20 @@ w2gz6_ferry() { "$FERRY" convert -q --compress gzip:6 "$DATA/w1.tar" "$OUT/oci/"
 w2gz1_skopeo() { skopeo --insecure-policy copy -q --dest-compress-level 1 "docker-archive:$DATA/w1.tar" "oci:$OUT/oci:latest"; }
 w2zst_ferry() { "$FERRY" convert -q --compress zstd "$DATA/w1.tar" "$OUT/oci/"; }
 w2zst_skopeo() { skopeo --insecure-policy copy -q --dest-compress-format zstd "docker-archive:$DATA/w1.tar" "oci:$OUT/oci:latest"; }
+
+w11w_split() { "$FERRY" convert -q --split "$W11_SPLIT" "$DATA/w1.tar" "docker-archive:$OUT/set.tar"; }
+w11w_whole() { "$FERRY" convert -q "$DATA/w1.tar" "docker-archive:$OUT/whole.tar"; }
+w11r_set() { "$FERRY" convert -q "$DATA/w11/set.tar" "$OUT/oci/"; }
+w11r_whole() { "$FERRY" convert -q "$DATA/w11/whole.tar" "$OUT/oci/"; }
+# W11b's inputs, made once: W1 as a set of volumes and whole.
+gen_w11() {
+	[ -f "$DATA/w11/set.tar.sha256" ] && [ -f "$DATA/w11/whole.tar" ] && return 0
+	rm -rf "$DATA/w11"
+	mkdir -p "$DATA/w11"
+	"$FERRY" convert -q --split "$W11_SPLIT" "$DATA/w1.tar" "docker-archive:$DATA/w11/set.tar" >>"$LOG" 2>&1 &&
+		"$FERRY" convert -q "$DATA/w1.tar" "docker-archive:$DATA/w11/whole.tar" >>"$LOG" 2>&1 ||
+		die "W11: making its inputs failed (see $LOG)"
+}
 
 w3_ferry() { "$FERRY" convert -q "oci:$DATA/w3-oci" "$OUT/out.tar"; }
 w3_skopeo() { skopeo --insecure-policy copy -q "oci:$DATA/w3-oci" "docker-archive:$OUT/out.tar:bench/w1:latest"; }
@@ -648,7 +670,7 @@ export -f w8big w8big_serve w8big_registry w8small w8small_serve w8small_registr
 	w8sync w8sync_serve w8sync_registry
 export -f w1_ferry w1_skopeo w1_ref w1_ref_sync w2gz_ferry w2gz_skopeo w2gz6_ferry w2gz1_skopeo w2zst_ferry w2zst_skopeo \
 	w3_ferry w3_skopeo w4_ferry w4_skopeo w5_ferry w5_skopeo w5re_ferry w5re_skopeo \
-	w6_ferry w6_skopeo w7_ferry w7_skopeo
+	w6_ferry w6_skopeo w7_ferry w7_skopeo w11w_split w11w_whole w11r_set w11r_whole
 
 # ---------------------------------------------------------------------------
 
@@ -665,7 +687,7 @@ echo "  load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at start)"
 echo "  scale:    BENCH_SCALE=$SCALE, $RUNS runs, mix text:random:zeros $MIX, data in $DATA"
 echo "  memory:   $WARM_MB MB touched and freed before each run (BENCH_WARM_MB); registry storage: $REGISTRY (BENCH_REGISTRY)"
 
-wants W1 || wants W2 || wants W5 && gen_w1
+wants W1 || wants W2 || wants W5 || wants W11 && gen_w1
 wants W3 || wants W7 && gen_w3
 wants W4 && gen_w4
 if wants W6; then
@@ -787,6 +809,16 @@ if wants W8; then
 		"docker-registry" "$(ab_rps "$FERRY_REG_ADDR" "$manifest")"
 	stop_serve
 	stop_registry
+fi
+
+if wants W11; then
+	gen_w11
+	warm "$DATA/w1.tar"
+	bench_workload W11a "docker-archive cut into $W11_SPLIT volumes, against whole" "$(unique_bytes "$DATA/w1.tar")" \
+		"ferry --split $W11_SPLIT=w11w_split" "ferry, one archive (reference)=w11w_whole"
+	warm "$DATA/w11"
+	bench_workload W11b "read a volume set -> OCI, against the whole archive" "$(unique_bytes "$DATA/w1.tar")" \
+		"ferry, the set=w11r_set" "ferry, the whole archive (reference)=w11r_whole"
 fi
 
 if [ -s "$RUN/summary" ]; then

@@ -6,9 +6,10 @@
 # back into an OCI layout, verified and listed; cosign signatures made with
 # openssl checked offline by `ferry verify --key`; the registry's inventory
 # (ferry inventory) and a delta against it that leaves out every layer
-# (convert --have); and the round-tripped tarball served as a registry by
-# `ferry serve` (on another free loopback port), one image pulled back from
-# it into a layout and verified.
+# (convert --have); the layout cut into volumes for media with a signed
+# transfer manifest (--split, --sign-key); and the round-tripped tarball
+# served as a registry by `ferry serve` (on another free loopback port), one
+# image pulled back from it into a layout and verified.
 #
 #   scripts/demo.sh [BUILD_DIR]      default BUILD_DIR: build
 #
@@ -105,6 +106,21 @@ done
 echo "(signed every image with site-a.pem, as cosign sign --key does)"
 step "check every image's signature offline, with the public key only" \
 	verify --key "$OUT/site-a.pub" "oci:$OUT/signed"
+
+# ---- volumes and a signed transfer manifest, for media --------------------------------
+# (The sample is small: 1M volumes give it one; a real set has NAME.002 and on.)
+openssl genpkey -algorithm ED25519 -out "$OUT/transfer.pem" 2>/dev/null
+openssl pkey -in "$OUT/transfer.pem" -pubout -out "$OUT/transfer.pub"
+step "cut the layout into 1M volumes for media, with a signed transfer manifest" \
+	convert --split 1M --sign-key "$OUT/transfer.pem" "oci:$OUT/oci" "docker-archive:$OUT/media.tar"
+expect_file "$OUT/media.tar.001"
+expect_file "$OUT/media.tar.transfer.sig"
+echo "\$ (cd $OUT && sha256sum -c media.tar.sha256)"
+(cd "$OUT" && sha256sum -c media.tar.sha256)
+step "check the set offline against its signed transfer manifest" \
+	verify --key "$OUT/transfer.pub" "$OUT/media.tar"
+step "list the images of the set, read from its first volume" \
+	ls "$OUT/media.tar.001"
 
 # ---- a registry: docker tag + docker push, without a daemon ---------------------------
 

@@ -115,7 +115,17 @@ typedef struct ferry_convert_opts {
 	/* --base: locations supplying the blobs a delta source left out. */
 	const char *const *bases;
 	size_t n_bases;
+	/* Archive destinations: cut into volumes DST.001... of at most split bytes (0: one file). */
+	uint64_t split;
+	/* Archive destinations: sign a transfer manifest DST.transfer.json with this private key (PEM). */
+	const char *sign_key;
 } ferry_convert_opts;
+
+/*
+ * Parse a --split size: k/M/G/T (1024-based), kB/MB/GB/TB (1000-based), or
+ * fat32, dvd, bd.  At least 1M.
+ */
+FERRY_API int ferry_parse_split_size(const char *s, uint64_t *bytes, ferry_error *err);
 
 typedef struct ferry_convert_stats {
 	size_t images;        /* image manifests written (referrers not counted) */
@@ -221,6 +231,20 @@ typedef void (*ferry_sig_fn)(const ferry_sig_result *r, void *ud);
 FERRY_API int ferry_verify_signatures(const char *location, const struct ferry_registry_opts *ropts,
 				      const char *const *key_paths, size_t n_keys, ferry_sig_fn fn, void *ud,
 				      size_t *n_unverified, ferry_error *err);
+
+/*
+ * Check an archive or volume set against its signed transfer manifest
+ * (LOCATION.transfer.json and .transfer.sig, written by convert --sign-key),
+ * offline: the signature must verify with one of the public keys (*signer:
+ * which), then every volume's (or the archive's) sha256 must be the one the
+ * manifest lists; each that is not is a problem through fn.  Fails with
+ * FERRY_E_NOTFOUND when there is no transfer manifest (the caller may check
+ * cosign signatures instead), FERRY_E_INTEGRITY when it is not signed or no
+ * key verifies it.
+ */
+FERRY_API int ferry_verify_transfer(const char *location, const char *const *key_paths, size_t n_keys,
+				    ferry_problem_fn fn, void *ud, size_t *n_problems, const char **signer,
+				    ferry_error *err);
 
 /* ---- blobs nothing references (OCI layouts) ---- */
 

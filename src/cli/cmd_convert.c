@@ -61,7 +61,13 @@ const char cmd_convert_usage[] =
 	"                           kind of manifest to build when one must be built\n"
 	"  --have HAVE              make a delta: leave out the layers HAVE (an inventory\n"
 	"                           file or any location) lists; DST is an OCI layout or\n"
-	"                           OCI archive (repeatable)\n" RETAG_HELP "\n" CLI_REG_HELP;
+	"                           OCI archive (repeatable)\n"
+	"  --split SIZE             archives: cut into volumes DST.001, DST.002... of at\n"
+	"                           most SIZE (k/M/G/T 1024-based, kB/MB/GB/TB 1000-based,\n"
+	"                           or fat32, dvd, bd), with DST.sha256 (sha256sum -c) and\n"
+	"                           a transfer manifest DST.transfer.json\n"
+	"  --sign-key KEY.pem       archives: write DST.transfer.json and sign it into\n"
+	"                           DST.transfer.sig (Ed25519 or ECDSA P-256 private key)\n" RETAG_HELP "\n" CLI_REG_HELP;
 
 const char cmd_push_usage[] =
 	"Usage: ferry push [OPTIONS] SRC [DEST]\n"
@@ -391,7 +397,7 @@ static void args_free(convert_args *a)
 
 enum { O_FORMAT = 256, O_COMPRESS, O_MANIFEST, O_TAG, O_ADDTAG, O_REGISTRY, O_PREFIX, O_REPO, O_IMAGE,
        O_PLATFORM, O_PROGRESS, O_JSON, O_KEEP_ZSTD, O_IMAGES_FROM, O_KEEP_GOING, O_LOCK, O_NO_REFERRERS,
-       O_REFERRER_TYPE, O_HAVE, O_BASE };
+       O_REFERRER_TYPE, O_HAVE, O_BASE, O_SPLIT, O_SIGN_KEY };
 
 /* One option of convert or push (not a registry option): 0, or -1 with *rc the exit code. */
 static int take_option(const char *cmd, bool push, int c, char **argv, convert_args *a, int *rc)
@@ -413,6 +419,23 @@ static int take_option(const char *cmd, bool push, int c, char **argv, convert_a
 			return -1;
 		}
 		o->compress_set = true;
+		return 0;
+	case O_SPLIT:
+		if (push) {
+			*rc = cli_bad_option(cmd, argv);
+			return -1;
+		}
+		if (ferry_parse_split_size(optarg, &o->split, &err) < 0) {
+			*rc = cli_fail(&err);
+			return -1;
+		}
+		return 0;
+	case O_SIGN_KEY:
+		if (push) {
+			*rc = cli_bad_option(cmd, argv);
+			return -1;
+		}
+		o->sign_key = optarg;
 		return 0;
 	case O_KEEP_ZSTD:
 		if (push) {
@@ -516,6 +539,7 @@ static int parse_options(const char *cmd, bool push, int argc, char **argv, conv
 		{"lock", required_argument, 0, O_LOCK},
 		{"no-referrers", no_argument, 0, O_NO_REFERRERS}, {"referrer-type", required_argument, 0, O_REFERRER_TYPE},
 		{"have", required_argument, 0, O_HAVE},         {"base", required_argument, 0, O_BASE},
+		{"split", required_argument, 0, O_SPLIT},       {"sign-key", required_argument, 0, O_SIGN_KEY},
 		CLI_REG_LONGOPTS,                                {0},
 	};
 	int c;

@@ -214,8 +214,22 @@ int cmd_verify(int argc, char **argv)
 		      json ? json_array() : NULL, 0, json ? json_array() : NULL, 0};
 	int rc = ferry_verify_bases(loc, cli_reg_opts(&reg), strict, bases, n_bases, on_problem, on_warning, on_expected,
 				    &p, &n, &err);
-	if (rc == 0 && n_keys)
-		rc = ferry_verify_signatures(loc, cli_reg_opts(&reg), keys, n_keys, on_signature, &p, &unsigned_n, &err);
+	bool transfer = false;
+	if (rc == 0 && n_keys) {
+		/* A signed transfer manifest vouches for the whole set; without one, each image's cosign signature. */
+		size_t nt = 0;
+		const char *signer = NULL;
+		rc = ferry_verify_transfer(loc, keys, n_keys, on_problem, &p, &nt, &signer, &err);
+		n += nt;
+		transfer = rc == 0;
+		if (rc == 0)
+			cli_progress_line(p.prog, "%s: transfer manifest signed by %s", loc, signer);
+		if (rc < 0 && err.code == FERRY_E_NOTFOUND) {
+			ferry_error_clear(&err);
+			rc = ferry_verify_signatures(loc, cli_reg_opts(&reg), keys, n_keys, on_signature, &p, &unsigned_n,
+						     &err);
+		}
+	}
 	cli_reg_free(&reg);
 	free(keys);
 	free(bases);
@@ -231,7 +245,8 @@ int cmd_verify(int argc, char **argv)
 				  unsigned_n == 1 ? "" : "s");
 		rc = FERRY_E_INTEGRITY;
 	} else if (cli_progress_get_mode(p.prog) != CLI_PROGRESS_NONE) {
-		fprintf(stderr, "%s: verified, no problems%s%s%s\n", loc, n_keys ? ", every image signed" : "",
+		fprintf(stderr, "%s: verified, no problems%s%s%s\n", loc,
+			transfer ? ", transfer manifest signed" : n_keys ? ", every image signed" : "",
 			p.n_warnings ? " (see the warnings above)" : "",
 			p.n_expected ? " (a delta: its left-out blobs are expected from a base)" : "");
 	}

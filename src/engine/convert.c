@@ -8,13 +8,21 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "volumes.h"
+
+int ferry_parse_split_size(const char *s, uint64_t *bytes, ferry_error *err)
+{
+	return ferry_parse_volume_size(s, bytes, err);
+}
 
 static int open_store(engine *E, const ferry_location *dl, work *works, size_t n_works, ferry_error *err)
 {
 	if (dl->fmt == FERRY_FMT_OCI)
 		return ferry_store_open_dir(dl->path, &E->store, err);
-	if (dl->fmt != FERRY_FMT_REGISTRY)
-		return ferry_store_open_tar(dl->path, dl->comp, &E->store, err);
+	if (dl->fmt != FERRY_FMT_REGISTRY) {
+		ferry_tar_opts to = {.split = E->o->split, .sign_key = E->o->sign_key};
+		return ferry_store_open_tar_opts(dl->path, dl->comp, &to, &E->store, err);
+	}
 	size_t n = 0;
 	for (size_t i = 0; i < n_works; i++)
 		n += works[i].n_names;
@@ -201,6 +209,9 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	say_detached(&E, n_works, oes);
 	if (write_meta(&E, oes, n_oes, replace_index, err) < 0)
 		goto out;
+	ferry_store_tar_images(E.store, oes, n_oes);
+	for (size_t i = 0; i < E.n_left_out; i++)
+		ferry_store_tar_expect(E.store, &E.left_out[i].digest, E.left_out[i].size);
 	/* Read a one-pass source to its end: a damaged tail must fail the run, not pass unseen. */
 	if (src->tree->ops->finish(src->tree, err) < 0)
 		goto out;
@@ -229,6 +240,11 @@ int ferry_convert(const char *src_s, const char *dst_s, const ferry_convert_opts
 	ferry_location sl, dl;
 	if (ferry_location_parse_dest(dst_s, o->format, &dl, err) < 0)
 		return -1;
+	if ((o->split || o->sign_key) && (dl.fmt == FERRY_FMT_OCI || dl.fmt == FERRY_FMT_REGISTRY)) {
+		ferry_location_free(&dl);
+		return ferry_error_set(err, FERRY_E_USAGE, "%s is for archive destinations (docker-archive, oci-archive)",
+				       o->split ? "--split" : "--sign-key");
+	}
 	if (ferry_location_parse_source(src_s, &sl, err) < 0 || ferry_location_check_distinct(&sl, &dl, err) < 0) {
 		ferry_location_free(&sl);
 		ferry_location_free(&dl);

@@ -12,6 +12,7 @@
 #include "tmpname.h"
 #include "tree_registry.h"
 #include "util.h"
+#include "volumes.h"
 
 static const struct {
 	const char *prefix;
@@ -190,6 +191,30 @@ static int open_tree(const char *path, bool is_dir, bool is_stdin, const char *s
 				   err);
 }
 
+/* A volume set (NAME.001 or NAME), taken: checked first, then read as the tar it is. */
+static int open_volume_set(ferry_source *src, ferry_volset *vs, const ferry_location *loc, const char *spool_parent,
+			   ferry_source **out, ferry_error *err)
+{
+	const ferry_format *f = ferry_format_by_id(loc->fmt);
+	if (f && !f->is_tar) {
+		ferry_volset_free(vs);
+		ferry_source_free(src);
+		return ferry_error_set(err, FERRY_E_USAGE, "%s is a volume set, not a directory", loc->path);
+	}
+	if (ferry_volset_check(vs, err) < 0) {
+		ferry_volset_free(vs);
+		ferry_source_free(src);
+		return -1;
+	}
+	if (ferry_tree_open_volumes(vs, loc->path, spool_parent ? spool_parent : ferry_tmp_dir(), &src->tree, err) < 0 ||
+	    (!f && ferry_format_bid(src->tree, false, src->display, &f, err) < 0) || (src->format = f)->read(src, err) < 0) {
+		ferry_source_free(src);
+		return -1;
+	}
+	*out = src;
+	return 0;
+}
+
 int ferry_source_open_at(const ferry_location *loc, const char *display, const char *spool_parent,
 			 const ferry_registry_opts *ropts, ferry_source **out, ferry_error *err)
 {
@@ -208,6 +233,13 @@ int ferry_source_open_at(const ferry_location *loc, const char *display, const c
 	}
 	struct stat st;
 	bool is_stdin = strcmp(loc->path, "-") == 0;
+	ferry_volset *vs = NULL;
+	if (!is_stdin && ferry_volset_open(loc->path, &vs, err) < 0) {
+		ferry_source_free(src);
+		return -1;
+	}
+	if (vs)
+		return open_volume_set(src, vs, loc, spool_parent, out, err);
 	if (!is_stdin && stat(loc->path, &st) < 0) {
 		int e = errno;
 		ferry_source_free(src);

@@ -40,4 +40,19 @@ int ferry_source_open_at(const ferry_location *loc, const char *display, const c
  */
 int ferry_source_require_images(const ferry_source *src, ferry_error *err);
 
+/*
+ * Volume sets (transfer_check.c).  ferry_volset_check: is every volume there,
+ * with the size its transfer manifest says?  The first that is not fails,
+ * named with the blobs it held.
+ */
+struct ferry_volset;
+int ferry_volset_check(struct ferry_volset *vs, ferry_error *err);
+/*
+ * Every bad volume of the set path names (missing, wrong size, sha256 not as
+ * NAME.sha256 or the transfer manifest says) reported through fn and counted
+ * in *n_bad.  *is_set false (nothing checked) when path is no volume set.
+ */
+int ferry_volset_verify(const char *path, void (*fn)(const char *problem, void *ud), void *ud, size_t *n_bad,
+			bool *is_set, ferry_error *err);
+
 #endif

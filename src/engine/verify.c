@@ -189,9 +189,26 @@ int ferry_verify_bases(const char *location, const struct ferry_registry_opts *r
 		       ferry_problem_fn expected, void *ud, size_t *n_problems, ferry_error *err)
 {
 	*n_problems = 0;
-	ferry_source *src;
-	if (ferry_source_open_opts(location, ropts, &src, err) < 0)
+	/* A volume set: every bad volume is named first, so that only those are copied again. */
+	ferry_location loc;
+	bool is_set = false;
+	size_t n_bad = 0;
+	if (ferry_location_parse_source(location, &loc, err) < 0)
 		return -1;
+	int vrc = loc.fmt == FERRY_FMT_REGISTRY || !strcmp(loc.path, "-")
+			  ? 0
+			  : ferry_volset_verify(loc.path, fn, ud, &n_bad, &is_set, err);
+	ferry_location_free(&loc);
+	if (vrc < 0)
+		return -1;
+	*n_problems = n_bad;
+	ferry_source *src;
+	if (ferry_source_open_opts(location, ropts, &src, err) < 0) {
+		if (n_bad == 0)
+			return -1;
+		ferry_error_clear(err); /* the set cannot be read: its bad volumes say why */
+		return 0;
+	}
 	ferry_convert_opts bo = {.bases = bases, .n_bases = n_bases, .registry_opts = ropts};
 	if (ferry_source_require_images(src, err) < 0 || engine_attach_bases(src, &bo, err) < 0) {
 		ferry_source_free(src);
@@ -255,6 +272,6 @@ int ferry_verify_bases(const char *location, const struct ferry_registry_opts *r
 	free(v.jobs);
 	ferry_strmap_free(&v.seen);
 	ferry_source_free(src);
-	*n_problems = v.problems;
+	*n_problems = n_bad + v.problems;
 	return 0;
 }

@@ -78,6 +78,11 @@ json_t *serve_referrers(const serve_index *ix, const char *digest, const char *a
 int serve_source_check(serve_index *ix, size_t source, ferry_error *err);
 /* A blob's bytes: a new fd and the offset where they start (the source checked first). */
 int serve_blob_open(serve_index *ix, const serve_blob *b, int *fd, uint64_t *offset, ferry_error *err);
+/*
+ * A blob no one file holds whole (one that spans two volumes of a set): its
+ * bytes as a stream read across the files (the source checked first).
+ */
+int serve_blob_stream(serve_index *ix, const serve_blob *b, ferry_istream **in, ferry_error *err);
 
 /* ---- Basic auth against an htpasswd file (serve_auth.c) ---- */
 

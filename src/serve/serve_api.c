@@ -238,6 +238,52 @@ static range_kind parse_range(const char *h, uint64_t size, uint64_t *start, uin
 	return RANGE_OK;
 }
 
+/* A blob sent from a stream (one spanning two volumes): the bytes before the range are read and dropped. */
+typedef struct span_reader {
+	ferry_istream *in;
+	uint64_t skip;
+} span_reader;
+
+static ssize_t span_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos; /* MHD reads in order */
+	span_reader *r = cls;
+	ferry_error err = FERRY_ERROR_INIT;
+	while (r->skip) {
+		size_t want = r->skip < max ? (size_t)r->skip : max;
+		ssize_t n = ferry_read(r->in, buf, want, &err);
+		if (n <= 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		r->skip -= (uint64_t)n;
+	}
+	ssize_t n = ferry_read(r->in, buf, max, &err);
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void span_free(void *cls)
+{
+	span_reader *r = cls;
+	ferry_istream_close(r->in);
+	free(r);
+}
+
+static struct MHD_Response *span_response(serve_index *ix, const serve_blob *b, uint64_t start, uint64_t len,
+					  ferry_error *err)
+{
+	ferry_istream *in;
+	if (serve_blob_stream(ix, b, &in, err) < 0)
+		return NULL;
+	span_reader *r = ferry_xcalloc(1, sizeof(*r));
+	r->in = in;
+	r->skip = start;
+	struct MHD_Response *resp = MHD_create_response_from_callback(len, 64 * 1024, span_read, r, span_free);
+	if (!resp)
+		span_free(r);
+	return resp;
+}
+
 static void answer_blob(serve_index *ix, struct MHD_Connection *c, const char *digest, serve_answer *out)
 {
 	ferry_error err = FERRY_ERROR_INIT;
@@ -263,14 +309,22 @@ static void answer_blob(serve_index *ix, struct MHD_Connection *c, const char *d
 	int fd;
 	uint64_t off;
 	if (serve_blob_open(ix, b, &fd, &off, &err) < 0) {
+		/* A blob that spans two volumes of a set: read across them. */
+		ferry_error_clear(&err);
+		out->resp = span_response(ix, b, start, len, &err);
+		fd = -1;
+	} else {
+		/* MHD owns fd from here: sendfile on plain HTTP, pread under TLS. */
+		out->resp = MHD_create_response_from_fd_at_offset64(len, fd, off + start);
+	}
+	if (!out->resp && err.code != FERRY_OK) {
 		snprintf(out->problem, sizeof(out->problem), "%s", err.msg);
 		serve_api_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE", "%s", err.msg);
 		return;
 	}
-	/* MHD owns fd from here: sendfile on plain HTTP, pread under TLS. */
-	out->resp = MHD_create_response_from_fd_at_offset64(len, fd, off + start);
 	if (!out->resp) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		serve_api_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN", "cannot serve %s", d.str);
 		return;
 	}

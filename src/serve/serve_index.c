@@ -18,6 +18,7 @@
 #include "serve.h"
 #include "strmap.h"
 #include "util.h"
+#include "volumes.h"
 
 typedef struct serve_source {
 	ferry_source *src;
@@ -290,6 +291,26 @@ static int add_names(serve_index *ix, const ferry_entry *e, const serve_manifest
 
 /* ---- building ---- */
 
+/*
+ * The file whose change means an archive changed: the archive, or for a
+ * volume set its NAME.sha256 (a new set renames a new one into place), else
+ * its first volume.
+ */
+static char *set_witness(const char *path)
+{
+	ferry_volset *vs = NULL;
+	ferry_error ignored = FERRY_ERROR_INIT;
+	if (ferry_volset_open(path, &vs, &ignored) < 0 || !vs)
+		return ferry_xstrdup(path);
+	char *sum = ferry_xasprintf("%s.sha256", ferry_volset_base(vs));
+	if (access(sum, F_OK) != 0) {
+		free(sum);
+		sum = ferry_xstrdup(ferry_volset_path(vs, 0));
+	}
+	ferry_volset_free(vs);
+	return sum;
+}
+
 static int open_source(serve_index *ix, const char *location, ferry_error *err)
 {
 	ferry_location loc;
@@ -305,7 +326,7 @@ static int open_source(serve_index *ix, const char *location, ferry_error *err)
 	if (ferry_source_open_at(&loc, location, NULL, NULL, &s->src, err) < 0)
 		goto out;
 	ix->n_sources++;
-	s->path = s->src->format->is_tar ? ferry_xstrdup(loc.path) : ferry_xasprintf("%s/index.json", loc.path);
+	s->path = s->src->format->is_tar ? set_witness(loc.path) : ferry_xasprintf("%s/index.json", loc.path);
 	if (stat(s->path, &s->st) < 0) {
 		ferry_error_errno(err, errno, "%s", s->path);
 		goto out;
@@ -501,6 +522,25 @@ int serve_blob_open(serve_index *ix, const serve_blob *b, int *fd, uint64_t *off
 		*fd = -1;
 		return ferry_error_set(err, FERRY_E_INTEGRITY,
 				       "%s: %s is %llu bytes, not %llu: not serving stale bytes (restart ferry serve)",
+				       ix->sources[b->source].src->display, b->path, (unsigned long long)size,
+				       (unsigned long long)b->size);
+	}
+	return 0;
+}
+
+int serve_blob_stream(serve_index *ix, const serve_blob *b, ferry_istream **in, ferry_error *err)
+{
+	*in = NULL;
+	if (serve_source_check(ix, b->source, err) < 0)
+		return -1;
+	ferry_tree *t = ix->sources[b->source].src->tree;
+	uint64_t size;
+	if (t->ops->open(t, b->path, in, &size, err) < 0)
+		return -1;
+	if (size != b->size) {
+		ferry_istream_close(*in);
+		*in = NULL;
+		return ferry_error_set(err, FERRY_E_INTEGRITY, "%s: %s is %llu bytes, not %llu",
 				       ix->sources[b->source].src->display, b->path, (unsigned long long)size,
 				       (unsigned long long)b->size);
 	}

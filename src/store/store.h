@@ -177,6 +177,22 @@ int ferry_store_open_dir(const char *dir, ferry_store **out, ferry_error *err);
  * Written to a temporary sibling and renamed over path at commit.
  */
 int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, ferry_error *err);
+/*
+ * The same, with what issue 13 adds: split (bytes, 0: one file) cuts the
+ * archive into volumes PATH.001... (volumes.h); sign_key (a private key
+ * file, NULL: none) signs a transfer manifest written beside it (transfer.h),
+ * which a volume set always has.
+ */
+typedef struct ferry_tar_opts {
+	uint64_t split;
+	const char *sign_key;
+} ferry_tar_opts;
+int ferry_store_open_tar_opts(const char *path, ferry_comp comp, const ferry_tar_opts *o, ferry_store **out,
+			      ferry_error *err);
+/* The images written, for the transfer manifest (nothing for any other store or without one). */
+void ferry_store_tar_images(ferry_store *s, const struct ferry_out_entry *oes, size_t n);
+/* A blob a delta leaves out and expects at the far side, for the transfer manifest's "expects" (likewise). */
+void ferry_store_tar_expect(ferry_store *s, const ferry_digest *d, uint64_t size);
 
 void ferry_store_free(ferry_store *s); /* NULL-safe; discards uncommitted work */
 

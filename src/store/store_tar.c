@@ -23,11 +23,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include "base64.h"
+#include "format.h"
 #include "pathlock.h"
+#include "pkey.h"
 #include "store.h"
 #include "strmap.h"
 #include "tmpname.h"
+#include "transfer.h"
 #include "util.h"
+#include "volumes.h"
 
 #define TAR_RECORD 10240 /* a tar file is a whole number of these records */
 /*
@@ -72,6 +79,14 @@ typedef struct tar_store {
 	atomic_bool abandon; /* the store is being freed uncommitted: stop copying */
 	bool copy_failed;    /* a copy failed and no caller has been told yet */
 	ferry_error copy_err;
+	/* --split: the archive's bytes go to volumes instead of fd (tmp and fd unused) */
+	ferry_volw *vol;
+	bool plain; /* not compressed as a whole: archive offsets are tar offsets */
+	/* a transfer manifest is written (always with volumes; with sign for one archive) */
+	ferry_transfer *tr;
+	ferry_pkey *sign;
+	EVP_MD_CTX *whole_md; /* one archive with a transfer manifest: its sha256 */
+	char *extra_tmp[2];   /* the manifest and signature, written at commit */
 } tar_store;
 
 /*
@@ -87,6 +102,17 @@ static la_ssize_t tar_out_write(struct archive *a, void *ud, const void *buf, si
 		archive_set_error(a, ECANCELED, "discarded");
 		return -1;
 	}
+	if (ts->vol) {
+		ferry_error e = FERRY_ERROR_INIT;
+		if (ferry_volw_write(ts->vol, buf, len, &e) < 0) {
+			archive_set_error(a, EIO, "%s", e.msg);
+			return -1;
+		}
+		ts->out_bytes += len;
+		return (la_ssize_t)len;
+	}
+	if (ts->whole_md)
+		EVP_DigestUpdate(ts->whole_md, buf, len);
 	const char *p = buf;
 	size_t left = len;
 	while (left) {
@@ -119,8 +145,28 @@ static int arch_err(tar_store *ts, const char *what, ferry_error *err)
 	return ferry_error_set(err, FERRY_E_FAILED, "writing %s: %s: %s", ts->base.display, what, m ? m : "write failed");
 }
 
+/* Volumes: say where the entry about to be written starts and how long it is, so a cut can fall before it. */
+static void plan_entry(tar_store *ts, uint64_t size)
+{
+	if (!ts->vol || !ts->plain)
+		return;
+	uint64_t start = (ts->out_bytes + 511) / 512 * 512; /* after the previous entry's padding */
+	uint64_t len = 512 + (size + 511) / 512 * 512;
+	if (size > 077777777777ull)
+		len += 1024; /* a pax header carries the size */
+	ferry_volw_entry(ts->vol, start, len);
+}
+
+/* A blob whose header was just written: its data starts here. */
+static void record_blob(tar_store *ts, const ferry_digest *d, uint64_t size)
+{
+	if (ts->tr)
+		ferry_transfer_blob(ts->tr, d, size, ts->plain ? ts->out_bytes : 0);
+}
+
 static int write_header(tar_store *ts, const char *name, bool dir, uint64_t size, ferry_error *err)
 {
+	plan_entry(ts, dir ? 0 : size);
 	struct archive_entry *e = archive_entry_new();
 	archive_entry_set_pathname(e, name);
 	archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
@@ -229,6 +275,7 @@ static int ts_blob_begin(ferry_store *s, const ferry_digest *expect, int64_t siz
 			ts->broken = true;
 			return -1;
 		}
+		record_blob(ts, expect, (uint64_t)size);
 		ts->direct = true;
 		ts->expect = *expect;
 		ts->direct_size = (uint64_t)size;
@@ -396,6 +443,7 @@ static int add_spooled(tar_store *ts, int fd, const ferry_digest *d, uint64_t si
 		if (rc == 0)
 			rc = write_header(ts, name, false, size, err);
 		if (rc == 0) {
+			record_blob(ts, d, size);
 			rc = start_copy(ts, fd, name, size, err);
 			name = NULL;
 			fd = -1;
@@ -457,9 +505,143 @@ static int pad_archive(tar_store *ts, ferry_error *err)
 {
 	static const unsigned char zeros[TAR_RECORD];
 	size_t pad = (size_t)((TAR_RECORD - ts->out_bytes % TAR_RECORD) % TAR_RECORD);
-	if (ferry_write_all(ts->fd, zeros, pad, ts->base.display, err) < 0)
+	if (ts->vol ? ferry_volw_write(ts->vol, zeros, pad, err) < 0
+		    : ferry_write_all(ts->fd, zeros, pad, ts->base.display, err) < 0)
 		return -1;
+	if (ts->whole_md)
+		EVP_DigestUpdate(ts->whole_md, zeros, pad);
 	ts->out_bytes += pad;
+	return 0;
+}
+
+/* Write buf to a new temporary file beside path (*tmp is its name). */
+static int write_temp(const char *path, const void *buf, size_t len, char **tmp, ferry_error *err)
+{
+	char *parent = ferry_dest_parent(path), *base = ferry_dest_base(path);
+	*tmp = ferry_tmp_template(parent, base);
+	free(parent);
+	free(base);
+	int fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		free(*tmp);
+		*tmp = NULL;
+		return ferry_error_errno(err, e, "cannot create %s", path);
+	}
+	fchmod(fd, 0644);
+	int rc = ferry_write_all(fd, buf, len, path, err);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = ferry_error_errno(err, errno, "writing %s", path);
+	close(fd);
+	return rc;
+}
+
+/* The transfer manifest (and its signature) for the archive cut into vols, into temporary files. */
+static int write_transfer(tar_store *ts, const ferry_volume_info *vols, size_t n, char **finals, ferry_error *err)
+{
+	char *bname = ferry_dest_base(ts->final);
+	size_t len;
+	char *doc = ferry_transfer_dump(ts->tr, bname, vols, n, &len);
+	free(bname);
+	finals[0] = ferry_transfer_path(ts->final);
+	finals[1] = ferry_transfer_sig_path(ts->final);
+	int rc = write_temp(finals[0], doc, len, &ts->extra_tmp[0], err);
+	if (rc == 0 && ts->sign) {
+		unsigned char *sig = NULL;
+		size_t sig_len = 0;
+		rc = ferry_pkey_sign(ts->sign, doc, len, &sig, &sig_len, err);
+		if (rc == 0) {
+			char *b64 = ferry_base64_encode(sig, sig_len);
+			char *line = ferry_xasprintf("%s\n", b64);
+			rc = write_temp(finals[1], line, strlen(line), &ts->extra_tmp[1], err);
+			free(line);
+			free(b64);
+		}
+		free(sig);
+	}
+	free(doc);
+	return rc;
+}
+
+/* A manifest or signature that this run does not write is not left from an earlier one. */
+static void drop_stale_extras(tar_store *ts, char **finals)
+{
+	for (int i = 0; i < 2; i++) {
+		if (!ts->extra_tmp[i]) {
+			char *p = i ? ferry_transfer_sig_path(ts->final) : ferry_transfer_path(ts->final);
+			unlink(p);
+			free(p);
+		}
+		free(finals[i]);
+	}
+}
+
+static int commit_volumes(tar_store *ts, ferry_error *err)
+{
+	if (ferry_volw_finish(ts->vol, err) < 0)
+		return -1;
+	size_t n;
+	const ferry_volume_info *vols = ferry_volw_volumes(ts->vol, &n);
+	char *finals[2] = {0};
+	int rc = write_transfer(ts, vols, n, finals, err);
+	size_t n_extra = ts->extra_tmp[1] ? 2 : 1;
+	if (rc == 0)
+		rc = ferry_volw_commit(ts->vol, ts->extra_tmp, finals, n_extra, err);
+	if (rc < 0) {
+		free(finals[0]);
+		free(finals[1]);
+		return -1;
+	}
+	ts->committed = true;
+	for (size_t i = 0; i < n_extra; i++) {
+		free(ts->extra_tmp[i]);
+		ts->extra_tmp[i] = ferry_xstrdup(""); /* written: not stale */
+	}
+	drop_stale_extras(ts, finals);
+	return 0;
+}
+
+/* One archive: in place, with its transfer manifest when there is one. */
+static int commit_single(tar_store *ts, ferry_error *err)
+{
+	if (fsync(ts->fd) < 0)
+		return ferry_error_errno(err, errno, "writing %s", ts->final);
+	char *finals[2] = {0};
+	int rc = 0;
+	if (ts->tr) {
+		ferry_volume_info vi = {.name = ferry_dest_base(ts->final), .start = 0, .size = ts->out_bytes};
+		unsigned char md[32];
+		unsigned int mdlen = 0;
+		EVP_DigestFinal_ex(ts->whole_md, md, &mdlen);
+		for (int i = 0; i < 32; i++)
+			snprintf(vi.sha256 + 2 * i, 3, "%02x", md[i]);
+		rc = write_transfer(ts, &vi, 1, finals, err);
+		free(vi.name);
+	}
+	if (rc == 0 && rename(ts->tmp, ts->final) < 0)
+		rc = ferry_error_errno(err, errno, "cannot move the new archive into place at %s", ts->final);
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		if (ts->extra_tmp[i] && rename(ts->extra_tmp[i], finals[i]) < 0)
+			rc = ferry_error_errno(err, errno, "cannot move %s into place", finals[i]);
+		else if (ts->extra_tmp[i]) {
+			free(ts->extra_tmp[i]);
+			ts->extra_tmp[i] = ferry_xstrdup(""); /* written: not stale */
+		}
+	}
+	if (rc < 0) {
+		for (int i = 0; i < 2; i++)
+			free(finals[i]);
+		return -1;
+	}
+	ts->committed = true;
+	drop_stale_extras(ts, finals);
+	char *parent = ferry_dest_parent(ts->final);
+	int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(parent);
 	return 0;
 }
 
@@ -478,19 +660,7 @@ static int ts_commit(ferry_store *s, ferry_error *err)
 		ts->committed = true;
 		return 0;
 	}
-	if (fsync(ts->fd) < 0)
-		return ferry_error_errno(err, errno, "writing %s", ts->final);
-	if (rename(ts->tmp, ts->final) < 0)
-		return ferry_error_errno(err, errno, "cannot move the new archive into place at %s", ts->final);
-	char *parent = ferry_dest_parent(ts->final);
-	int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	free(parent);
-	ts->committed = true;
-	return 0;
+	return ts->vol ? commit_volumes(ts, err) : commit_single(ts, err);
 }
 
 static void ts_free(ferry_store *s)
@@ -513,6 +683,16 @@ static void ts_free(ferry_store *s)
 	if (ts->lock_fd >= 0)
 		close(ts->lock_fd);
 	ferry_strmap_free(&ts->written);
+	for (int i = 0; i < 2; i++) {
+		if (ts->extra_tmp[i] && *ts->extra_tmp[i])
+			unlink(ts->extra_tmp[i]);
+		free(ts->extra_tmp[i]);
+	}
+	ferry_volw_free(ts->vol); /* uncommitted: its volumes go */
+	ferry_transfer_free(ts->tr);
+	ferry_pkey_free(ts->sign);
+	if (ts->whole_md)
+		EVP_MD_CTX_free(ts->whole_md);
 	free(ts->tmp);
 	free(ts->final);
 	free(s->display);
@@ -560,7 +740,49 @@ static int lock_existing(tar_store *ts, const char *path, ferry_error *err)
 	return 0;
 }
 
+/* --split and --sign-key: volumes instead of one file, and a transfer manifest. */
+static int setup_transfer(tar_store *ts, const char *path, const ferry_tar_opts *o, ferry_error *err)
+{
+	if (!o || (!o->split && !o->sign_key))
+		return 0;
+	if (!ts->final)
+		return ferry_error_set(err, FERRY_E_USAGE, "%s cannot go to stdout: it writes files beside the archive",
+				       o->split ? "--split" : "--sign-key");
+	if (o->sign_key && ferry_pkey_load_private(o->sign_key, &ts->sign, err) < 0)
+		return -1;
+	ts->tr = ferry_transfer_new();
+	if (o->split)
+		return ferry_volw_open(path, o->split, &ts->vol, err);
+	ts->whole_md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ts->whole_md, EVP_sha256(), NULL);
+	return 0;
+}
+
+void ferry_store_tar_images(ferry_store *s, const struct ferry_out_entry *oes, size_t n)
+{
+	if (s->ops != &tar_store_ops)
+		return;
+	tar_store *ts = (tar_store *)s;
+	if (ts->tr)
+		ferry_transfer_images(ts->tr, oes, n);
+}
+
+void ferry_store_tar_expect(ferry_store *s, const ferry_digest *d, uint64_t size)
+{
+	if (s->ops != &tar_store_ops)
+		return;
+	tar_store *ts = (tar_store *)s;
+	if (ts->tr)
+		ferry_transfer_expect(ts->tr, d, size);
+}
+
 int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, ferry_error *err)
+{
+	return ferry_store_open_tar_opts(path, comp, NULL, out, err);
+}
+
+int ferry_store_open_tar_opts(const char *path, ferry_comp comp, const ferry_tar_opts *o, ferry_store **out,
+			      ferry_error *err)
 {
 	*out = NULL;
 	tar_store *ts = ferry_xcalloc(1, sizeof(*ts));
@@ -575,8 +797,11 @@ int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, f
 	ts->direct_out.write = direct_write;
 	ts->direct_out.finish = direct_finish;
 	ts->direct_out.free = direct_free;
+	ts->plain = comp == FERRY_COMP_NONE;
 	if (strcmp(path, "-") == 0) {
 		ts->fd = STDOUT_FILENO;
+	} else if (o && o->split) {
+		ts->final = ferry_xstrdup(path);
 	} else {
 		if (lock_existing(ts, path, err) < 0) {
 			ts_free(&ts->base);
@@ -597,6 +822,10 @@ int ferry_store_open_tar(const char *path, ferry_comp comp, ferry_store **out, f
 			return ferry_error_errno(err, e, "cannot create %s", path);
 		}
 		fchmod(ts->fd, 0644);
+	}
+	if (setup_transfer(ts, path, o, err) < 0) {
+		ts_free(&ts->base);
+		return -1;
 	}
 	ts->a = archive_write_new();
 	archive_write_set_format_pax_restricted(ts->a);

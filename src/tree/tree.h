@@ -100,6 +100,15 @@ int ferry_tree_open_dir(const char *dir, ferry_tree **out, ferry_error *err);
 int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, ferry_tree **out,
 			ferry_error *err);
 
+/*
+ * A volume set (volumes.h: NAME.001, NAME.002...) read as the one tar
+ * archive it is, volume by volume, with nothing reassembled on disk; vs is
+ * taken over.  Indexed when the set is a plain tar, else one pass.
+ */
+struct ferry_volset;
+int ferry_tree_open_volumes(struct ferry_volset *vs, const char *display, const char *spool_parent,
+			    ferry_tree **out, ferry_error *err);
+
 /* Read a whole (small) entry into memory: at most max bytes, else FERRY_E_LIMIT. *buf is malloc'd. */
 int ferry_tree_read_all(ferry_tree *t, const char *path, size_t max, unsigned char **buf, size_t *len,
 			ferry_error *err);

@@ -35,6 +35,7 @@
 #include "tmpname.h"
 #include "tree.h"
 #include "util.h"
+#include "volumes.h"
 
 #define MEM_ENTRY_MAX (256u << 10) /* retained in memory when at most this big... */
 #define MEM_TOTAL_MAX (16u << 20)  /* ...and while the total stays under this */
@@ -57,7 +58,9 @@ typedef struct tar_entry {
 
 typedef struct tar_tree {
 	ferry_tree base;
-	int fd;
+	int fd;            /* -1 for a volume set */
+	ferry_volset *vs;  /* a volume set read as one archive (volumes.h), or NULL */
+	uint64_t vs_pos;   /* where the reader is in the set */
 	struct archive *a; /* one pass: the live reader */
 	bool eof;
 	bool live_open; /* an istream over the live archive is open */
@@ -351,6 +354,10 @@ static int open_retained(tar_tree *t, tar_entry *e, const char *asked, ferry_ist
 	*size = e->size;
 	switch (e->state) {
 	case ST_INDEXED: {
+		if (t->vs) {
+			*out = ferry_volset_range(t->vs, e->offset, e->size);
+			return 0;
+		}
 		int fd = dup(t->fd);
 		if (fd < 0)
 			return ferry_error_errno(err, errno, "%s", t->base.display);
@@ -540,6 +547,7 @@ static void tar_free(ferry_tree *tr)
 	free(t->in_buf); /* (after the reader that may still point into it) */
 	if (t->fd >= 0)
 		close(t->fd);
+	ferry_volset_free(t->vs);
 	free(t->spool_parent);
 	free(t->spool_dir);
 	free(t->base.display);
@@ -562,11 +570,13 @@ static int tar_locate(ferry_tree *tr, const char *path, int *fd, uint64_t *offse
 	if (e->state != ST_INDEXED)
 		return ferry_error_set(err, FERRY_E_FAILED, "%s: %s is not in an uncompressed tar file", tr->display,
 				       path);
+	*size = e->size;
+	if (t->vs)
+		return ferry_volset_locate(t->vs, e->offset, e->size, fd, offset, err);
 	*fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0);
 	if (*fd < 0)
 		return ferry_error_errno(err, errno, "%s", tr->display);
 	*offset = e->offset;
-	*size = e->size;
 	return 0;
 }
 
@@ -602,10 +612,24 @@ static bool indexable(int fd)
 	return true;
 }
 
+/* Where the reader is, for a damaged set: which volume. */
+static const char *where(tar_tree *t)
+{
+	static __thread char buf[FERRY_PATH_MAX + 64];
+	if (!t->vs)
+		return "";
+	uint64_t pos = t->a ? (uint64_t)archive_filter_bytes(t->a, 0) : t->vs_pos;
+	snprintf(buf, sizeof(buf), " (at byte %llu of the set, in volume %s)", (unsigned long long)pos,
+		 ferry_volset_path(t->vs, ferry_volset_which(t->vs, pos)));
+	return buf;
+}
+
 static int build_index(tar_tree *t, ferry_error *err)
 {
 	struct stat st;
-	if (fstat(t->fd, &st) < 0)
+	if (t->vs)
+		st.st_size = (off_t)ferry_volset_total(t->vs);
+	else if (fstat(t->fd, &st) < 0)
 		return ferry_error_errno(err, errno, "%s", t->base.display);
 	for (;;) {
 		struct archive_entry *ae;
@@ -613,7 +637,8 @@ static int build_index(tar_tree *t, ferry_error *err)
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN)
-			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s", t->base.display, archive_msg(t->a));
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s%s", t->base.display, archive_msg(t->a),
+					       where(t));
 		size_t idx;
 		bool is_dir;
 		if (add_entry(t, ae, &idx, &is_dir, err) < 0)
@@ -625,8 +650,8 @@ static int build_index(tar_tree *t, ferry_error *err)
 		e->offset = (uint64_t)archive_filter_bytes(t->a, 0);
 		e->state = e->type == ENT_REG ? ST_INDEXED : ST_SKIPPED;
 		if (e->type == ENT_REG && e->offset + e->size > (uint64_t)st.st_size)
-			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s is truncated (archive ends early)",
-					       t->base.display, e->name);
+			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s is truncated (archive ends early)%s",
+					       t->base.display, e->name, where(t));
 		if (archive_read_data_skip(t->a) < ARCHIVE_WARN)
 			return ferry_error_set(err, FERRY_E_FORMAT, "%s: %s", t->base.display, archive_msg(t->a));
 	}
@@ -641,6 +666,35 @@ static int build_index(tar_tree *t, ferry_error *err)
  * by libarchive, which retries a read that a signal cut short: a signal must
  * end a run whose writer has stalled, and may be taken by another thread.
  */
+/* A volume set, read in order (one pass, or while indexing). */
+static la_ssize_t set_read(struct archive *a, void *ud, const void **buf)
+{
+	tar_tree *t = ud;
+	if (ferry_interrupted) {
+		archive_set_error(a, EINTR, "interrupted");
+		return -1;
+	}
+	ferry_error e = FERRY_ERROR_INIT;
+	ssize_t n = ferry_volset_pread(t->vs, t->in_buf, FERRY_IO_CHUNK, t->vs_pos, &e);
+	if (n < 0) {
+		archive_set_error(a, EIO, "%s", e.msg);
+		return -1;
+	}
+	t->vs_pos += (uint64_t)n;
+	*buf = t->in_buf;
+	return n;
+}
+
+static la_int64_t set_skip(struct archive *a, void *ud, la_int64_t request)
+{
+	(void)a;
+	tar_tree *t = ud;
+	uint64_t left = ferry_volset_total(t->vs) - t->vs_pos;
+	uint64_t n = request < 0 ? 0 : (uint64_t)request > left ? left : (uint64_t)request;
+	t->vs_pos += n;
+	return (la_int64_t)n;
+}
+
 static la_ssize_t pipe_read(struct archive *a, void *ud, const void **buf)
 {
 	tar_tree *t = ud;
@@ -665,16 +719,29 @@ static la_ssize_t pipe_read(struct archive *a, void *ud, const void **buf)
 	}
 }
 
-int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, ferry_tree **out,
-			ferry_error *err)
+static bool vs_indexable(ferry_volset *vs)
+{
+	unsigned char m[6] = {0};
+	ferry_error e = FERRY_ERROR_INIT;
+	ssize_t n = ferry_volset_pread(vs, m, sizeof(m), 0, &e);
+	if (n < 6)
+		return true;
+	return !(m[0] == 0x1f && m[1] == 0x8b) && !(m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) &&
+	       !(m[0] == 0xfd && memcmp(m + 1, "7zXZ", 4) == 0) && !(m[0] == 'B' && m[1] == 'Z' && m[2] == 'h');
+}
+
+/* fd (or vs when fd is -1) is taken over. */
+static int open_tar(int fd, ferry_volset *vs, const char *display, const char *spool_parent, ferry_tree **out,
+		    ferry_error *err)
 {
 	*out = NULL;
 	tar_tree *t = ferry_xcalloc(1, sizeof(*t));
 	t->base.ops = &tar_ops;
 	t->base.display = ferry_xstrdup(display);
 	t->fd = fd;
+	t->vs = vs;
 	t->spool_parent = ferry_xstrdup(spool_parent);
-	bool indexed = indexable(fd);
+	bool indexed = vs ? vs_indexable(vs) : indexable(fd);
 	t->base.one_pass = !indexed;
 	t->base.concurrent = indexed; /* retained entries are read with pread, each stream at its own offset */
 	t->a = archive_read_new();
@@ -686,7 +753,14 @@ int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, f
 		archive_read_support_filter_all(t->a);
 	int r;
 	/* Indexing reads only headers: a small block size keeps its reads short. */
-	if (indexed) {
+	if (vs) {
+		t->in_buf = ferry_xmalloc(FERRY_IO_CHUNK);
+		archive_read_set_callback_data(t->a, t);
+		archive_read_set_read_callback(t->a, set_read);
+		if (indexed)
+			archive_read_set_skip_callback(t->a, set_skip);
+		r = archive_read_open1(t->a);
+	} else if (indexed) {
 		r = archive_read_open_fd(t->a, fd, 1 << 16);
 	} else {
 		t->in_buf = ferry_xmalloc(FERRY_IO_CHUNK);
@@ -703,4 +777,16 @@ int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, f
 	}
 	*out = &t->base;
 	return 0;
+}
+
+int ferry_tree_open_tar(int fd, const char *display, const char *spool_parent, ferry_tree **out,
+			ferry_error *err)
+{
+	return open_tar(fd, NULL, display, spool_parent, out, err);
+}
+
+int ferry_tree_open_volumes(ferry_volset *vs, const char *display, const char *spool_parent, ferry_tree **out,
+			    ferry_error *err)
+{
+	return open_tar(-1, vs, display, spool_parent, out, err);
 }
