@@ -86,6 +86,18 @@ tap_ok "no docker-archive was written" test ! -e "$T/d.tar"
 tap_ok "a delta as an OCI archive, with a location as --have" \
 	"$FERRY" convert -q --have "$T/base.tar" "$T/full" "oci-archive:$T/delta.tar"
 
+# ---- a delta in signed volumes: its transfer manifest lists what it expects --------
+openssl genpkey -algorithm ED25519 -out "$T/site-a.pem" 2>/dev/null
+openssl pkey -in "$T/site-a.pem" -pubout -out "$T/site-a.pub" 2>/dev/null
+tap_ok "a delta cut into volumes and signed" \
+	"$FERRY" convert -q --have "$T/inv-layout.json" --split 1M --sign-key "$T/site-a.pem" "$T/full" "oci-archive:$T/dvol.tar"
+tap_is "$(jq -r '.expects[].digest' "$T/dvol.tar.transfer.json" 2>&1 | sort)" "$shared" \
+	"the transfer manifest's expects are the blobs the delta left out"
+tap_is "$(jq -r '.expects[] | "\(.digest)=\(.size)"' "$T/dvol.tar.transfer.json" 2>&1 | sort | paste -sd, -)" \
+	"$(jq -r '.annotations["io.ferry.delta.expected"]' "$T/delta/index.json" | tr ',' '\n' | sort | paste -sd, -)" \
+	"...with the sizes its index.json gives"
+tap_ok "verify --key of the signed delta set" "$FERRY" verify --key "$T/site-a.pub" "$T/dvol.tar"
+
 # ---- a delta retagged in place stays a delta ---------------------------------------
 cp -r "$T/delta" "$T/delta-tag"
 tap_ok "tag in a delta" "$FERRY" tag "$T/delta-tag" "$WEB" docker.io/example/web:latest
