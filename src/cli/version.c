@@ -11,6 +11,7 @@
 #include <isa-l.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <yaml.h>
 #include <openssl/crypto.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -28,6 +29,7 @@ int cli_version(void)
 	printf("  zstd %s\n", ZSTD_versionString());
 	printf("  isa-l %d.%d.%d\n", ISAL_MAJOR_VERSION, ISAL_MINOR_VERSION, ISAL_PATCH_VERSION);
 	printf("  jansson %s\n", jansson_version_str());
+	printf("  libyaml %s\n", yaml_get_version_string());
 	printf("  glibc %s\n", gnu_get_libc_version());
 	printf("  libmicrohttpd %s%s\n", MHD_get_version(),
 	       MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES ? "" : " (no TLS)");
