@@ -60,7 +60,8 @@ int ferry_source_parse_expected(ferry_source *src, const char *value, ferry_erro
 			break;
 		p = end + 1;
 	}
-	qsort(list, n, sizeof(*list), by_digest);
+	if (n > 1)
+		qsort(list, n, sizeof(*list), by_digest);
 	for (size_t i = 1; i < n; i++) {
 		if (by_digest(&list[i - 1], &list[i]) == 0) {
 			ferry_error_set(err, FERRY_E_FORMAT, "%s lists %s twice", FERRY_ANN_DELTA_EXPECTED,
@@ -88,7 +89,8 @@ bool ferry_source_expects(const ferry_source *src, const ferry_digest *d, uint64
 
 char *ferry_expected_format(ferry_expected *e, size_t n)
 {
-	qsort(e, n, sizeof(*e), by_digest);
+	if (n > 1)
+		qsort(e, n, sizeof(*e), by_digest);
 	size_t len = 1;
 	for (size_t i = 0; i < n; i++)
 		len += strlen(e[i].digest.str) + 22;

@@ -374,9 +374,12 @@ int serve_index_build(const char *const *locations, size_t n, const serve_opts *
 			}
 		}
 	}
-	qsort(ix->repos, ix->n_repos, sizeof(*ix->repos), cmp_repo);
+	/* qsort must not see the NULL of an empty list */
+	if (ix->n_repos > 1)
+		qsort(ix->repos, ix->n_repos, sizeof(*ix->repos), cmp_repo);
 	for (size_t i = 0; i < ix->n_repos; i++)
-		qsort(ix->repos[i]->tags, ix->repos[i]->n_tags, sizeof(serve_tag), cmp_tag);
+		if (ix->repos[i]->n_tags > 1)
+			qsort(ix->repos[i]->tags, ix->repos[i]->n_tags, sizeof(serve_tag), cmp_tag);
 	*out = ix;
 	return 0;
 fail:
