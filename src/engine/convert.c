@@ -78,31 +78,57 @@ static void say_zstd(engine *E, const work *w, const ferry_descriptor *out)
 }
 
 /* Each work's config and manifests, and its entry for the format's metadata (oes[*n_oes++]). */
+/* Work i's config and manifest (its layers are written), and its entry for the format's metadata. */
+static int write_image(engine *E, size_t i, ferry_out_entry *oe, ferry_error *err)
+{
+	work *w = &E->works[i];
+	engine_set_owner(E, i);
+	E->writing_artifact = w->artifact;
+	if (engine_write_image(E, w->label, w->img, oe, &oe->desc, err) < 0)
+		return -1;
+	say_zstd(E, w, &oe->desc);
+	oe->artifact = w->artifact;
+	oe->subject = w->subject;
+	for (size_t k = 0; k < w->n_names; k++) {
+		ferry_name nm;
+		ferry_name_copy(&nm, &w->names[k]);
+		if (E->dfmt->needs_repository && !nm.has_ref) {
+			char msg[512];
+			snprintf(msg, sizeof(msg),
+				 "%s is named only by the tag \"%s\" and has no repository: written untagged "
+				 "(give it one with --repository NAME)",
+				 w->label, nm.bare_tag);
+			engine_emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
+		}
+		*FERRY_PUSH(oe->names, oe->n_names, oe->cap_names) = nm;
+	}
+	return 0;
+}
+
+/*
+ * A tar takes blobs in the order they come. Written image by image (its
+ * layers, then its config and manifest), the first volumes of a set, or
+ * the start of a cut-short archive, hold whole images. A one-pass source
+ * is read in its own order instead, and a directory or a registry has no
+ * order: there every layer goes first, on both lanes.
+ */
+static bool image_by_image(const engine *E)
+{
+	return !E->store->concurrent_blobs && !E->store->remote && !E->src->tree->one_pass;
+}
+
 static int write_images(engine *E, size_t n_works, ferry_out_entry *oes, size_t *n_oes, ferry_error *err)
 {
+	if (engine_prepare_jobs(E, err) < 0)
+		return -1;
+	bool grouped = image_by_image(E);
+	if (!grouped && engine_run_jobs(E, 0, n_works, err) < 0)
+		return -1;
 	for (size_t i = 0; i < n_works; i++) {
-		work *w = &E->works[i];
-		ferry_out_entry *oe = &oes[(*n_oes)++];
-		engine_set_owner(E, i);
-		E->writing_artifact = w->artifact;
-		if (engine_write_image(E, w->label, w->img, oe, &oe->desc, err) < 0)
+		if (grouped && engine_run_jobs(E, i, i + 1, err) < 0)
 			return -1;
-		say_zstd(E, w, &oe->desc);
-		oe->artifact = w->artifact;
-		oe->subject = w->subject;
-		for (size_t k = 0; k < w->n_names; k++) {
-			ferry_name nm;
-			ferry_name_copy(&nm, &w->names[k]);
-			if (E->dfmt->needs_repository && !nm.has_ref) {
-				char msg[512];
-				snprintf(msg, sizeof(msg),
-					 "%s is named only by the tag \"%s\" and has no repository: written untagged "
-					 "(give it one with --repository NAME)",
-					 w->label, nm.bare_tag);
-				engine_emit(E, FERRY_EV_WARNING, w->label, NULL, 0, 0, msg);
-			}
-			*FERRY_PUSH(oe->names, oe->n_names, oe->cap_names) = nm;
-		}
+		if (write_image(E, i, &oes[(*n_oes)++], err) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -201,8 +227,6 @@ int ferry_convert_into(ferry_source *src, ferry_store *store, const ferry_locati
 	E.n_works_checked = n_works;
 	for (size_t i = 0; i < n_works; i++)
 		engine_add_jobs(&E, works[i].img, i);
-	if (engine_run_jobs(&E, err) < 0)
-		goto out;
 	oes = ferry_xcalloc(n_works ? n_works : 1, sizeof(*oes));
 	if (write_images(&E, n_works, oes, &n_oes, err) < 0)
 		goto out;

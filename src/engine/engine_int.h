@@ -175,7 +175,12 @@ void engine_set_owner(engine *E, size_t w);
 /* Job j is done: its output is blob d (size bytes) in comp, transformed or as the source has it. */
 void engine_job_fill(engine *E, layer_job *j, bool transformed, ferry_comp comp, const ferry_digest *d,
 		     uint64_t size);
-int engine_run_jobs(engine *E, ferry_error *err);
+/* Before any job runs: leave out what a delta need not carry, check what it expects, skip what the destination has. */
+int engine_prepare_jobs(engine *E, ferry_error *err);
+/* Run the jobs of works [first_work, end_work) that are not done. */
+int engine_run_jobs(engine *E, size_t first_work, size_t end_work, ferry_error *err);
+void engine_source_failed(engine *E, const layer_job *j, ferry_error *err);
+void engine_job_taken(const char **paths, size_t *idx, size_t n, size_t which);
 
 /* ---- job.c: one layer job ---- */
 int engine_run_job(engine *E, lane *L, layer_job *j, ferry_istream *in, uint64_t size, fail_origin *origin,

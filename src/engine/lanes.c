@@ -204,6 +204,7 @@ typedef struct job_list {
 	bool failed;
 	ferry_error err;    /* the first lane's failure */
 	fail_origin origin; /* where it came from */
+	const layer_job *failed_job;
 } job_list;
 
 static void *lane_main(void *arg)
@@ -224,10 +225,10 @@ static void *lane_main(void *arg)
 			break;
 		}
 		int rc = tree->ops->open_any(tree, jl->paths, jl->n, &which, &in, &size, &e);
-		if (rc == 0) {
+		bool taken = rc == 0;
+		if (taken) {
 			job = jl->idx[which];
-			jl->paths[which] = jl->paths[jl->n - 1];
-			jl->idx[which] = jl->idx[jl->n - 1];
+			engine_job_taken(jl->paths, jl->idx, jl->n, which);
 			jl->n--;
 			L.ticket = jl->tickets++;
 			L.had_turn = false;
@@ -252,6 +253,7 @@ static void *lane_main(void *arg)
 				jl->failed = true;
 				jl->err = e;
 				jl->origin = origin;
+				jl->failed_job = taken ? &E->jobs[job] : NULL;
 			}
 			E->lane_failed = true;
 			pthread_cond_broadcast(&E->turn_cv);
@@ -304,7 +306,9 @@ int engine_run_lanes(engine *E, const char **paths, size_t *idx, size_t n, ferry
 	pthread_cond_destroy(&E->turn_cv);
 	if (!jl.failed)
 		return 0;
-	if (jl.origin == FROM_SOURCE)
+	if (jl.origin == FROM_SOURCE && jl.failed_job)
+		engine_source_failed(E, jl.failed_job, &jl.err);
+	else if (jl.origin == FROM_SOURCE)
 		ferry_error_prefix(&jl.err, "%s", E->src->display);
 	*err = jl.err;
 	return -1;

@@ -168,39 +168,74 @@ static int run_one_lane(engine *E, const char **paths, size_t *idx, size_t n, fe
 		rc = engine_run_job(E, &L, j, in, size, &origin, err);
 		if (rc < 0) {
 			if (origin == FROM_SOURCE)
-				ferry_error_prefix(err, "%s", E->src->display);
+				engine_source_failed(E, j, err);
 			break;
 		}
-		paths[which] = paths[n - 1];
-		idx[which] = idx[n - 1];
+		engine_job_taken(paths, idx, n, which);
 		n--;
 	}
 	free(L.buf);
 	return rc;
 }
 
-int engine_run_jobs(engine *E, ferry_error *err)
+/*
+ * Job j failed for what the source gave: name the source, and for bytes
+ * that do not match their digest, where they lie (a volume set: which
+ * volumes to copy again).
+ */
+void engine_source_failed(engine *E, const layer_job *j, ferry_error *err)
+{
+	char where[FERRY_PATH_MAX + 64];
+	ferry_tree_where(E->src->tree, j->blob->path, where, sizeof(where));
+	if (err->code == FERRY_E_INTEGRITY && *where) {
+		char msg[FERRY_ERROR_MSG_MAX];
+		memcpy(msg, err->msg, sizeof(msg));
+		ferry_error_set(err, FERRY_E_INTEGRITY, "%s (%s; ferry verify names every bad volume)", msg, where);
+	}
+	ferry_error_prefix(err, "%s", E->src->display);
+}
+
+/*
+ * Drop the job at which from the list of n, keeping the others in order:
+ * a source that can be read in any order is read in the jobs' order, image
+ * by image, and a tar gets its blobs in that order.
+ */
+void engine_job_taken(const char **paths, size_t *idx, size_t n, size_t which)
+{
+	memmove(&paths[which], &paths[which + 1], (n - which - 1) * sizeof(*paths));
+	memmove(&idx[which], &idx[which + 1], (n - which - 1) * sizeof(*idx));
+}
+
+int engine_prepare_jobs(engine *E, ferry_error *err)
+{
+	engine_leave_out(E);
+	if (engine_check_expected(E, err) < 0)
+		return -1;
+	return skip_present(E, err);
+}
+
+int engine_run_jobs(engine *E, size_t first_work, size_t end_work, ferry_error *err)
 {
 	ferry_tree *tree = E->src->tree;
-	engine_leave_out(E);
-	if (engine_check_expected(E, err) < 0 || skip_present(E, err) < 0)
-		return -1;
 	const char **paths = ferry_xcalloc(E->n_jobs + 1, sizeof(char *));
 	size_t *idx = ferry_xcalloc(E->n_jobs + 1, sizeof(size_t));
 	size_t n = 0;
 	for (size_t i = 0; i < E->n_jobs; i++) {
-		if (!E->jobs[i].done) {
-			paths[n] = E->jobs[i].blob->path;
+		const layer_job *j = &E->jobs[i];
+		if (!j->done && j->owner >= first_work && j->owner < end_work) {
+			paths[n] = j->blob->path;
 			idx[n++] = i;
 		}
 	}
-	tree->ops->want(tree, paths, n);
-	int rc;
-	if (engine_lanes_pay(E, idx, n)) {
-		engine_set_owner(E, E->jobs[idx[0]].owner);
-		rc = engine_run_lanes(E, paths, idx, n, err);
-	} else {
-		rc = run_one_lane(E, paths, idx, n, err);
+	int rc = 0;
+	if (n > 0) {
+		tree->ops->want(tree, paths, n);
+		if (engine_lanes_pay(E, idx, n)) {
+			engine_set_owner(E, E->jobs[idx[0]].owner);
+			rc = engine_run_lanes(E, paths, idx, n, err);
+		} else {
+			rc = run_one_lane(E, paths, idx, n, err);
+		}
 	}
 	free(paths);
 	free(idx);

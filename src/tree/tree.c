@@ -151,6 +151,14 @@ void ferry_tree_free(ferry_tree *t)
 		t->ops->free(t);
 }
 
+void ferry_tree_where(ferry_tree *t, const char *path, char *buf, size_t len)
+{
+	if (len)
+		*buf = '\0';
+	if (t->ops->where && len)
+		t->ops->where(t, path, buf, len);
+}
+
 int ferry_tree_locate(ferry_tree *t, const char *path, int *fd, uint64_t *offset, uint64_t *size,
 		      ferry_error *err)
 {

@@ -65,6 +65,12 @@ typedef struct ferry_tree_ops {
 	 */
 	int (*locate)(ferry_tree *t, const char *path, int *fd, uint64_t *offset, uint64_t *size,
 		      ferry_error *err);
+	/*
+	 * Where path's bytes lie, for a message about bad ones (optional): a
+	 * volume set names the volumes, so only those need copying again.
+	 * Writes "" into buf when there is nothing more to say than the tree's name.
+	 */
+	void (*where)(ferry_tree *t, const char *path, char *buf, size_t len);
 } ferry_tree_ops;
 
 struct ferry_tree {
@@ -118,6 +124,8 @@ int ferry_tree_read_all(ferry_tree *t, const char *path, size_t max, unsigned ch
  */
 const char *ferry_tree_canonical(ferry_tree *t, const char *path);
 void ferry_tree_free(ferry_tree *t); /* NULL-safe */
+/* ops->where, or "" when the tree has none. */
+void ferry_tree_where(ferry_tree *t, const char *path, char *buf, size_t len);
 /* ops->locate, or FERRY_E_FAILED naming the tree when it has none (one-pass, registry). */
 int ferry_tree_locate(ferry_tree *t, const char *path, int *fd, uint64_t *offset, uint64_t *size,
 		      ferry_error *err);

@@ -210,6 +210,19 @@ static void mt_free(ferry_tree *tr)
 	free(t);
 }
 
+static void mt_where(ferry_tree *tr, const char *path, char *buf, size_t len)
+{
+	multi_tree *t = (multi_tree *)tr;
+	char d[FERRY_DIGEST_STRMAX + 16];
+	size_t sub;
+	if (route(t, path, d, sizeof(d), &sub)) {
+		ferry_tree_where(t->subs[sub], path, buf, len);
+		return;
+	}
+	for (size_t i = 0; i < t->n_subs && !*buf; i++)
+		ferry_tree_where(t->subs[i], path, buf, len);
+}
+
 static const ferry_tree_ops multi_ops = {
 	.open = mt_open,
 	.stat = mt_stat,
@@ -217,6 +230,7 @@ static const ferry_tree_ops multi_ops = {
 	.want = mt_want,
 	.finish = mt_finish,
 	.free = mt_free,
+	.where = mt_where,
 };
 
 int ferry_tree_open_multi(ferry_tree **subs, size_t n, const char *display, ferry_tree **out, ferry_error *err)

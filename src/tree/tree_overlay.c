@@ -85,6 +85,15 @@ static const char *ov_canonical(ferry_tree *t, const char *path)
 	return ferry_tree_canonical(((overlay *)t)->inner, path);
 }
 
+static void ov_where(ferry_tree *t, const char *path, char *buf, size_t len)
+{
+	elsewhere *e = moved(t, path);
+	if (e)
+		ferry_tree_where(e->from, e->path, buf, len);
+	else
+		ferry_tree_where(((overlay *)t)->inner, path, buf, len);
+}
+
 static int ov_finish(ferry_tree *t, ferry_error *err)
 {
 	ferry_tree *in = ((overlay *)t)->inner;
@@ -118,6 +127,7 @@ static const ferry_tree_ops overlay_ops = {
 	.canonical = ov_canonical,
 	.finish = ov_finish,
 	.free = ov_free,
+	.where = ov_where,
 };
 
 ferry_tree *ferry_tree_overlay_new(ferry_tree *inner)

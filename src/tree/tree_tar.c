@@ -580,6 +580,25 @@ static int tar_locate(ferry_tree *tr, const char *path, int *fd, uint64_t *offse
 	return 0;
 }
 
+static void tar_where(ferry_tree *tr, const char *path, char *buf, size_t len)
+{
+	tar_tree *t = (tar_tree *)tr;
+	tar_entry *e = NULL;
+	const char *final = NULL;
+	res_kind kind;
+	ferry_error ignored = FERRY_ERROR_INIT;
+	if (!t->vs || resolve(t, path, &e, &final, &kind, &ignored) < 0 || kind != RES_FOUND ||
+	    e->state != ST_INDEXED)
+		return;
+	size_t first = ferry_volset_which(t->vs, e->offset);
+	size_t last = ferry_volset_which(t->vs, e->offset + (e->size ? e->size - 1 : 0));
+	if (first == last)
+		snprintf(buf, len, "its bytes lie in volume %s", ferry_volset_path(t->vs, first));
+	else
+		snprintf(buf, len, "its bytes lie in volumes %s to %s", ferry_volset_path(t->vs, first),
+			 ferry_volset_path(t->vs, last));
+}
+
 static const ferry_tree_ops tar_ops = {
 	.open = tar_open,
 	.stat = tar_stat,
@@ -589,6 +608,7 @@ static const ferry_tree_ops tar_ops = {
 	.finish = tar_finish,
 	.free = tar_free,
 	.locate = tar_locate,
+	.where = tar_where,
 };
 
 /* A regular file that starts like a plain tar (not a compressed stream)? */

@@ -11,6 +11,7 @@
 
 need_tool umoci jq openssl sha256sum || { tap_skip "volumes" "umoci, jq, openssl or sha256sum missing"; tap_done; }
 MIB=1048576
+ORDER=$(cd "$(dirname "$0")" && pwd)/image_order.py
 
 # peak RSS (KB) of "ferry ARGS...": judged under 64 MB, not under ASan.
 rss_ok() {
@@ -158,6 +159,22 @@ else
 	tap_skip "skopeo reads the cat'ed oci-archive" "skopeo missing"
 fi
 
+# ---- image by image: each image's layers, config and manifest before the next image's blobs ----
+make_image three one "1" && make_image three two "2"
+b=$(mktemp -d "$TAP_TMP/.plus.XXXXXX") && rmdir "$b"
+{ umoci unpack --rootless --image three:one "$b" && echo 3 >"$b/rootfs/plus.txt" &&
+	umoci repack --image three:plus "$b"; } >/dev/null 2>&1
+rm -rf "$b"
+tap_is "$(jq '.manifests | length' three/index.json)" 3 "source: three images, one sharing the first's layer"
+tap_ok "oci-archive of them" "$FERRY" convert -q three/ oci-archive:three-oci.tar
+tap_ok "the oci-archive holds them image by image (a shared layer with its first image)" \
+	python3 "$ORDER" three-oci.tar
+tap_ok "docker-archive of them, from that oci-archive" "$FERRY" convert -q --repository example/three \
+	three-oci.tar docker-archive:three.tar
+tap_ok "the docker-archive holds them image by image" python3 "$ORDER" three.tar
+tap_ok "the archive cut into volumes above holds its images image by image" \
+	python3 "$ORDER" whole-oci.tar
+
 # ---- bad volumes are named ----
 cp set.tar.002 keep.002
 mv set.tar.002 gone.002
@@ -179,6 +196,12 @@ tap_like "$out" "set.tar.002, is corrupt" "verify names a corrupt volume"
 tap_like "$out" "set.tar.003, is corrupt" "verify names every corrupt volume"
 tap_fails "verify of a corrupt set fails" "$FERRY" verify -q set.tar
 tap_fails "sha256sum -c agrees: the set is bad" sha256sum -c --quiet set.tar.sha256
+cp keep.003 set.tar.003
+# A byte changed inside the big layer, which spans the first three volumes.
+out=$("$FERRY" convert -q set.tar corrupt/ 2>&1)
+tap_like "$out" "${big#sha256:}: content hashes to .*volumes set.tar.001 to set.tar.003" \
+	"convert of a corrupt volume names the blob and the volumes its bytes lie in"
+tap_is "$(ls -d corrupt 2>/dev/null)" "" "a corrupt volume: nothing written"
 cp keep.002 set.tar.002
 cp keep.003 set.tar.003
 tap_ok "restored volumes read again" "$FERRY" verify -q set.tar
