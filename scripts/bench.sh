@@ -13,7 +13,7 @@
 #                    (default ${TMPDIR:-/tmp}/ferry-bench; never inside the repo)
 #   BENCH_SCALE      size factor (default 1; 0.1 for a quick run)
 #   BENCH_RUNS       runs of each tool per workload (default 5; 3 if BENCH_SCALE < 1)
-#   BENCH_ONLY       workloads to run, e.g. "W1 W5" (default: W1 W2 W3 W4 W5 W6 W7 W8)
+#   BENCH_ONLY       workloads to run, e.g. "W1 W5" (default: W1 W2 W3 W4 W5 W6 W7 W8 W11 W12 W13)
 #   BENCH_MIX        text:random:zeros share of the layer bytes (default 45:35:20)
 #   BENCH_W1_MB      W1's image, 4 layers (default 525)
 #   BENCH_W4_BASE_MB W4's shared base layer (default 420)
@@ -22,6 +22,8 @@
 #   BENCH_W6_BASE_MB W6's shared base layer (default 5)
 #   BENCH_W6_APP_MB  W6's per-image layer (default 1)
 #   BENCH_W11_SPLIT  W11's volume size (default 100M, not scaled; at least 1M)
+#   BENCH_W12_MB     W12's source, 10 layers (default 1000)
+#   BENCH_W13_IMAGES W13's image count (default 1000, not scaled)
 #   BENCH_WARM_MB    MB of memory touched and freed just before each timed
 #                    run (default 1536; 0: none).  On a virtual machine that
 #                    hands free memory back to its host (free page reporting,
@@ -63,6 +65,13 @@
 #       volumes of W11_SPLIT against writing it whole; W11b reads the set
 #       (-> OCI layout) against reading the whole archive.  Issue 13 asks
 #       reading a set to run within 10% of reading the archive whole.
+#   W12 a delta (convert --have): a source of W12_MB in 10 layers, whose far
+#       side has 9 of them (an inventory of an archive holding those, made
+#       untimed), written as an oci-archive; against the full conversion
+#       and against writing the one new layer alone (the floor).
+#   W13 ferry inventory of an archive of W13_IMAGES small images (a shared
+#       base and a layer each), against `ferry ls` of it and `tar tf` (the
+#       floor: reading the archive's headers).
 #   W5, W6 and W7 run once with the registry's storage on disk and once with it
 #   in memory: docker-registry fsyncs every file it writes (several per
 #   request), and on a virtual disk that costs from 0.5 to 1 s of its CPU
@@ -96,7 +105,7 @@ if [ -z "${BENCH_RUNS:-}" ]; then
 fi
 RUNS=$BENCH_RUNS
 case $RUNS in '' | *[!0-9]* | 0) die "BENCH_RUNS must be a positive integer" ;; esac
-ONLY=${BENCH_ONLY:-W1 W2 W3 W4 W5 W6 W7 W8}
+ONLY=${BENCH_ONLY:-W1 W2 W3 W4 W5 W6 W7 W8 W11 W12 W13}
 MIX=${BENCH_MIX:-45:35:20}
 W1_MB=${BENCH_W1_MB:-525}
 W4_BASE_MB=${BENCH_W4_BASE_MB:-420}
@@ -106,6 +115,8 @@ W6_BASE_MB=${BENCH_W6_BASE_MB:-5}
 W6_APP_MB=${BENCH_W6_APP_MB:-1}
 WARM_MB=${BENCH_WARM_MB:-1536}
 W11_SPLIT=${BENCH_W11_SPLIT:-100M}
+W12_MB=${BENCH_W12_MB:-1000}
+W13_IMAGES=${BENCH_W13_IMAGES:-1000}
 case $WARM_MB in '' | *[!0-9]*) die "BENCH_WARM_MB must be a whole number of MB" ;; esac
 REGISTRY=${BENCH_REGISTRY:-both}
 case $REGISTRY in disk | memory | both) ;; *) die "BENCH_REGISTRY must be disk, memory or both, not '$REGISTRY'" ;; esac
@@ -463,6 +474,37 @@ gen_w6() {
 	)]}"
 }
 
+# W12: 10 layers; the far side has the first 9 (w12-have.tar), the 10th alone is w12-top.tar.
+gen_w12() {
+	local l=() i
+	for ((i = 0; i < 10; i++)); do
+		l+=("$(layer "w12-l$i" "$(awk -v a="$W12_MB" 'BEGIN { print a / 10 }')")")
+	done
+	gen w12.tar "{\"mix\":$mixjson,\"images\":[{\"name\":\"bench/w12:2\",\"layers\":[$(
+		IFS=,
+		echo "${l[*]}"
+	)]}]}"
+	gen w12-have.tar "{\"mix\":$mixjson,\"images\":[{\"name\":\"bench/w12:1\",\"layers\":[$(
+		IFS=,
+		echo "${l[*]:0:9}"
+	)]}]}"
+	gen w12-top.tar "{\"mix\":$mixjson,\"images\":[{\"name\":\"bench/w12-top:2\",\"layers\":[${l[9]}]}]}"
+	"$FERRY" inventory "$DATA/w12-have.tar" -o "$DATA/w12-have.json" || die "W12: ferry inventory failed"
+}
+
+# W13: W13_IMAGES images of a 2 kB layer each over a shared 2 kB base (sizes not scaled).
+gen_w13() {
+	local imgs=() i base='{"seed":"w13-base","size":2048}'
+	for ((i = 0; i < W13_IMAGES; i++)); do
+		imgs+=("$(printf '{"name":"bench/many-%04d:latest","layers":[%s,{"seed":"w13-%d","size":2048}]}' \
+			"$i" "$base" "$i")")
+	done
+	gen w13.tar "{\"mix\":$mixjson,\"images\":[$(
+		IFS=,
+		echo "${imgs[*]}"
+	)]}"
+}
+
 unique_bytes() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["unique_layer_bytes"])' "$1.info"; }
 
 # Touches WARM_MB of memory and frees it (see BENCH_WARM_MB).
@@ -575,6 +617,12 @@ w11w_split() { "$FERRY" convert -q --split "$W11_SPLIT" "$DATA/w1.tar" "docker-a
 w11w_whole() { "$FERRY" convert -q "$DATA/w1.tar" "docker-archive:$OUT/whole.tar"; }
 w11r_set() { "$FERRY" convert -q "$DATA/w11/set.tar" "$OUT/oci/"; }
 w11r_whole() { "$FERRY" convert -q "$DATA/w11/whole.tar" "$OUT/oci/"; }
+w12_delta() { "$FERRY" convert -q --have "$DATA/w12-have.json" "$DATA/w12.tar" "oci-archive:$OUT/delta.tar"; }
+w12_full() { "$FERRY" convert -q "$DATA/w12.tar" "oci-archive:$OUT/full.tar"; }
+w12_top() { "$FERRY" convert -q "$DATA/w12-top.tar" "oci-archive:$OUT/top.tar"; }
+w13_inventory() { "$FERRY" inventory "$DATA/w13.tar" -o "$OUT/inventory.json"; }
+w13_ls() { "$FERRY" ls "$DATA/w13.tar" >"$OUT/ls"; }
+w13_tar() { tar tf "$DATA/w13.tar" >"$OUT/list"; }
 # W11b's inputs, made once: W1 as a set of volumes and whole.
 gen_w11() {
 	[ -f "$DATA/w11/set.tar.sha256" ] && [ -f "$DATA/w11/whole.tar" ] && return 0
@@ -670,7 +718,8 @@ export -f w8big w8big_serve w8big_registry w8small w8small_serve w8small_registr
 	w8sync w8sync_serve w8sync_registry
 export -f w1_ferry w1_skopeo w1_ref w1_ref_sync w2gz_ferry w2gz_skopeo w2gz6_ferry w2gz1_skopeo w2zst_ferry w2zst_skopeo \
 	w3_ferry w3_skopeo w4_ferry w4_skopeo w5_ferry w5_skopeo w5re_ferry w5re_skopeo \
-	w6_ferry w6_skopeo w7_ferry w7_skopeo w11w_split w11w_whole w11r_set w11r_whole
+	w6_ferry w6_skopeo w7_ferry w7_skopeo w11w_split w11w_whole w11r_set w11r_whole \
+	w12_delta w12_full w12_top w13_inventory w13_ls w13_tar
 
 # ---------------------------------------------------------------------------
 
@@ -819,6 +868,21 @@ if wants W11; then
 	warm "$DATA/w11"
 	bench_workload W11b "read a volume set -> OCI, against the whole archive" "$(unique_bytes "$DATA/w1.tar")" \
 		"ferry, the set=w11r_set" "ferry, the whole archive (reference)=w11r_whole"
+fi
+
+if wants W12; then
+	gen_w12
+	warm "$DATA/w12.tar" "$DATA/w12-top.tar"
+	bench_workload W12 "delta of a 10-layer source whose far side has 9 layers" "$(unique_bytes "$DATA/w12.tar")" \
+		"ferry convert --have=w12_delta" "ferry, full conversion (reference)=w12_full" \
+		"ferry, the new layer alone (floor)=w12_top"
+fi
+
+if wants W13; then
+	gen_w13
+	warm "$DATA/w13.tar"
+	bench_workload W13 "inventory of an archive of $W13_IMAGES images" - \
+		"ferry inventory=w13_inventory" "ferry ls (reference)=w13_ls" "tar tf (floor)=w13_tar"
 fi
 
 if [ -s "$RUN/summary" ]; then

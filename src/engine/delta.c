@@ -37,14 +37,15 @@ static void free_source(void *p)
 	ferry_source_free(p);
 }
 
-/* The blobs of base (layers and configs with digests) into map: digest -> path in its tree. */
-static void index_base(ferry_image *img, ferry_strmap *map)
+/* The layers of base whose digests are known into map: digest -> path in its tree. */
+static void index_base(ferry_tree *tree, ferry_image *img, ferry_strmap *map)
 {
 	for (size_t i = 0; i < img->n_children; i++)
-		index_base(&img->children[i], map);
+		index_base(tree, &img->children[i], map);
 	for (size_t i = 0; i < img->n_layers; i++) {
-		if (ferry_digest_is_set(&img->layers[i].desc.digest))
-			ferry_strmap_put(map, img->layers[i].desc.digest.str, img->layers[i].path);
+		ferry_digest d;
+		if (ferry_blob_known_digest(tree, &img->layers[i], &d))
+			ferry_strmap_put(map, d.str, img->layers[i].path);
 	}
 }
 
@@ -63,7 +64,7 @@ int engine_attach_bases(ferry_source *src, const ferry_convert_opts *o, ferry_er
 		ferry_tree_overlay_own(ov, base, free_source);
 		ferry_strmap map = {0};
 		for (size_t i = 0; i < base->n_entries; i++)
-			index_base(&base->entries[i].img, &map);
+			index_base(base->tree, &base->entries[i].img, &map);
 		for (size_t i = 0; i < src->n_expected; i++) {
 			const char *path = ferry_strmap_get(&map, src->expected[i].digest.str);
 			char *mine = ferry_blob_path(&src->expected[i].digest);
@@ -76,23 +77,43 @@ int engine_attach_bases(ferry_source *src, const ferry_convert_opts *o, ferry_er
 	return 0;
 }
 
+/*
+ * What the far side has of job j's layer, as the delta will name it: the
+ * layer itself, or for a legacy docker layer (no digest of its own), its
+ * uncompressed bytes, by diff_id, when a plain layer would be written plain.
+ */
+static bool far_side_has(engine *E, const layer_job *j, ferry_digest *d, uint64_t *size, ferry_comp *comp)
+{
+	const ferry_blob *b = j->blob;
+	if (ferry_digest_is_set(&b->desc.digest)) {
+		*d = b->desc.digest;
+		*size = b->desc.size;
+		*comp = engine_comp_of_mt(b->desc.media_type);
+		return b->size_known && ferry_inventory_has_blob(E->have, d, *size);
+	}
+	*d = b->diff_id;
+	*comp = FERRY_COMP_NONE;
+	return ferry_digest_is_set(d) && engine_layer_target(E, b, FERRY_COMP_NONE) == FERRY_COMP_NONE &&
+	       ferry_inventory_blob_size(E->have, d, size);
+}
+
 void engine_leave_out(engine *E)
 {
 	if (!E->have)
 		return;
 	for (size_t i = 0; i < E->n_jobs; i++) {
 		layer_job *j = &E->jobs[i];
-		const ferry_descriptor *d = &j->blob->desc;
-		if (j->done || !j->blob->size_known || !ferry_digest_is_set(&d->digest) ||
-		    !ferry_inventory_has_blob(E->have, &d->digest, d->size))
+		ferry_digest d;
+		uint64_t size;
+		ferry_comp comp;
+		if (j->done || !far_side_has(E, j, &d, &size, &comp))
 			continue;
-		ferry_comp said = engine_comp_of_mt(d->media_type);
-		engine_job_fill(E, j, false, said, &d->digest, d->size);
-		j->found = said;
-		*FERRY_PUSH(E->left_out, E->n_left_out, E->cap_left_out) = (ferry_expected){d->digest, d->size};
+		engine_job_fill(E, j, false, comp, &d, size);
+		j->found = comp;
+		*FERRY_PUSH(E->left_out, E->n_left_out, E->cap_left_out) = (ferry_expected){d, size};
 		E->st->blobs_left_out++;
-		E->st->bytes_left_out += d->size;
-		engine_emit(E, FERRY_EV_BLOB_LEFT_OUT, NULL, &d->digest, d->size, d->size, j->blob->path);
+		E->st->bytes_left_out += size;
+		engine_emit(E, FERRY_EV_BLOB_LEFT_OUT, NULL, &d, size, size, j->blob->path);
 	}
 }
 

@@ -79,7 +79,7 @@ static inv_manifest *add_manifest(ferry_inventory *inv, const ferry_digest *d, c
 	return m;
 }
 
-static void add_image(ferry_inventory *inv, const ferry_image *img, inv_manifest **top)
+static void add_image(ferry_inventory *inv, ferry_tree *tree, const ferry_image *img, inv_manifest **top)
 {
 	inv_manifest *m = NULL;
 	if (img->bytes && ferry_digest_is_set(&img->desc.digest))
@@ -87,7 +87,7 @@ static void add_image(ferry_inventory *inv, const ferry_image *img, inv_manifest
 	if (top)
 		*top = m;
 	for (size_t i = 0; i < img->n_children; i++)
-		add_image(inv, &img->children[i], NULL);
+		add_image(inv, tree, &img->children[i], NULL);
 	if (img->is_index)
 		return;
 	/* Sizes from the source's own manifests: a conflict is impossible within one, so errors are dropped. */
@@ -95,8 +95,9 @@ static void add_image(ferry_inventory *inv, const ferry_image *img, inv_manifest
 		add_blob(inv, &img->config.desc.digest, img->config_len, NULL);
 	for (size_t i = 0; i < img->n_layers; i++) {
 		const ferry_blob *b = &img->layers[i];
-		if (ferry_digest_is_set(&b->desc.digest) && b->size_known)
-			add_blob(inv, &b->desc.digest, b->desc.size, NULL);
+		ferry_digest d;
+		if (b->size_known && ferry_blob_known_digest(tree, b, &d))
+			add_blob(inv, &d, b->desc.size, NULL);
 	}
 }
 
@@ -105,7 +106,7 @@ void ferry_inventory_add_source(ferry_inventory *inv, const ferry_source *src)
 	for (size_t i = 0; i < src->n_entries; i++) {
 		const ferry_entry *e = &src->entries[i];
 		inv_manifest *m = NULL;
-		add_image(inv, &e->img, &m);
+		add_image(inv, src->tree, &e->img, &m);
 		for (size_t k = 0; m && k < e->n_names; k++) {
 			char *s = ferry_name_string(&e->names[k]);
 			ferry_strmap_put(&m->names, s, (void *)1);
@@ -118,6 +119,14 @@ bool ferry_inventory_has_blob(const ferry_inventory *inv, const ferry_digest *d,
 {
 	const uint64_t *have = ferry_strmap_get(&inv->blobs, d->str);
 	return have && *have == size;
+}
+
+bool ferry_inventory_blob_size(const ferry_inventory *inv, const ferry_digest *d, uint64_t *size)
+{
+	const uint64_t *have = ferry_strmap_get(&inv->blobs, d->str);
+	if (have)
+		*size = *have;
+	return have != NULL;
 }
 
 size_t ferry_inventory_blob_count(const ferry_inventory *inv)

@@ -32,7 +32,10 @@ void ferry_inventory_free(ferry_inventory *inv); /* NULL-safe */
 
 /* Merge an inventory document (bytes of a file; what names it in errors). */
 int ferry_inventory_parse(ferry_inventory *inv, const void *buf, size_t len, const char *what, ferry_error *err);
-/* Add every image of an open source (manifests read; no layer bytes). */
+/*
+ * Add every image of an open source (manifests read; of a layer, at most
+ * the first bytes of a legacy docker one, to see it is a plain tar).
+ */
 void ferry_inventory_add_source(ferry_inventory *inv, const ferry_source *src);
 /*
  * Add a location: an inventory file, an archive or layout, docker://HOST/REPO:TAG,
@@ -43,6 +46,8 @@ int ferry_inventory_add_location(ferry_inventory *inv, const char *location, con
 
 /* Does the inventory list blob d with this size? */
 bool ferry_inventory_has_blob(const ferry_inventory *inv, const ferry_digest *d, uint64_t size);
+/* Does it list blob d, of whatever size (*size)? */
+bool ferry_inventory_blob_size(const ferry_inventory *inv, const ferry_digest *d, uint64_t *size);
 size_t ferry_inventory_blob_count(const ferry_inventory *inv);
 /* The document, sorted (new reference). */
 json_t *ferry_inventory_json(const ferry_inventory *inv);

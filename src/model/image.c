@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress.h"
 #include "format.h"
 #include "strmap.h"
 #include "util.h"
@@ -182,6 +183,32 @@ const ferry_platform *ferry_image_platform(const ferry_image *img)
 char *ferry_blob_path(const ferry_digest *d)
 {
 	return ferry_xasprintf("blobs/%s/%s", ferry_alg_name(d->alg), ferry_digest_hex(d));
+}
+
+bool ferry_blob_known_digest(ferry_tree *tree, const ferry_blob *b, ferry_digest *out)
+{
+	if (ferry_digest_is_set(&b->desc.digest)) {
+		*out = b->desc.digest;
+		return true;
+	}
+	if (!ferry_digest_is_set(&b->diff_id) || !b->size_known || tree->one_pass)
+		return false;
+	ferry_istream *in;
+	uint64_t size;
+	ferry_error ignored = FERRY_ERROR_INIT;
+	if (tree->ops->open(tree, b->path, &in, &size, &ignored) < 0)
+		return false;
+	unsigned char magic[8];
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof(magic) && (n = ferry_read(in, magic + got, sizeof(magic) - got, &ignored)) > 0)
+		got += (size_t)n;
+	ferry_istream_close(in);
+	/* A tar is at least two 512-byte blocks; gzip and zstd are the compressions docker ever used. */
+	if (got < sizeof(magic) || ferry_comp_sniff(magic, got) != FERRY_COMP_NONE)
+		return false;
+	*out = b->diff_id;
+	return true;
 }
 
 int ferry_read_verified(ferry_tree *tree, const char *path, const ferry_descriptor *desc, bool size_known,

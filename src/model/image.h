@@ -171,6 +171,14 @@ int ferry_image_load(ferry_tree *tree, const ferry_descriptor *desc, ferry_image
 /* The path of a blob in an OCI layout: "blobs/<alg>/<hex>" (caller frees). */
 char *ferry_blob_path(const ferry_digest *d);
 
+/*
+ * The digest of b's bytes, known without reading them all: its descriptor's,
+ * or, for a legacy docker layer (no digest, only its config's diff_id), the
+ * diff_id when a look at its first bytes shows a plain tar.  A one-pass tree
+ * is not read ahead for that look.  False when it cannot be known so.
+ */
+bool ferry_blob_known_digest(ferry_tree *tree, const ferry_blob *b, ferry_digest *out);
+
 /* Read a small blob at path fully, check size (if known) and digest (if set). */
 int ferry_read_verified(ferry_tree *tree, const char *path, const ferry_descriptor *desc, bool size_known,
 			unsigned char **buf, size_t *len, ferry_digest *actual, ferry_error *err);

@@ -141,6 +141,23 @@ if ! tap_ok "tools: docker-registry skopeo" need_tool docker-registry skopeo; th
 	tap_done
 fi
 # A registry gzips plain layers: site A's layers are gzip here, so B's registry keeps their digests.
+# ---- a legacy docker save (Docker 20.10): its layers are known by their configs' diff_ids ----
+LEGACY=$FERRY_FIXTURES/sample.tar
+tap_ok "inventory of a legacy docker save" "$FERRY" inventory "$LEGACY" -o "$T/inv-legacy.json"
+diff_ids=$(tar -xOf "$LEGACY" manifest.json | jq -r '.[].Config' | while read -r c; do
+	tar -xOf "$LEGACY" "$c" | jq -r '.rootfs.diff_ids[]'; done | sort -u)
+tap_is "$(jq -r '.blobs[].digest' "$T/inv-legacy.json" | grep -xF "$diff_ids" | sort -u)" "$diff_ids" \
+	"it lists every layer, by its diff_id"
+tap_ok "a delta of it against itself" "$FERRY" convert -q --have "$T/inv-legacy.json" "$LEGACY" "oci:$T/delta-legacy"
+tap_is "$(jq -r '.annotations["io.ferry.delta.expected"]' "$T/delta-legacy/index.json" | tr ',' '\n' |
+	sed 's/=.*//' | sort)" "$diff_ids" "it leaves out every layer, named by diff_id"
+tap_ok "completed with the legacy archive as --base" "$FERRY" convert -q --base "$LEGACY" "$T/delta-legacy" \
+	"oci:$T/legacy-done"
+tap_ok "the completed layout verifies" "$FERRY" verify -q "$T/legacy-done"
+tap_ok "a direct conversion, for comparison" "$FERRY" convert -q "$LEGACY" "oci:$T/legacy-direct"
+tap_is "$(jq -cS .manifests "$T/legacy-done/index.json")" "$(jq -cS .manifests "$T/legacy-direct/index.json")" \
+	"completed, it has the manifests a direct conversion has"
+
 tap_ok "site A, gzip layers" "$FERRY" convert -q --compress gzip "$SRC" "oci:$T/full-gz"
 tap_ok "site B, gzip layers" "$FERRY" convert -q --image "$WEB" "$T/full-gz" "oci:$T/base-gz"
 if tap_ok "registry starts" registry_start http "$reg_dir"; then
