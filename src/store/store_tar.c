@@ -127,11 +127,8 @@ static la_ssize_t tar_out_write(struct archive *a, void *ud, const void *buf, si
 		left -= (size_t)n;
 	}
 	ts->out_bytes += len;
-	if (ts->final && ts->out_bytes - ts->out_flushed >= ((uint64_t)8 << 20)) {
-		sync_file_range(ts->fd, (off_t)ts->out_flushed, (off_t)(ts->out_bytes - ts->out_flushed),
-				SYNC_FILE_RANGE_WRITE);
-		ts->out_flushed = ts->out_bytes;
-	}
+	if (ts->final)
+		ferry_writeback(ts->fd, ts->out_bytes, &ts->out_flushed);
 	return (la_ssize_t)len;
 }
 

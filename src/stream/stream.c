@@ -282,20 +282,14 @@ struct fd_out {
 	uint64_t written, flushed; /* bytes written, and handed to writeback */
 };
 
-/* Hand the disk what is written every this many bytes, so the final sync has little left to wait for. */
-#define WRITEBACK_STEP ((uint64_t)8 << 20)
-
 static int fd_out_write(ferry_ostream *s, const void *buf, size_t len, ferry_error *err)
 {
 	struct fd_out *o = (struct fd_out *)s;
 	if (ferry_write_all(o->fd, buf, len, o->what, err) < 0)
 		return -1;
 	o->written += len;
-	if (o->durable && o->written - o->flushed >= WRITEBACK_STEP) {
-		/* Start writeback of the new range without waiting for it (a hint: errors surface at fdatasync). */
-		sync_file_range(o->fd, (off_t)o->flushed, (off_t)(o->written - o->flushed), SYNC_FILE_RANGE_WRITE);
-		o->flushed = o->written;
-	}
+	if (o->durable)
+		ferry_writeback(o->fd, o->written, &o->flushed);
 	return 0;
 }
 
@@ -428,6 +422,17 @@ int ferry_pump(ferry_istream *in, ferry_ostream *out, ferry_error *err)
 	}
 	free(buf);
 	return rc;
+}
+
+/* Hand the disk what is written every this many bytes. */
+#define WRITEBACK_STEP ((uint64_t)8 << 20)
+
+void ferry_writeback(int fd, uint64_t written, uint64_t *flushed)
+{
+	if (written - *flushed < WRITEBACK_STEP)
+		return;
+	sync_file_range(fd, (off_t)*flushed, (off_t)(written - *flushed), SYNC_FILE_RANGE_WRITE);
+	*flushed = written;
 }
 
 int ferry_write_all(int fd, const void *buf, size_t len, const char *what, ferry_error *err)

@@ -111,4 +111,11 @@ int ferry_pump(ferry_istream *in, ferry_ostream *out, ferry_error *err);
 /* Write all of buf to fd, retrying short writes and EINTR. */
 int ferry_write_all(int fd, const void *buf, size_t len, const char *what, ferry_error *err);
 
+/*
+ * Start writeback of what was written to fd since *flushed once it is a few
+ * MB, without waiting for it, so the final fdatasync has little left to
+ * wait for. A hint only: errors surface at fdatasync.
+ */
+void ferry_writeback(int fd, uint64_t written, uint64_t *flushed);
+
 #endif

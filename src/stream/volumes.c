@@ -96,6 +96,7 @@ struct ferry_volw {
 	int fd;                 /* the volume being written, -1 between volumes */
 	EVP_MD_CTX *md;
 	uint64_t off;           /* archive bytes written */
+	uint64_t flushed;       /* bytes of the current volume handed to writeback */
 	bool cut_pending;
 	uint64_t cut_at;
 	bool finished, committed;
@@ -172,6 +173,7 @@ static int open_volume(ferry_volw *v, ferry_error *err)
 		return ferry_error_errno(err, e, "cannot create %s", f->final);
 	}
 	fchmod(v->fd, 0644);
+	v->flushed = 0;
 	EVP_DigestInit_ex(v->md, EVP_sha256(), NULL);
 	return 0;
 }
@@ -209,6 +211,7 @@ int ferry_volw_write(ferry_volw *v, const void *buf, size_t len, ferry_error *er
 			return -1;
 		EVP_DigestUpdate(v->md, p, chunk);
 		v->vols[v->n - 1].size += chunk;
+		ferry_writeback(v->fd, v->vols[v->n - 1].size, &v->flushed);
 		v->off += chunk;
 		p += chunk;
 		len -= chunk;
