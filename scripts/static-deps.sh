@@ -24,24 +24,39 @@ jobs=${JOBS:-2}
 src="$prefix/src"
 mkdir -p "$prefix" "$src"
 
+# deb-src lines of the machine's own, or the ones this script added.
+deb_src_file=/etc/apt/sources.list.d/ferry-deb-src.sources
 have_deb_src() {
-	grep -rqs '^Types:.*deb-src\|^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/
+	grep -rqs --exclude="${deb_src_file##*/}" '^Types:.*deb-src\|^deb-src ' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/
+}
+
+# The Signed-By of the machine's deb822 stanza for URI, if it has one: apt
+# refuses two entries for one source that name different keyrings.
+signed_by_of() {
+	awk -v uri="$1" 'BEGIN { RS = ""; FS = "\n" }
+		{ u = 0; k = ""
+		  for (i = 1; i <= NF; i++) {
+			if ($i ~ /^URIs:/ && (" " $i " ") ~ (" " uri " ")) u = 1
+			if ($i ~ /^Signed-By:/) k = $i
+		  }
+		  if (u && k != "") { print k; exit } }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
 }
 
 if ! have_deb_src; then
-	if [ "$(id -u)" != 0 ]; then
-		echo "static-deps: apt has no deb-src lines; add them (as root) and run again" >&2
-		exit 1
-	fi
 	# shellcheck source=/dev/null
 	. /etc/os-release
-	cat >/etc/apt/sources.list.d/ferry-deb-src.sources <<EOF
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: $VERSION_CODENAME $VERSION_CODENAME-updates
-Components: main
-EOF
-	apt-get update -q
+	uri=http://deb.debian.org/debian
+	want=$(printf 'Types: deb-src\nURIs: %s\nSuites: %s %s-updates\nComponents: main\n%s' \
+		"$uri" "$VERSION_CODENAME" "$VERSION_CODENAME" "$(signed_by_of "$uri")")
+	if [ "$(cat "$deb_src_file" 2>/dev/null)" != "$want" ]; then
+		if [ "$(id -u)" != 0 ]; then
+			echo "static-deps: apt has no deb-src lines; add them (as root) and run again" >&2
+			exit 1
+		fi
+		printf '%s\n' "$want" >"$deb_src_file"
+		apt-get update -q
+	fi
 fi
 for tool in dpkg-source nasm autoreconf libtoolize; do
 	if ! command -v "$tool" >/dev/null; then
