@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,7 +180,8 @@ bool ferry_list_tag_matches(const ferry_list_item *item, const char *tag)
 		return ferry_semver_match(item->pattern, tag);
 	case FERRY_LIST_REGEX: {
 		regex_t re;
-		if (regcomp(&re, item->pattern, REG_EXTENDED | REG_NOSUB) != 0)
+		char why[128];
+		if (ferry_tag_regex_compile(item->pattern, &re, why, sizeof(why)) < 0)
 			return false;
 		bool m = regexec(&re, tag, 0, NULL, 0) == 0;
 		regfree(&re);

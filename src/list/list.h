@@ -12,6 +12,7 @@
 #ifndef FERRY_LIST_H
 #define FERRY_LIST_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -56,6 +57,15 @@ int ferry_list_parse(const char *buf, size_t len, const char *display, ferry_lis
 /* Read and parse the file at path ("-": stdin). */
 int ferry_list_load(const char *path, ferry_list *out, ferry_error *err);
 void ferry_list_free(ferry_list *l);
+
+/*
+ * Compile an images-by-tag-regex pattern (POSIX ERE, no subexpressions
+ * kept) into re, to regfree later.  Refused before regcomp: a pattern over
+ * 256 characters, back-references, and repetitions whose counts multiply
+ * past 1000 along a nesting (Go's limit, so skopeo's lists pass).  -1 with
+ * why filled when refused or malformed.
+ */
+int ferry_tag_regex_compile(const char *pat, regex_t *re, char *why, size_t len);
 
 /* Does tag match item (a REGEX, SEMVER or ALL item)?  A bad regex fails at parse time, not here. */
 bool ferry_list_tag_matches(const ferry_list_item *item, const char *tag);

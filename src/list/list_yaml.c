@@ -15,7 +15,6 @@
  * Anything else is refused, naming the key.  Aliases are refused: a list is
  * written by hand, and aliases are how a small YAML file grows huge.
  */
-#include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,10 +140,8 @@ static int take_patterns(yctx *y, size_t reg, yaml_node_t *m, ferry_list_kind ki
 			return -1;
 		if (kind == FERRY_LIST_REGEX) {
 			regex_t re;
-			int rc = regcomp(&re, pat, REG_EXTENDED | REG_NOSUB);
-			if (rc != 0) {
-				char why[128];
-				regerror(rc, &re, why, sizeof(why));
+			char why[128];
+			if (ferry_tag_regex_compile(pat, &re, why, sizeof(why)) < 0) {
 				return ferry_error_set(y->err, FERRY_E_USAGE, "%s:%u: bad regex \"%s\": %s", y->display,
 						       line_of(v), pat, why);
 			}

@@ -152,6 +152,46 @@ static void test_yaml_refused(void **state)
 	refused("reg:5000:\n  images: {}\n", "lists no image");
 }
 
+/* Tag regexes: what regcomp would expand into gigabytes is refused first; what skopeo's Go regexp takes passes. */
+static void test_tag_regex_bounds(void **state)
+{
+	(void)state;
+	static const char *ok[] = {
+		"^v1\\.[0-9]+$", "^[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}$", "^[a-f0-9]{40}$", "(a{10}){100}",
+		"a{1000}b{1000}", "^(alpha|beta|rc)[0-9]*$", "[]{}]{2}", "[[:digit:]]{500}", "(x+)+",
+	};
+	static const struct {
+		const char *pat, *why;
+	} bad[] = {
+		{"((a{99}){99}){99}", "multiply past 1000"},
+		{"(a{10}){101}", "multiply past 1000"},
+		{"a{1001}", "multiply past 1000"},
+		{"a{10}{101}", "multiply past 1000"},
+		{"(((((((((((a+)+)+)+)+)+)+)+)+)+)+)", "multiply past 1000"},
+		{"(a)\\1", "back-reference"},
+		{"((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))", "nested more than 32"},
+		{"(", "Unmatched"},
+	};
+	char why[128];
+	regex_t re;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		if (ferry_tag_regex_compile(ok[i], &re, why, sizeof(why)) < 0)
+			fail_msg("%s refused: %s", ok[i], why);
+		regfree(&re);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (ferry_tag_regex_compile(bad[i].pat, &re, why, sizeof(why)) == 0)
+			fail_msg("%s accepted", bad[i].pat);
+		if (!strstr(why, bad[i].why))
+			fail_msg("%s: \"%s\" does not say \"%s\"", bad[i].pat, why, bad[i].why);
+	}
+	char long_pat[300];
+	memset(long_pat, 'a', sizeof(long_pat) - 1);
+	long_pat[sizeof(long_pat) - 1] = 0;
+	assert_int_equal(ferry_tag_regex_compile(long_pat, &re, why, sizeof(why)), -1);
+	refused("reg:5000:\n  images-by-tag-regex:\n    a: \"((a{99}){99}){99}\"\n", "bad regex");
+}
+
 static void test_semver(void **state)
 {
 	(void)state;
@@ -195,7 +235,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain),      cmocka_unit_test(test_plain_refused),
 		cmocka_unit_test(test_yaml),       cmocka_unit_test(test_yaml_refused),
-		cmocka_unit_test(test_semver),
+		cmocka_unit_test(test_tag_regex_bounds), cmocka_unit_test(test_semver),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
