@@ -47,8 +47,8 @@ static const char *interval(const char *p, unsigned long *copies)
 	int digits = 0;
 	for (; *q >= '0' && *q <= '9' && digits < 6; q++, digits++)
 		n = n * 10 + (unsigned long)(*q - '0');
-	if (!digits)
-		return NULL;
+	if (!digits && *q != ',')
+		return NULL; /* glibc reads {,m} as {0,m} */
 	m = n;
 	if (*q == ',') {
 		q++;

@@ -167,6 +167,7 @@ static void test_tag_regex_bounds(void **state)
 		{"(a{10}){101}", "multiply past 1000"},
 		{"a{1001}", "multiply past 1000"},
 		{"a{10}{101}", "multiply past 1000"},
+		{"((a{,99}){,99}){,99}", "multiply past 1000"},
 		{"(((((((((((a+)+)+)+)+)+)+)+)+)+)+)", "multiply past 1000"},
 		{"(a)\\1", "back-reference"},
 		{"((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))", "nested more than 32"},
